@@ -1,0 +1,3 @@
+from meterbill.cli.main import main
+
+main()

@@ -1,0 +1,350 @@
+"""The ``meterbill`` command line: apply, ingest, close, invoices, keys, serve, demo.
+
+Every command opens the database (migrating a fresh one), does its work in one transaction
+(``ingest``: one per batch) and turns billing errors into a message and exit code 1, never
+a traceback.
+"""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from meterbill.core.errors import BillingError, InvalidRequest, InvalidSetup
+from meterbill.core.events import format_timestamp, parse_timestamp
+from meterbill.db.database import Database
+from meterbill.services import invoicing, keys
+from meterbill.services.catalog import apply_setup, load_catalog
+from meterbill.services.ingest import BatchSummary, Status, ingest_batch, rebuild_meter
+from meterbill.services.jsonio import JSONError, dumps, iter_json_lines, loads_exact
+from meterbill.services.render import invoice_document
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="meterbill",
+    help="Self-hosted usage-based billing: meter, price, invoice and break down usage.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+invoices_app = typer.Typer(help="Read, void and pay invoices.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(invoices_app, name="invoices")
+app.add_typer(keys_app, name="keys")
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False)
+BATCH = 1000
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as ``error: …`` with exit code 1."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except BillingError as error:
+        raise CliError(f"{option}: {error}") from None
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database", envvar="METERBILL_DATABASE_URL",
+            help="Database URL or SQLite path (default: sqlite:///meterbill.db).",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = database
+
+
+@contextmanager
+def _database(ctx: typer.Context) -> Iterator[Database]:
+    url = ctx.find_root().obj
+    database = Database(url if isinstance(url, str) else None)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def _load_setup(path: Path) -> object:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise CliError(f"{path}{where}: not valid YAML or JSON: {problem}") from None
+
+
+@app.command("apply")
+def apply_command(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Setup file (YAML or JSON), - for stdin.")]) -> None:
+    """Apply a setup file: create or update meters, products, plans and customers."""
+    document = _load_setup(file)
+    with _database(ctx) as database, database.transaction() as session:
+        try:
+            report = apply_setup(session, document, now=_now(), rebuild=rebuild_meter)
+        except InvalidSetup as error:
+            raise CliError(f"{file}: {error}") from None
+    stdout.print(
+        f"applied {file}: {len(report.created)} created, {len(report.updated)} updated, "
+        f"{report.unchanged} unchanged"
+        + (f"; rebuilt meters {', '.join(report.rebuilt)}" if report.rebuilt else "")
+    )
+
+
+def _batches(stream: BinaryIO) -> Iterator[list[tuple[int, object]]]:
+    batch: list[tuple[int, object]] = []
+    for number, line in iter_json_lines(stream):
+        try:
+            batch.append((number, loads_exact(line)))
+        except JSONError as error:
+            batch.append((number, error))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@app.command("ingest")
+def ingest_command(ctx: typer.Context, file: Annotated[str, typer.Argument(help="JSON Lines file of events, - for stdin.")]) -> None:
+    """Ingest usage events from a JSON Lines file, in constant memory."""
+    summary = BatchSummary()
+    rejected: list[str] = []
+    try:
+        stream: BinaryIO = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+    except OSError as error:
+        raise CliError(f"cannot read {file}: {error.strerror}") from None
+    size = None if file == "-" else Path(file).stat().st_size
+    progress = Progress(
+        TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed:,.0f} events"),
+        TimeRemainingColumn(), console=stderr, transient=True, disable=not stderr.is_terminal,
+    )
+    with stream, progress, _database(ctx) as database:
+        task = progress.add_task("ingest", total=size)
+        for batch in _batches(stream):
+            with database.transaction() as session:
+                state = load_catalog(session)
+                outcomes = ingest_batch(session, state, [item for _, item in batch], now=_now())
+            summary.add(outcomes)
+            for (number, _), outcome in zip(batch, outcomes, strict=True):
+                if outcome.status is Status.REJECTED:
+                    rejected.append(f"line {number}: {outcome.reason}")
+            progress.update(task, completed=stream.tell() if size else None, advance=0)
+            progress.update(task, description=f"{summary.accepted}")
+    for line in rejected:
+        stderr.print(f"rejected {line}", markup=False)
+    stdout.print(
+        f"{summary.accepted} accepted, {summary.duplicate} duplicate, {summary.rejected} rejected"
+    )
+
+
+@app.command("close")
+def close_command(
+    ctx: typer.Context,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time (default: now).")] = None,
+) -> None:
+    """Finalize every draft whose period end + grace period ≤ the given time."""
+    moment = _time(as_of, "--as-of") or _now()
+    with _database(ctx) as database, database.transaction() as session:
+        issued = invoicing.close_periods(session, as_of=moment)
+        for view in issued:
+            stdout.print(
+                f"issued #{view.number} {view.customer.id} {format_timestamp(view.ref.period.start)}"
+                f" → {format_timestamp(view.ref.period.end)} total {view.totals.total} "
+                f"{view.currency} ({view.status})"
+            )
+    stdout.print(f"{len(issued)} invoice(s) issued as of {format_timestamp(moment)}")
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(dumps(value).decode() + "\n")
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Show invoices as of this time (default: the last close, else now).")]
+Json = Annotated[bool, typer.Option("--json", help="Print the native API's JSON.")]
+
+
+@invoices_app.command("list")
+def invoices_list(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
+    json_output: Json = False,
+    as_of: AsOf = None,
+) -> None:
+    """List a customer's invoices: issued ones and the live drafts."""
+    with _database(ctx) as database, database.transaction() as session:
+        moment = _time(as_of, "--as-of") or invoicing.billing_clock(session, default=_now())
+        views = invoicing.customer_invoices(session, customer, as_of=moment)
+    documents = [invoice_document(view) for view in views]
+    if json_output:
+        _print_json({"data": documents})
+        return
+    table = Table(title=f"Invoices of {customer}")
+    for column in ("id", "number", "period", "status", "subtotal", "credits", "total"):
+        table.add_column(column, justify="right" if column in ("subtotal", "credits", "total") else "left")
+    for doc in documents:
+        table.add_row(
+            str(doc["id"]), str(doc["number"] or "—"),
+            f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]}",
+            str(doc["status"]), str(doc["subtotal"]), str(doc["credits_applied"]), str(doc["total"]),
+        )
+    stdout.print(table)
+
+
+@invoices_app.command("show")
+def invoices_show(
+    ctx: typer.Context,
+    invoice_id: Annotated[str, typer.Argument(help="Invoice id.")],
+    json_output: Json = False,
+    as_of: AsOf = None,
+) -> None:
+    """Show one invoice with its lines."""
+    with _database(ctx) as database, database.transaction() as session:
+        moment = _time(as_of, "--as-of") or invoicing.billing_clock(session, default=_now())
+        view = invoicing.find_invoice(session, invoice_id, as_of=moment)
+    doc = invoice_document(view)
+    if json_output:
+        _print_json(doc)
+        return
+    table = Table(
+        title=f"Invoice {doc['number'] or '(draft)'} · {view.customer.name} · "
+        f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]} · {doc['status']}"
+    )
+    for column in ("line", "group", "quantity", "unit price", "amount"):
+        table.add_column(column, justify="left" if column in ("line", "group") else "right")
+    for line in view.lines:
+        table.add_row(
+            line.name, ", ".join(v for _, v in line.group), str(line.quantity),
+            "" if line.unit_price is None else str(line.unit_price), str(line.amount),
+        )
+    stdout.print(table)
+    stdout.print(
+        f"subtotal {doc['subtotal']}  credits {doc['credits_applied']}  total {doc['total']} "
+        f"{doc['currency']}"
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    admin: Annotated[bool, typer.Option("--admin", help="A key that sees everything.")] = False,
+    customer: Annotated[str | None, typer.Option("--customer", help="A key for one customer.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for the key.")] = None,
+) -> None:
+    """Create an API key; its secret is the last line printed."""
+    if admin == (customer is not None):
+        raise CliError("give exactly one of --admin or --customer ID")
+    with _database(ctx) as database, database.transaction() as session:
+        key_id, secret = keys.create_key(session, customer_id=customer, now=_now(), name=name)
+    stdout.print(f"created {'admin' if admin else 'customer'} key {key_id}")
+    sys.stdout.write(secret + "\n")
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    """List API keys (never their secrets)."""
+    with _database(ctx) as database, database.transaction() as session:
+        rows = keys.list_keys(session)
+    table = Table(title="API keys")
+    for column in ("id", "kind", "customer", "name", "created", "revoked"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(("" if row[k] is None else str(row[k])) for k in (
+            "id", "kind", "customer_id", "name", "created_at", "revoked_at")))
+    stdout.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="Key id.")]) -> None:
+    """Revoke an API key."""
+    with _database(ctx) as database, database.transaction() as session:
+        keys.revoke_key(session, key_id, now=_now())
+    stdout.print(f"revoked key {key_id}")
+
+
+@app.command("migrate")
+def migrate_command(ctx: typer.Context) -> None:
+    """Create or upgrade the database schema."""
+    with _database(ctx) as database:
+        stdout.print(f"database {database.dialect} is up to date")
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    close_every: Annotated[float, typer.Option(help="Seconds between background closes (0: off).")] = 60.0,
+) -> None:
+    """Serve the HTTP API and close ended periods in the background."""
+    from meterbill.cli.serve import serve
+
+    url = ctx.find_root().obj
+    serve(url if isinstance(url, str) else None, host=host, port=port, close_every=close_every)
+
+
+@app.command("demo")
+def demo_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after building.")] = True,
+) -> None:
+    """Build a demo database (two customers, two months of usage) and serve it."""
+    from meterbill.cli.demo import run_demo
+
+    url = ctx.find_root().obj
+    run_demo(url if isinstance(url, str) else None, host=host, port=port, serve=serve, console=stderr)
+
+
+def main() -> None:
+    """Entry point: run the app, turning every failure into one line on stderr."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except (CliError, BillingError) as error:
+        stderr.print(f"error: {error}", markup=False)
+        sys.exit(1)
+    except typer.Abort:
+        stderr.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback
+        if isinstance(error, SystemExit):
+            raise
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        stderr.print(f"error: {type(error).__name__}: {error}", markup=False)
+        sys.exit(1)

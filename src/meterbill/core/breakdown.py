@@ -1,0 +1,111 @@
+"""An invoice's lines cut into hour or day windows that add up to the cent (spec 4.8).
+
+Every window's figures are computed exactly first; then each line's rounded amount is split
+into minor units by largest remainder of the exact window amounts, so the windows of a line
+add up to the line, and the windows of an invoice to its subtotal.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from meterbill.core.aggregation import GroupKey
+from meterbill.core.catalog import (
+    Aggregation,
+    Catalog,
+    GraduatedPrice,
+    PackagePrice,
+    PerUnitPrice,
+    VolumePrice,
+)
+from meterbill.core.money import allocate
+from meterbill.core.pricing import graduated_slices, package_amount
+from meterbill.core.rating import Line
+from meterbill.core.periods import Span
+
+__all__ = ["WindowFigure", "break_down"]
+
+_ZERO = Decimal(0)
+_ADDITIVE = {Aggregation.COUNT, Aggregation.SUM, Aggregation.TIME_WEIGHTED}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFigure:
+    """One line's share of one window: quantity, exact amount, amount in minor units."""
+
+    window: Span
+    quantity: Decimal
+    exact: Decimal
+    amount: Decimal
+
+
+def break_down(
+    lines: Sequence[Line],
+    *,
+    catalog: Catalog,
+    windows: Sequence[Span],
+    usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
+    currency: str,
+) -> list[list[WindowFigure]]:
+    """Per line (same order), its figure in every window of the period.
+
+    ``usage`` maps a usage product to each group's quantity per window (aligned with
+    ``windows``, already divided): for count, sum and time_weighted meters the meter over
+    the window, for the others the aggregation inside it. Lines without a product (minimum,
+    purchases) and flat lines are spread evenly.
+    """
+    result: list[list[WindowFigure]] = []
+    for line in lines:
+        quantities, exacts = _exact_figures(line, catalog, windows, usage)
+        amounts = allocate(line.amount, exacts, currency)
+        result.append(
+            [
+                WindowFigure(window, quantity, exact, amount)
+                for window, quantity, exact, amount in zip(
+                    windows, quantities, exacts, amounts, strict=True
+                )
+            ]
+        )
+    return result
+
+
+def _exact_figures(
+    line: Line,
+    catalog: Catalog,
+    windows: Sequence[Span],
+    usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
+) -> tuple[list[Decimal], list[Decimal]]:
+    product = catalog.products.get(line.product or "")
+    if product is None or product.meter is None or line.corrects is not None:
+        share = line.exact / len(windows)
+        return [line.quantity] * len(windows), [share] * len(windows)
+    meter = catalog.meters[product.meter]
+    group = tuple(value for _, value in line.group)
+    series = list(usage.get(product.key, {}).get(group, [_ZERO] * len(windows)))
+    price = product.price
+    if meter.aggregation not in _ADDITIVE or isinstance(price, VolumePrice):
+        return series, _proportional(line.exact, series)
+    if isinstance(price, PerUnitPrice):
+        unit_price = line.unit_price or _ZERO
+        return series, [quantity * unit_price for quantity in series]
+    cumulative = _ZERO
+    quantities: list[Decimal] = []
+    exacts: list[Decimal] = []
+    for quantity in series:
+        start, cumulative = cumulative, cumulative + quantity
+        if isinstance(price, GraduatedPrice):
+            slices = [c for c in graduated_slices(price.tiers, start, cumulative)
+                      if c.tier == line.tier]
+            quantities.append(sum((c.quantity for c in slices), _ZERO))
+            exacts.append(sum((c.amount for c in slices), _ZERO))
+        elif isinstance(price, PackagePrice):
+            quantities.append(quantity)
+            exacts.append(package_amount(price, cumulative) - package_amount(price, start))
+    return quantities, exacts
+
+
+def _proportional(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
+    whole = sum(weights, _ZERO)
+    if whole == 0:
+        return [amount / len(weights)] * len(weights)
+    return [amount * weight / whole for weight in weights]

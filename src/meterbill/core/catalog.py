@@ -1,0 +1,222 @@
+"""The billing setup as typed values: meters, products and their prices, plans, customers.
+
+These are built once from a validated setup document (``meterbill.core.setup``) and never
+hold a dict of untyped options. Prices form a closed union dispatched in
+``meterbill.core.pricing``.
+"""
+
+import builtins
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+__all__ = [
+    "Aggregation",
+    "Catalog",
+    "CreditGrant",
+    "CreditKind",
+    "Customer",
+    "FlatPrice",
+    "GraduatedPrice",
+    "Interval",
+    "Meter",
+    "PackagePrice",
+    "PerUnitPrice",
+    "Plan",
+    "Price",
+    "Product",
+    "Resource",
+    "Settings",
+    "Subscription",
+    "Tier",
+    "VolumePrice",
+]
+
+
+class Aggregation(StrEnum):
+    COUNT = "count"
+    SUM = "sum"
+    MAX = "max"
+    UNIQUE_COUNT = "unique_count"
+    LATEST = "latest"
+    TIME_WEIGHTED = "time_weighted"
+
+
+class Interval(StrEnum):
+    MONTH = "month"
+    WEEK = "week"
+
+
+class CreditKind(StrEnum):
+    FREE = "free"
+    COMMIT = "commit"
+    PREPAID = "prepaid"
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """Turns events into a quantity per combination of ``group_by`` values."""
+
+    key: str
+    name: str
+    event_types: tuple[str, ...]
+    aggregation: Aggregation
+    property: str | None = None
+    filters: tuple[tuple[str, frozenset[str]], ...] = ()
+    group_by: tuple[str, ...] = ()
+
+    # The field ``property`` above shadows the builtin inside this class body.
+    @builtins.property
+    def fingerprint(self) -> str:
+        """Everything that changes which quantity a meter computes, as one string.
+
+        Pre-aggregated buckets are rebuilt from the raw events when this changes.
+        """
+        filters = ";".join(f"{name}={','.join(sorted(values))}" for name, values in self.filters)
+        return "|".join(
+            [
+                ",".join(self.event_types),
+                self.aggregation.value,
+                self.property or "",
+                filters,
+                ",".join(self.group_by),
+            ]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A band of quantity at one unit price; ``up_to`` None marks the open last tier."""
+
+    up_to: Decimal | None
+    unit_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PerUnitPrice:
+    """quantity × unit price; with ``by``, the unit price depends on a group value."""
+
+    unit_price: Decimal | None = None
+    by: str | None = None
+    unit_prices: tuple[tuple[str, Decimal], ...] = ()
+    default_unit_price: Decimal | None = None
+
+    def unit_price_for(self, group: dict[str, str]) -> Decimal | None:
+        if self.by is None:
+            return self.unit_price
+        value = group.get(self.by, "")
+        for key, price in self.unit_prices:
+            if key == value:
+                return price
+        return self.default_unit_price
+
+
+@dataclass(frozen=True, slots=True)
+class GraduatedPrice:
+    tiers: tuple[Tier, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VolumePrice:
+    tiers: tuple[Tier, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PackagePrice:
+    package_size: Decimal
+    package_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FlatPrice:
+    amount: Decimal
+    prorate: bool = False
+
+
+Price = PerUnitPrice | GraduatedPrice | VolumePrice | PackagePrice | FlatPrice
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    key: str
+    name: str
+    price: Price
+    meter: str | None = None
+    quantity_divisor: Decimal = Decimal(1)
+    line_item_type: str = "usage"
+    description: str | None = None
+
+    @property
+    def is_flat(self) -> bool:
+        return isinstance(self.price, FlatPrice)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    key: str
+    name: str
+    interval: Interval
+    products: tuple[str, ...]
+    minimum: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    id: str
+    kind: str
+    name: str | None = None
+    parent: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    plan: str
+    starts_at: datetime
+    ends_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditGrant:
+    key: str
+    kind: CreditKind
+    amount: Decimal
+    starts_at: datetime
+    expires_at: datetime | None = None
+    priority: int = 10
+    price: Decimal | None = None
+
+    @property
+    def purchase_price(self) -> Decimal:
+        """What a prepaid grant costs on the invoice of its start period."""
+        return self.amount if self.price is None else self.price
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    name: str
+    currency: str = "USD"
+    owner_type: str | None = None
+    billing_email: str | None = None
+    additional_billing_information: str | None = None
+    aliases: tuple[str, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    subscriptions: tuple[Subscription, ...] = ()
+    credits: tuple[CreditGrant, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    grace_period_hours: Decimal = Decimal(24)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Meters, products and plans by key: what prices a customer's usage."""
+
+    settings: Settings = field(default_factory=Settings)
+    meters: dict[str, Meter] = field(default_factory=dict)
+    products: dict[str, Product] = field(default_factory=dict)
+    plans: dict[str, Plan] = field(default_factory=dict)

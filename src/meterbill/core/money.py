@@ -1,0 +1,77 @@
+"""Currencies and the one place where money is rounded.
+
+Amounts are ``Decimal`` everywhere. They are computed exactly and rounded once per line,
+half-up, to the currency's minor unit (spec 4.4). Rounded amounts are stored as integer
+minor units.
+"""
+
+from collections.abc import Sequence
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+__all__ = [
+    "allocate",
+    "from_minor",
+    "is_currency",
+    "minor_exponent",
+    "round_money",
+    "to_minor",
+]
+
+# ISO 4217 currencies whose minor unit is not the cent. Every other code has two decimals.
+_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(
+        ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+         "VND", "VUV", "XAF", "XOF", "XPF"],
+        0,
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    "CLF": 4,
+    "UYW": 4,
+}
+
+
+def is_currency(code: str) -> bool:
+    """A three-letter upper-case code (ISO 4217 shape)."""
+    return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+
+
+def minor_exponent(currency: str) -> int:
+    """Decimal places of the currency's minor unit (USD 2, JPY 0, KWD 3)."""
+    return _EXPONENTS.get(currency, 2)
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round an exact amount half-up to the currency's minor unit."""
+    return amount.quantize(Decimal(1).scaleb(-minor_exponent(currency)), rounding=ROUND_HALF_UP)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """An amount as an integer count of minor units (rounded half-up first)."""
+    return int(round_money(amount, currency).scaleb(minor_exponent(currency)))
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    """Integer minor units back to a ``Decimal`` amount with the currency's exponent."""
+    return Decimal(minor).scaleb(-minor_exponent(currency))
+
+
+def allocate(total: Decimal, shares: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """Split the rounded ``total`` into minor units by largest remainder of exact ``shares``.
+
+    Every share is first rounded down to the minor unit; the units still missing go one by
+    one to the shares with the largest remainders, ties to the earliest. The result adds up
+    to ``total`` exactly (spec 4.8).
+    """
+    if not shares:
+        return []
+    exponent = minor_exponent(currency)
+    scaled = [share.scaleb(exponent) for share in shares]
+    floors = [value.to_integral_value(rounding=ROUND_FLOOR) for value in scaled]
+    missing = int(total.scaleb(exponent) - sum(floors, Decimal(0)))
+    order = sorted(range(len(shares)), key=lambda i: (-(scaled[i] - floors[i]), i))
+    # Normally 0 <= missing <= len(shares); divmod keeps any other case exact as well.
+    each, rest = divmod(missing, len(shares))
+    units = [floor + each for floor in floors]
+    for index in order[:rest]:
+        units[index] += 1
+    return [unit.scaleb(-exponent) for unit in units]

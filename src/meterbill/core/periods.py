@@ -1,0 +1,165 @@
+"""Billing periods and breakdown windows: half-open ``[start, end)`` spans in UTC.
+
+A ``month`` plan bills calendar months, a ``week`` plan Monday-to-Monday weeks (spec 4.1).
+A subscription that starts or ends inside a period gets a partial first or last period.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from meterbill.core.catalog import Interval
+
+__all__ = [
+    "EPOCH",
+    "Span",
+    "WindowSize",
+    "billing_periods",
+    "ceil_to",
+    "decompose",
+    "epoch_seconds",
+    "floor_to",
+    "full_period",
+    "period_containing",
+    "windows",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class WindowSize(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+
+    @property
+    def seconds(self) -> int:
+        return 3600 if self is WindowSize.HOUR else 86400
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A half-open interval of time: ``start`` included, ``end`` excluded."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"span ends before it starts: {self.start} > {self.end}")
+
+    @property
+    def seconds(self) -> Decimal:
+        return _seconds(self.end - self.start)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def overlaps(self, other: "Span") -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def clip(self, other: "Span") -> "Span | None":
+        start, end = max(self.start, other.start), min(self.end, other.end)
+        return Span(start, end) if start < end else None
+
+
+def _seconds(delta: timedelta) -> Decimal:
+    # Exact, microseconds included; timedelta.total_seconds() would go through float.
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """Whole seconds since the Unix epoch, rounded down (no float on the way)."""
+    delta = moment - EPOCH
+    return delta.days * 86400 + delta.seconds
+
+
+def period_containing(interval: Interval, moment: datetime) -> Span:
+    """The full calendar period of ``interval`` that contains ``moment``."""
+    moment = moment.astimezone(UTC)
+    if interval is Interval.MONTH:
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+        return Span(start, start.replace(year=year, month=month))
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = day - timedelta(days=day.weekday())
+    return Span(start, start + timedelta(days=7))
+
+
+def full_period(interval: Interval, period: Span) -> Span:
+    """The full calendar period a (possibly partial) period belongs to."""
+    return period_containing(interval, period.start)
+
+
+def billing_periods(
+    interval: Interval,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    *,
+    until: datetime,
+) -> Iterator[Span]:
+    """Periods of a subscription that have started by ``until`` (inclusive), in order.
+
+    The first and last periods are clipped to the subscription's ``[starts_at, ends_at)``.
+    """
+    cursor = starts_at
+    while cursor <= until and (ends_at is None or cursor < ends_at):
+        full = period_containing(interval, cursor)
+        end = full.end if ends_at is None else min(full.end, ends_at)
+        yield Span(cursor, end)
+        cursor = end
+
+
+def windows(span: Span, size: WindowSize) -> list[Span]:
+    """UTC-aligned hour or day windows covering ``span``, the first and last clipped to it."""
+    width = size.seconds
+    first = epoch_seconds(span.start) // width * width
+    result: list[Span] = []
+    cursor = EPOCH + timedelta(seconds=first)
+    while cursor < span.end:
+        following = cursor + timedelta(seconds=width)
+        result.append(Span(max(cursor, span.start), min(following, span.end)))
+        cursor = following
+    return result
+
+
+def floor_to(moment: datetime, size: WindowSize) -> datetime:
+    """The start of the UTC-aligned window of ``size`` that contains ``moment``."""
+    seconds = epoch_seconds(moment)
+    return EPOCH + timedelta(seconds=seconds // size.seconds * size.seconds)
+
+
+def ceil_to(moment: datetime, size: WindowSize) -> datetime:
+    """The first window boundary of ``size`` at or after ``moment``."""
+    floor = floor_to(moment, size)
+    return floor if floor == moment else floor + timedelta(seconds=size.seconds)
+
+
+def decompose(span: Span, coarsest: WindowSize) -> list[tuple[WindowSize | None, Span]]:
+    """Cut ``span`` into segments readable from pre-aggregated buckets, in time order.
+
+    Each segment is ``(size, segment)``: whole aligned days (when ``coarsest`` is a day),
+    whole aligned hours, or ``None`` for a sub-hour edge that only the raw events can answer.
+    Periods and breakdown windows are hour-aligned in practice, so edges are rare.
+    """
+    first_hour, last_hour = ceil_to(span.start, WindowSize.HOUR), floor_to(span.end, WindowSize.HOUR)
+    if first_hour >= last_hour:
+        return [(None, span)] if span.start < span.end else []
+    result: list[tuple[WindowSize | None, Span]] = []
+    if span.start < first_hour:
+        result.append((None, Span(span.start, first_hour)))
+    first_day, last_day = ceil_to(first_hour, WindowSize.DAY), floor_to(last_hour, WindowSize.DAY)
+    if coarsest is WindowSize.DAY and first_day < last_day:
+        for size, start, end in (
+            (WindowSize.HOUR, first_hour, first_day),
+            (WindowSize.DAY, first_day, last_day),
+            (WindowSize.HOUR, last_day, last_hour),
+        ):
+            if start < end:
+                result.append((size, Span(start, end)))
+    else:
+        result.append((WindowSize.HOUR, Span(first_hour, last_hour)))
+    if last_hour < span.end:
+        result.append((None, Span(last_hour, span.end)))
+    return result

@@ -1,0 +1,926 @@
+"""Reading and writing the setup document (spec section 2) as typed catalog values.
+
+The caller loads YAML or JSON; this module only sees plain Python values (mappings, lists,
+strings, numbers, booleans, ``None``, and the ``datetime`` objects YAML makes of unquoted
+timestamps). ``parse_setup`` checks everything one document can check on its own: field
+names, types, decimal strings, tier order, resource trees, duplicates. References between
+objects (a product's meter, a subscription's plan) are checked by ``check_references``
+against the catalog *after* the caller has merged the document with what is stored, because
+a document may refer to objects an earlier document created.
+
+Every problem raises ``InvalidSetup(path, problem)`` with a path such as
+``products[1].price.tiers[2].up_to``.
+"""
+
+import re
+import string
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+
+from meterbill.core.catalog import (
+    Aggregation,
+    Catalog,
+    CreditGrant,
+    CreditKind,
+    Customer,
+    FlatPrice,
+    GraduatedPrice,
+    Interval,
+    Meter,
+    PackagePrice,
+    PerUnitPrice,
+    Plan,
+    Price,
+    Product,
+    Resource,
+    Settings,
+    Subscription,
+    Tier,
+    VolumePrice,
+)
+from meterbill.core.errors import InvalidSetup
+from meterbill.core.money import is_currency
+
+__all__ = [
+    "SetupDocument",
+    "check_references",
+    "customer_to_document",
+    "parse_customer",
+    "parse_setup",
+    "setup_to_document",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SetupDocument:
+    """One parsed setup document, in document order; nothing merged or cross-checked yet."""
+
+    settings: Settings | None
+    meters: tuple[Meter, ...]
+    products: tuple[Product, ...]
+    plans: tuple[Plan, ...]
+    customers: tuple[Customer, ...]
+
+
+_KEY = re.compile(r"[a-z0-9_]+")
+_ID = re.compile(r"[A-Za-z0-9_.-]+")
+# Decimal() also takes whitespace, underscores, NaN and Infinity; a money field takes none.
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# RFC 3339 date-time; more than microseconds would be silently cut by datetime, so refuse it.
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+# Types meterbill itself gives to invoice lines; a product label must not be mistaken for one.
+_RESERVED_LINE_TYPES = frozenset({"minimum", "prepaid_credit_purchase"})
+
+_TOP_FIELDS = ("settings", "meters", "products", "plans", "customers")
+_SETTINGS_FIELDS = ("grace_period_hours",)
+_METER_FIELDS = ("key", "name", "event_type", "aggregation", "property", "filters", "group_by")
+_PRODUCT_FIELDS = (
+    "key",
+    "name",
+    "meter",
+    "quantity_divisor",
+    "line_item_type",
+    "description",
+    "price",
+)
+_PRICE_FIELDS: dict[str, tuple[str, ...]] = {
+    "per_unit": ("model", "unit_price", "by", "unit_prices", "default_unit_price"),
+    "graduated": ("model", "tiers"),
+    "volume": ("model", "tiers"),
+    "package": ("model", "package_size", "package_price"),
+    "flat": ("model", "amount", "prorate"),
+}
+_TIER_FIELDS = ("up_to", "unit_price")
+_PLAN_FIELDS = ("key", "name", "interval", "products", "minimum")
+_CUSTOMER_FIELDS = (
+    "id",
+    "name",
+    "currency",
+    "owner_type",
+    "billing_email",
+    "additional_billing_information",
+    "aliases",
+    "resources",
+    "subscriptions",
+    "credits",
+)
+_RESOURCE_FIELDS = ("id", "kind", "name", "parent", "attributes")
+_SUBSCRIPTION_FIELDS = ("plan", "starts_at", "ends_at")
+_CREDIT_FIELDS = ("key", "kind", "amount", "starts_at", "expires_at", "priority", "price")
+
+
+# --------------------------------------------------------------------------- value readers
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _describe(value: object) -> str:
+    """A value as the problem text shows it: its YAML-ish type, and the value if short."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"bool {str(value).lower()}"
+    if isinstance(value, int | float | Decimal):
+        return f"{type(value).__name__} {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def _mapping(value: object, path: str) -> Mapping[object, object]:
+    if not isinstance(value, Mapping):
+        raise InvalidSetup(path, f"must be a mapping, got {_describe(value)}")
+    return value
+
+
+def _list(value: object, path: str) -> list[object]:
+    # A string is iterable too; refusing it catches `group_by: cluster_id` without brackets.
+    if not isinstance(value, list | tuple):
+        raise InvalidSetup(path, f"must be a list, got {_describe(value)}")
+    return list(value)
+
+
+def _string(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidSetup(path, f"must be a string, got {_describe(value)}")
+    if not value:
+        raise InvalidSetup(path, "must not be empty")
+    return value
+
+
+def _matching(value: object, path: str, pattern: re.Pattern[str]) -> str:
+    text = _string(value, path)
+    if not pattern.fullmatch(text):
+        raise InvalidSetup(path, f"{text!r} must match {pattern.pattern}")
+    return text
+
+
+def _label(value: object, path: str) -> str:
+    """A filter value, price key or attribute: YAML may have typed it, meterbill compares text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        # 1.10 would silently become "1.1"; only the author knows which text was meant.
+        raise InvalidSetup(path, f"must be a string, got float {value}; quote it")
+    raise InvalidSetup(path, f"must be a string, number or boolean, got {_describe(value)}")
+
+
+def _decimal(value: object, path: str, *, positive: bool = False) -> Decimal:
+    """A decimal string or an int, finite and not negative (``positive``: above zero)."""
+    if isinstance(value, float):
+        raise InvalidSetup(
+            path, f'must be a decimal string like "0.01", got float {value}; quote it'
+        )
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise InvalidSetup(path, f'must be a decimal string like "0.01", got {_describe(value)}')
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise InvalidSetup(path, f'must be a decimal string like "0.01", got {value!r}')
+    try:
+        number = Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the pattern above lets no such text through
+        raise InvalidSetup(path, f"is not a decimal: {value!r}") from None
+    if not number.is_finite():
+        raise InvalidSetup(path, f"must be a finite decimal, got {value}")
+    if positive and number <= 0:
+        raise InvalidSetup(path, f"must be greater than 0, got {value}")
+    if number < 0:
+        raise InvalidSetup(path, f"must not be negative, got {value}")
+    return number
+
+
+def _time(value: object, path: str) -> datetime:
+    """An RFC 3339 timestamp as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        # YAML turns unquoted timestamps into datetimes; without an offset YAML means UTC.
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC)
+    if not isinstance(value, str):
+        raise InvalidSetup(
+            path,
+            f'must be an RFC 3339 time like "2026-01-01T00:00:00Z", got {_describe(value)}',
+        )
+    if not _TIMESTAMP.fullmatch(value):
+        raise InvalidSetup(
+            path, f'must be an RFC 3339 time like "2026-01-01T00:00:00Z", got {value!r}'
+        )
+    try:
+        parsed = datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise InvalidSetup(path, f"is not a valid time: {value!r}") from None
+    return parsed.astimezone(UTC)
+
+
+def _integer(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSetup(path, f"must be an integer, got {_describe(value)}")
+    return value
+
+
+def _boolean(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSetup(path, f"must be true or false, got {_describe(value)}")
+    return value
+
+
+def _choice(value: object, path: str, allowed: Iterable[str]) -> str:
+    options = tuple(allowed)
+    text = _string(value, path)
+    if text not in options:
+        raise InvalidSetup(path, f"must be one of {', '.join(options)}; got {text!r}")
+    return text
+
+
+class _Fields:
+    """One mapping of the document, read field by field.
+
+    Unknown fields are refused when it is built, so no reader below can forget to.
+    A field that is absent and one that is ``null`` read the same: both mean "not given".
+    """
+
+    __slots__ = ("_data", "path")
+
+    def __init__(self, value: object, path: str, allowed: tuple[str, ...]) -> None:
+        self.path = path
+        self._data: dict[str, object] = {}
+        for name, item in _mapping(value, path).items():
+            if not isinstance(name, str) or name not in allowed:
+                raise InvalidSetup(
+                    _join(path, str(name)),
+                    f"unknown field {str(name)!r} (allowed: {', '.join(allowed)})",
+                )
+            self._data[name] = item
+
+    def at(self, name: str) -> str:
+        return _join(self.path, name)
+
+    def get(self, name: str) -> object:
+        """The field's value, or None when absent or null."""
+        return self._data.get(name)
+
+    def required(self, name: str) -> object:
+        value = self._data.get(name)
+        if value is None:
+            raise InvalidSetup(self.at(name), "is required")
+        return value
+
+    def string(self, name: str) -> str:
+        return _string(self.required(name), self.at(name))
+
+    def optional_string(self, name: str) -> str | None:
+        value = self.get(name)
+        return None if value is None else _string(value, self.at(name))
+
+    def decimal(self, name: str, *, positive: bool = False) -> Decimal:
+        return _decimal(self.required(name), self.at(name), positive=positive)
+
+    def optional_decimal(self, name: str, *, positive: bool = False) -> Decimal | None:
+        value = self.get(name)
+        return None if value is None else _decimal(value, self.at(name), positive=positive)
+
+    def time(self, name: str) -> datetime:
+        return _time(self.required(name), self.at(name))
+
+    def optional_time(self, name: str) -> datetime | None:
+        value = self.get(name)
+        return None if value is None else _time(value, self.at(name))
+
+    def items(self, name: str) -> list[tuple[str, object]]:
+        """A list field as (item path, item) pairs; an absent list is empty."""
+        value = self.get(name)
+        if value is None:
+            return []
+        path = self.at(name)
+        return [(f"{path}[{index}]", item) for index, item in enumerate(_list(value, path))]
+
+
+def _strings(fields: _Fields, name: str, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+    """A list of distinct strings (each matching ``pattern`` if given)."""
+    result: list[str] = []
+    for path, item in fields.items(name):
+        text = _string(item, path) if pattern is None else _matching(item, path, pattern)
+        if text in result:
+            raise InvalidSetup(path, f"duplicate value {text!r}")
+        result.append(text)
+    return tuple(result)
+
+
+def _unique(keys: Iterable[tuple[str, str]], what: str) -> None:
+    """Refuse the second of two (path, key) pairs with the same key."""
+    seen: dict[str, str] = {}
+    for path, key in keys:
+        if key in seen:
+            raise InvalidSetup(path, f"duplicate {what} {key!r} (first at {seen[key]})")
+        seen[key] = path
+
+
+# --------------------------------------------------------------------------- document
+
+
+def parse_setup(document: object) -> SetupDocument:
+    """Check one setup document and build its typed values; raises ``InvalidSetup``."""
+    top = _Fields(document, "", _TOP_FIELDS)
+    settings_value = top.get("settings")
+    settings = None if settings_value is None else _parse_settings(settings_value, "settings")
+    meters = tuple(_parse_meter(item, path) for path, item in top.items("meters"))
+    products = tuple(_parse_product(item, path) for path, item in top.items("products"))
+    plans = tuple(_parse_plan(item, path) for path, item in top.items("plans"))
+    customers = tuple(_parse_customer_at(item, path) for path, item in top.items("customers"))
+    _unique(((f"meters[{i}].key", m.key) for i, m in enumerate(meters)), "meter key")
+    _unique(((f"products[{i}].key", p.key) for i, p in enumerate(products)), "product key")
+    _unique(((f"plans[{i}].key", p.key) for i, p in enumerate(plans)), "plan key")
+    _unique(((f"customers[{i}].id", c.id) for i, c in enumerate(customers)), "customer id")
+    _check_aliases(customers)
+    return SetupDocument(settings, meters, products, plans, customers)
+
+
+def _parse_settings(value: object, path: str) -> Settings:
+    fields = _Fields(value, path, _SETTINGS_FIELDS)
+    hours = fields.optional_decimal("grace_period_hours")
+    return Settings() if hours is None else Settings(grace_period_hours=hours)
+
+
+def _check_aliases(customers: tuple[Customer, ...]) -> None:
+    """Ingest resolves an id or alias to one customer, so none may point at two."""
+    owners = {customer.id: f"customers[{index}]" for index, customer in enumerate(customers)}
+    for index, customer in enumerate(customers):
+        for position, alias in enumerate(customer.aliases):
+            path = f"customers[{index}].aliases[{position}]"
+            owner = owners.get(alias)
+            if owner is not None and owner != f"customers[{index}]":
+                raise InvalidSetup(path, f"alias {alias!r} is already used by {owner}")
+            owners[alias] = f"customers[{index}]"
+
+
+# --------------------------------------------------------------------------- meters
+
+
+def _parse_meter(value: object, path: str) -> Meter:
+    fields = _Fields(value, path, _METER_FIELDS)
+    # Read in document order, so the first problem reported is the first one written.
+    key = _matching(fields.required("key"), fields.at("key"), _KEY)
+    name = fields.string("name")
+    event_types = _event_types(fields)
+    aggregation = Aggregation(
+        _choice(fields.required("aggregation"), fields.at("aggregation"), Aggregation)
+    )
+    prop = fields.optional_string("property")
+    if prop is None and aggregation is not Aggregation.COUNT:
+        raise InvalidSetup(fields.at("property"), f"is required for aggregation {aggregation}")
+    return Meter(
+        key=key,
+        name=name,
+        event_types=event_types,
+        aggregation=aggregation,
+        property=prop,
+        filters=_filters(fields),
+        group_by=_strings(fields, "group_by"),
+    )
+
+
+def _event_types(fields: _Fields) -> tuple[str, ...]:
+    value = fields.required("event_type")
+    if isinstance(value, str):
+        return (_string(value, fields.at("event_type")),)
+    types = _strings(fields, "event_type")
+    if not types:
+        raise InvalidSetup(fields.at("event_type"), "must name at least one event type")
+    return types
+
+
+def _filters(fields: _Fields) -> tuple[tuple[str, frozenset[str]], ...]:
+    value = fields.get("filters")
+    if value is None:
+        return ()
+    path = fields.at("filters")
+    result: list[tuple[str, frozenset[str]]] = []
+    for name, allowed in _mapping(value, path).items():
+        name_path = _join(path, str(name))
+        prop = _string(name, name_path)
+        items = _list(allowed, name_path)
+        if not items:
+            raise InvalidSetup(name_path, "must list at least one allowed value")
+        labels = frozenset(_label(item, f"{name_path}[{i}]") for i, item in enumerate(items))
+        result.append((prop, labels))
+    return tuple(sorted(result, key=lambda pair: pair[0]))
+
+
+# --------------------------------------------------------------------------- products
+
+
+def _parse_product(value: object, path: str) -> Product:
+    fields = _Fields(value, path, _PRODUCT_FIELDS)
+    key = _matching(fields.required("key"), fields.at("key"), _KEY)
+    name = fields.string("name")
+    price = _parse_price(fields.required("price"), fields.at("price"))
+    flat = isinstance(price, FlatPrice)
+    meter = fields.optional_string("meter")
+    if flat and meter is not None:
+        raise InvalidSetup(fields.at("meter"), "a flat-priced product has no meter")
+    if not flat and meter is None:
+        raise InvalidSetup(fields.at("meter"), "is required unless the price model is flat")
+    line_item_type = fields.optional_string("line_item_type") or ("flat" if flat else "usage")
+    if not _KEY.fullmatch(line_item_type) or line_item_type in _RESERVED_LINE_TYPES:
+        raise InvalidSetup(
+            fields.at("line_item_type"),
+            f"{line_item_type!r} must match {_KEY.pattern} and not be one of "
+            f"{', '.join(sorted(_RESERVED_LINE_TYPES))}",
+        )
+    description = fields.optional_string("description")
+    if description is not None:
+        _placeholders(description, fields.at("description"))
+    divisor = fields.optional_decimal("quantity_divisor", positive=True)
+    return Product(
+        key=key,
+        name=name,
+        price=price,
+        meter=meter,
+        quantity_divisor=Decimal(1) if divisor is None else divisor,
+        line_item_type=line_item_type,
+        description=description,
+    )
+
+
+def _placeholders(template: str, path: str) -> tuple[str, ...]:
+    """The group_by names a description template fills in, e.g. ``{cluster_id}``."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise InvalidSetup(path, f"is not a valid template: {error}") from None
+    names: list[str] = []
+    for _literal, name, spec, conversion in parts:
+        if name is None:
+            continue
+        # Only plain names: positional, attribute and index lookups or format specs would
+        # fail or surprise when the template is filled with the line's group values.
+        if not name or not name.isidentifier() or spec or conversion:
+            raise InvalidSetup(
+                path, f"placeholder {{{name}}} must be a plain group_by name like {{cluster_id}}"
+            )
+        names.append(name)
+    return tuple(names)
+
+
+def _parse_price(value: object, path: str) -> Price:
+    model_path = _join(path, "model")
+    model_value = _mapping(value, path).get("model")
+    if model_value is None:
+        raise InvalidSetup(model_path, f"is required (one of {', '.join(_PRICE_FIELDS)})")
+    model = _choice(model_value, model_path, _PRICE_FIELDS)
+    fields = _Fields(value, path, _PRICE_FIELDS[model])
+    if model == "per_unit":
+        return _parse_per_unit(fields)
+    if model == "graduated":
+        return GraduatedPrice(tiers=_parse_tiers(fields))
+    if model == "volume":
+        return VolumePrice(tiers=_parse_tiers(fields))
+    if model == "package":
+        return PackagePrice(
+            package_size=fields.decimal("package_size", positive=True),
+            package_price=fields.decimal("package_price"),
+        )
+    prorate = fields.get("prorate")
+    return FlatPrice(
+        amount=fields.decimal("amount"),
+        prorate=False if prorate is None else _boolean(prorate, fields.at("prorate")),
+    )
+
+
+def _parse_per_unit(fields: _Fields) -> PerUnitPrice:
+    by = fields.optional_string("by")
+    unit_price = fields.optional_decimal("unit_price")
+    if by is None:
+        for name in ("unit_prices", "default_unit_price"):
+            if fields.get(name) is not None:
+                raise InvalidSetup(fields.at(name), "needs 'by' (the group_by it is chosen by)")
+        if unit_price is None:
+            raise InvalidSetup(
+                fields.at("unit_price"), "is required (or give 'by' and 'unit_prices')"
+            )
+        return PerUnitPrice(unit_price=unit_price)
+    if unit_price is not None:
+        raise InvalidSetup(fields.at("by"), "cannot be combined with 'unit_price'")
+    prices_path = fields.at("unit_prices")
+    prices: dict[str, Decimal] = {}
+    for key, price in _mapping(fields.required("unit_prices"), prices_path).items():
+        label = _label(key, _join(prices_path, str(key)))
+        if label in prices:
+            raise InvalidSetup(_join(prices_path, label), f"duplicate value {label!r}")
+        prices[label] = _decimal(price, _join(prices_path, label))
+    return PerUnitPrice(
+        by=by,
+        # Sorted, so a document and the same prices read back from storage compare equal.
+        unit_prices=tuple(sorted(prices.items())),
+        default_unit_price=fields.optional_decimal("default_unit_price"),
+    )
+
+
+def _parse_tiers(fields: _Fields) -> tuple[Tier, ...]:
+    entries = fields.items("tiers")
+    if not entries:
+        raise InvalidSetup(fields.at("tiers"), "must list at least one tier")
+    tiers: list[Tier] = []
+    for position, (path, item) in enumerate(entries):
+        tier = _Fields(item, path, _TIER_FIELDS)
+        up_to = tier.optional_decimal("up_to", positive=True)
+        last = position == len(entries) - 1
+        if last and up_to is not None:
+            raise InvalidSetup(tier.at("up_to"), "the last tier must not have up_to")
+        if not last and up_to is None:
+            raise InvalidSetup(tier.at("up_to"), "is required on every tier but the last")
+        previous = tiers[-1].up_to if tiers else None
+        if up_to is not None and previous is not None and up_to <= previous:
+            raise InvalidSetup(
+                tier.at("up_to"), f"tiers must have increasing up_to ({up_to} after {previous})"
+            )
+        tiers.append(Tier(up_to=up_to, unit_price=tier.decimal("unit_price")))
+    return tuple(tiers)
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def _parse_plan(value: object, path: str) -> Plan:
+    fields = _Fields(value, path, _PLAN_FIELDS)
+    products = _strings(fields, "products")
+    if not products:
+        raise InvalidSetup(fields.at("products"), "must list at least one product")
+    return Plan(
+        key=_matching(fields.required("key"), fields.at("key"), _KEY),
+        name=fields.string("name"),
+        interval=Interval(_choice(fields.required("interval"), fields.at("interval"), Interval)),
+        products=products,
+        minimum=fields.optional_decimal("minimum"),
+    )
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def parse_customer(obj: object, path: str) -> Customer:
+    """One customer mapping (as in ``customers[i]``); ``path`` prefixes every error path.
+
+    Checks only what the customer holds; aliases against other customers and subscription
+    plans are the caller's (``parse_setup`` and ``check_references``).
+    """
+    return _parse_customer_at(obj, path)
+
+
+def _parse_customer_at(value: object, path: str) -> Customer:
+    fields = _Fields(value, path, _CUSTOMER_FIELDS)
+    customer_id = _matching(fields.required("id"), fields.at("id"), _ID)
+    name = fields.string("name")
+    currency = fields.optional_string("currency") or "USD"
+    if not is_currency(currency):
+        raise InvalidSetup(
+            fields.at("currency"), f"must be a 3-letter upper-case code like USD, got {currency!r}"
+        )
+    credits = tuple(_parse_credit(item, item_path) for item_path, item in fields.items("credits"))
+    _unique(((fields.at(f"credits[{i}].key"), c.key) for i, c in enumerate(credits)), "credit key")
+    return Customer(
+        id=customer_id,
+        name=name,
+        currency=currency,
+        owner_type=fields.optional_string("owner_type"),
+        billing_email=fields.optional_string("billing_email"),
+        additional_billing_information=fields.optional_string("additional_billing_information"),
+        aliases=_strings(fields, "aliases", _ID),
+        resources=_parse_resources(fields),
+        subscriptions=tuple(
+            _parse_subscription(item, item_path)
+            for item_path, item in fields.items("subscriptions")
+        ),
+        credits=credits,
+    )
+
+
+def _parse_resources(fields: _Fields) -> tuple[Resource, ...]:
+    entries = fields.items("resources")
+    resources = tuple(_parse_resource(item, path) for path, item in entries)
+    paths = [path for path, _item in entries]
+    _unique(((f"{p}.id", r.id) for p, r in zip(paths, resources, strict=True)), "resource id")
+    index = {resource.id: position for position, resource in enumerate(resources)}
+    for path, resource in zip(paths, resources, strict=True):
+        if resource.parent is not None and resource.parent not in index:
+            raise InvalidSetup(f"{path}.parent", f"unknown resource {resource.parent!r}")
+    rooted: set[str] = set()
+    for resource in resources:
+        cycle = _parent_cycle(resource, resources, index, rooted)
+        if cycle:
+            raise InvalidSetup(f"{paths[index[cycle[0]]]}.parent", f"cycle {' -> '.join(cycle)}")
+    return resources
+
+
+def _parent_cycle(
+    start: Resource, resources: tuple[Resource, ...], index: dict[str, int], rooted: set[str]
+) -> tuple[str, ...]:
+    """The cycle the parent chain from ``start`` runs into, as ids from its first member back
+    to it (``a, b, a``); empty when the chain ends at a root.
+
+    ``rooted`` remembers ids already known to reach a root, so a whole tree is walked once.
+    """
+    chain: dict[str, int] = {}
+    current: Resource | None = start
+    while current is not None and current.id not in rooted:
+        if current.id in chain:
+            loop = list(chain)[chain[current.id] :]
+            return (*loop, current.id)
+        chain[current.id] = len(chain)
+        current = None if current.parent is None else resources[index[current.parent]]
+    rooted.update(chain)
+    return ()
+
+
+def _parse_resource(value: object, path: str) -> Resource:
+    fields = _Fields(value, path, _RESOURCE_FIELDS)
+    parent = fields.get("parent")
+    return Resource(
+        id=_matching(fields.required("id"), fields.at("id"), _ID),
+        kind=fields.string("kind"),
+        name=fields.optional_string("name"),
+        parent=None if parent is None else _matching(parent, fields.at("parent"), _ID),
+        attributes=_attributes(fields),
+    )
+
+
+def _attributes(fields: _Fields) -> tuple[tuple[str, str], ...]:
+    value = fields.get("attributes")
+    if value is None:
+        return ()
+    path = fields.at("attributes")
+    result: list[tuple[str, str]] = []
+    for name, item in _mapping(value, path).items():
+        item_path = _join(path, str(name))
+        result.append((_string(name, item_path), _label(item, item_path)))
+    return tuple(sorted(result))
+
+
+def _parse_subscription(value: object, path: str) -> Subscription:
+    fields = _Fields(value, path, _SUBSCRIPTION_FIELDS)
+    starts_at = fields.time("starts_at")
+    ends_at = fields.optional_time("ends_at")
+    if ends_at is not None and ends_at <= starts_at:
+        raise InvalidSetup(fields.at("ends_at"), "must be after starts_at")
+    return Subscription(plan=fields.string("plan"), starts_at=starts_at, ends_at=ends_at)
+
+
+def _parse_credit(value: object, path: str) -> CreditGrant:
+    fields = _Fields(value, path, _CREDIT_FIELDS)
+    kind = CreditKind(_choice(fields.required("kind"), fields.at("kind"), CreditKind))
+    starts_at = fields.time("starts_at")
+    expires_at = fields.optional_time("expires_at")
+    if expires_at is not None and expires_at <= starts_at:
+        raise InvalidSetup(fields.at("expires_at"), "must be after starts_at")
+    price = fields.optional_decimal("price")
+    if price is not None and kind is not CreditKind.PREPAID:
+        raise InvalidSetup(fields.at("price"), "only a prepaid credit has a price")
+    priority = fields.get("priority")
+    return CreditGrant(
+        key=_matching(fields.required("key"), fields.at("key"), _ID),
+        kind=kind,
+        amount=fields.decimal("amount"),
+        starts_at=starts_at,
+        expires_at=expires_at,
+        priority=10 if priority is None else _integer(priority, fields.at("priority")),
+        price=price,
+    )
+
+
+# --------------------------------------------------------------------------- references
+
+
+def check_references(
+    catalog: Catalog,
+    customers: Iterable[Customer],
+    *,
+    path_of: Callable[[str, str], str] | None = None,
+) -> None:
+    """Check references between objects of the merged catalog and the customers.
+
+    ``path_of(section, key)`` names an object in errors (``("products", "node")`` →
+    ``products[0]``); by default ``products.node``, since a merged catalog has no positions.
+    """
+    where = path_of or (lambda section, key: f"{section}.{key}")
+    for product in catalog.products.values():
+        _check_product(catalog, product, where("products", product.key))
+    for plan in catalog.plans.values():
+        base = where("plans", plan.key)
+        for position, key in enumerate(plan.products):
+            if key not in catalog.products:
+                raise InvalidSetup(f"{base}.products[{position}]", f"unknown product {key!r}")
+    for customer in customers:
+        _check_subscriptions(catalog, customer, where("customers", customer.id))
+
+
+def _check_product(catalog: Catalog, product: Product, base: str) -> None:
+    if product.meter is None:
+        if not product.is_flat:
+            raise InvalidSetup(f"{base}.meter", "is required unless the price model is flat")
+        group_by: tuple[str, ...] = ()
+    else:
+        meter = catalog.meters.get(product.meter)
+        if meter is None:
+            raise InvalidSetup(f"{base}.meter", f"unknown meter {product.meter!r}")
+        group_by = meter.group_by
+    dimensions = ", ".join(group_by) or "none"
+    price = product.price
+    if isinstance(price, PerUnitPrice) and price.by is not None and price.by not in group_by:
+        raise InvalidSetup(
+            f"{base}.price.by",
+            f"{price.by!r} is not in the group_by of meter {product.meter!r} ({dimensions})",
+        )
+    if product.description is not None:
+        for name in _placeholders(product.description, f"{base}.description"):
+            if name not in group_by:
+                raise InvalidSetup(
+                    f"{base}.description",
+                    f"placeholder {{{name}}} is not in the group_by of meter "
+                    f"{product.meter!r} ({dimensions})",
+                )
+
+
+def _check_subscriptions(catalog: Catalog, customer: Customer, base: str) -> None:
+    for position, subscription in enumerate(customer.subscriptions):
+        if subscription.plan not in catalog.plans:
+            raise InvalidSetup(
+                f"{base}.subscriptions[{position}].plan", f"unknown plan {subscription.plan!r}"
+            )
+    # Two live subscriptions to one plan would bill the same usage twice in a period.
+    ordered = sorted(
+        enumerate(customer.subscriptions), key=lambda pair: (pair[1].plan, pair[1].starts_at)
+    )
+    for (first, earlier), (second, later) in pairwise(ordered):
+        if earlier.plan != later.plan:
+            continue
+        if earlier.ends_at is None or later.starts_at < earlier.ends_at:
+            raise InvalidSetup(
+                f"{base}.subscriptions[{second}]",
+                f"overlaps subscriptions[{first}] to the same plan {later.plan!r}",
+            )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def setup_to_document(catalog: Catalog, customers: Iterable[Customer]) -> dict[str, object]:
+    """The catalog and customers as a plain, JSON-ready setup document ``parse_setup`` reads.
+
+    Optional fields at their default are left out, so ``settings`` only appears when the
+    grace period is not the default.
+    """
+    document: dict[str, object] = {}
+    if catalog.settings != Settings():
+        document["settings"] = {"grace_period_hours": str(catalog.settings.grace_period_hours)}
+    document["meters"] = [_meter_to_document(meter) for meter in catalog.meters.values()]
+    document["products"] = [_product_to_document(p) for p in catalog.products.values()]
+    document["plans"] = [_plan_to_document(plan) for plan in catalog.plans.values()]
+    document["customers"] = [customer_to_document(customer) for customer in customers]
+    return document
+
+
+def _time_text(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return f"{utc:%Y-%m-%dT%H:%M:%S}{fraction}Z"
+
+
+def _put(document: dict[str, object], name: str, value: object) -> None:
+    """Set a field unless it is None or an empty list, i.e. at its default."""
+    if value is not None and value != [] and value != {}:
+        document[name] = value
+
+
+def _meter_to_document(meter: Meter) -> dict[str, object]:
+    document: dict[str, object] = {"key": meter.key, "name": meter.name}
+    types = meter.event_types
+    document["event_type"] = types[0] if len(types) == 1 else list(types)
+    document["aggregation"] = meter.aggregation.value
+    _put(document, "property", meter.property)
+    _put(document, "filters", {name: sorted(values) for name, values in meter.filters})
+    _put(document, "group_by", list(meter.group_by))
+    return document
+
+
+def _product_to_document(product: Product) -> dict[str, object]:
+    document: dict[str, object] = {"key": product.key, "name": product.name}
+    _put(document, "meter", product.meter)
+    if product.quantity_divisor != 1:
+        document["quantity_divisor"] = str(product.quantity_divisor)
+    if product.line_item_type != ("flat" if product.is_flat else "usage"):
+        document["line_item_type"] = product.line_item_type
+    _put(document, "description", product.description)
+    document["price"] = _price_to_document(product.price)
+    return document
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _price_to_document(price: Price) -> dict[str, object]:
+    document: dict[str, object]
+    if isinstance(price, PerUnitPrice):
+        document = {"model": "per_unit"}
+        _put(document, "unit_price", _money(price.unit_price))
+        _put(document, "by", price.by)
+        if price.by is not None:
+            document["unit_prices"] = {key: str(value) for key, value in price.unit_prices}
+        _put(document, "default_unit_price", _money(price.default_unit_price))
+    elif isinstance(price, GraduatedPrice | VolumePrice):
+        model = "graduated" if isinstance(price, GraduatedPrice) else "volume"
+        document = {"model": model, "tiers": [_tier_to_document(t) for t in price.tiers]}
+    elif isinstance(price, PackagePrice):
+        document = {
+            "model": "package",
+            "package_size": str(price.package_size),
+            "package_price": str(price.package_price),
+        }
+    else:
+        document = {"model": "flat", "amount": str(price.amount)}
+        if price.prorate:
+            document["prorate"] = True
+    return document
+
+
+def _tier_to_document(tier: Tier) -> dict[str, object]:
+    document: dict[str, object] = {}
+    _put(document, "up_to", _money(tier.up_to))
+    document["unit_price"] = str(tier.unit_price)
+    return document
+
+
+def _plan_to_document(plan: Plan) -> dict[str, object]:
+    document: dict[str, object] = {
+        "key": plan.key,
+        "name": plan.name,
+        "interval": plan.interval.value,
+        "products": list(plan.products),
+    }
+    _put(document, "minimum", _money(plan.minimum))
+    return document
+
+
+def customer_to_document(customer: Customer) -> dict[str, object]:
+    """One customer as the plain mapping ``parse_customer`` reads back to an equal value."""
+    document: dict[str, object] = {"id": customer.id, "name": customer.name}
+    if customer.currency != "USD":
+        document["currency"] = customer.currency
+    _put(document, "owner_type", customer.owner_type)
+    _put(document, "billing_email", customer.billing_email)
+    _put(document, "additional_billing_information", customer.additional_billing_information)
+    _put(document, "aliases", list(customer.aliases))
+    _put(document, "resources", [_resource_to_document(r) for r in customer.resources])
+    _put(
+        document,
+        "subscriptions",
+        [_subscription_to_document(s) for s in customer.subscriptions],
+    )
+    _put(document, "credits", [_credit_to_document(c) for c in customer.credits])
+    return document
+
+
+def _resource_to_document(resource: Resource) -> dict[str, object]:
+    document: dict[str, object] = {"id": resource.id, "kind": resource.kind}
+    _put(document, "name", resource.name)
+    _put(document, "parent", resource.parent)
+    _put(document, "attributes", dict(resource.attributes))
+    return document
+
+
+def _subscription_to_document(subscription: Subscription) -> dict[str, object]:
+    document: dict[str, object] = {
+        "plan": subscription.plan,
+        "starts_at": _time_text(subscription.starts_at),
+    }
+    if subscription.ends_at is not None:
+        document["ends_at"] = _time_text(subscription.ends_at)
+    return document
+
+
+def _credit_to_document(credit: CreditGrant) -> dict[str, object]:
+    document: dict[str, object] = {
+        "key": credit.key,
+        "kind": credit.kind.value,
+        "amount": str(credit.amount),
+        "starts_at": _time_text(credit.starts_at),
+    }
+    if credit.expires_at is not None:
+        document["expires_at"] = _time_text(credit.expires_at)
+    if credit.priority != 10:
+        document["priority"] = credit.priority
+    _put(document, "price", _money(credit.price))
+    return document

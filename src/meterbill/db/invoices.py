@@ -1,0 +1,168 @@
+"""Issued invoices: rows, frozen lines, credit applications, payments and numbering.
+
+Draft invoices are never stored: they are computed live from the buckets. An invoice row is
+written once, when its period is closed, and only its status changes afterwards.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from meterbill.db.models import (
+    CreditApplicationRow,
+    InvoiceCounter,
+    InvoiceLineRow,
+    InvoiceRow,
+    PaymentRow,
+)
+
+__all__ = [
+    "add_payment",
+    "credit_applications",
+    "credit_usage",
+    "flag_late_usage",
+    "get_invoice",
+    "invoice_lines",
+    "invoice_rows",
+    "lines_for_period",
+    "next_number",
+    "paid_amount",
+    "payments",
+    "unflag_late_usage",
+]
+
+
+def invoice_rows(session: Session, *, customer_id: str) -> list[InvoiceRow]:
+    query = select(InvoiceRow).where(InvoiceRow.customer_id == customer_id)
+    return list(session.scalars(query.order_by(InvoiceRow.period_start, InvoiceRow.plan_key)))
+
+
+def get_invoice(session: Session, invoice_id: str, *, lock: bool = False) -> InvoiceRow | None:
+    query = select(InvoiceRow).where(InvoiceRow.id == invoice_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def invoice_lines(session: Session, invoice_ids: Sequence[str]) -> dict[str, list[InvoiceLineRow]]:
+    result: dict[str, list[InvoiceLineRow]] = {i: [] for i in invoice_ids}
+    if not invoice_ids:
+        return result
+    query = select(InvoiceLineRow).where(InvoiceLineRow.invoice_id.in_(list(invoice_ids)))
+    for row in session.scalars(query.order_by(InvoiceLineRow.invoice_id, InvoiceLineRow.position)):
+        result[row.invoice_id].append(row)
+    return result
+
+
+def lines_for_period(
+    session: Session, *, customer_id: str, plan_key: str, period_start: datetime
+) -> list[InvoiceLineRow]:
+    """Everything billed for one period: its invoice's own lines and later corrections."""
+    own = (
+        select(InvoiceLineRow)
+        .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+        .where(
+            InvoiceRow.customer_id == customer_id,
+            InvoiceRow.status != "void",
+            (
+                (InvoiceRow.plan_key == plan_key)
+                & (InvoiceRow.period_start == period_start)
+                & InvoiceLineRow.corrects_period_start.is_(None)
+            )
+            | (InvoiceLineRow.corrects_period_start == period_start),
+        )
+        .order_by(InvoiceRow.number, InvoiceLineRow.position)
+    )
+    return list(session.scalars(own))
+
+
+def credit_usage(session: Session, *, customer_id: str) -> dict[str, int]:
+    """Minor units each grant has paid on invoices that are not void."""
+    query = (
+        select(CreditApplicationRow.grant_key, func.sum(CreditApplicationRow.amount))
+        .join(InvoiceRow, InvoiceRow.id == CreditApplicationRow.invoice_id)
+        .where(CreditApplicationRow.customer_id == customer_id, InvoiceRow.status != "void")
+        .group_by(CreditApplicationRow.grant_key)
+    )
+    return {key: int(total) for key, total in session.execute(query)}
+
+
+def credit_applications(session: Session, invoice_id: str) -> list[CreditApplicationRow]:
+    query = select(CreditApplicationRow).where(CreditApplicationRow.invoice_id == invoice_id)
+    return list(session.scalars(query.order_by(CreditApplicationRow.grant_key)))
+
+
+def next_number(session: Session) -> int:
+    """The next invoice number: one sequence per installation, gap-free.
+
+    The counter row stays locked until the transaction ends, so a rolled-back close gives
+    its number back and two closers can never take the same one.
+    """
+    counter = session.scalar(select(InvoiceCounter).where(InvoiceCounter.id == 1).with_for_update())
+    if counter is None:
+        counter = InvoiceCounter(id=1, last_number=0)
+        session.add(counter)
+    counter.last_number += 1
+    session.flush()
+    return counter.last_number
+
+
+def flag_late_usage(session: Session, *, customer_id: str, timestamps: Iterable[datetime]) -> int:
+    """Mark the customer's issued invoices whose period holds any of ``timestamps``."""
+    moments = sorted(timestamps)
+    if not moments:
+        return 0
+    rows = session.execute(
+        select(InvoiceRow.id, InvoiceRow.period_start, InvoiceRow.period_end).where(
+            InvoiceRow.customer_id == customer_id,
+            InvoiceRow.status != "void",
+            InvoiceRow.period_start <= moments[-1],
+            InvoiceRow.period_end > moments[0],
+        )
+    )
+    hit = [
+        invoice_id
+        for invoice_id, start, end in rows
+        if any(start <= moment < end for moment in moments)
+    ]
+    if hit:
+        session.execute(update(InvoiceRow).where(InvoiceRow.id.in_(hit)).values(late_usage=True))
+    return len(hit)
+
+
+def unflag_late_usage(session: Session, invoice_ids: Sequence[str]) -> None:
+    if invoice_ids:
+        session.execute(
+            update(InvoiceRow).where(InvoiceRow.id.in_(list(invoice_ids))).values(late_usage=False)
+        )
+
+
+def payments(session: Session, invoice_id: str) -> list[PaymentRow]:
+    query = select(PaymentRow).where(PaymentRow.invoice_id == invoice_id)
+    return list(session.scalars(query.order_by(PaymentRow.id)))
+
+
+def paid_amount(session: Session, invoice_id: str) -> int:
+    query = select(func.coalesce(func.sum(PaymentRow.amount), 0)).where(
+        PaymentRow.invoice_id == invoice_id
+    )
+    return int(session.scalar(query) or 0)
+
+
+def add_payment(
+    session: Session,
+    *,
+    invoice_id: str,
+    amount: int,
+    paid_at: datetime,
+    reference: str | None,
+    method: str,
+) -> PaymentRow:
+    row = PaymentRow(
+        invoice_id=invoice_id, amount=amount, paid_at=paid_at, reference=reference, method=method
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,269 @@
+"""The ORM classes of every meterbill table.
+
+Conventions (see ``meterbill.db.base``): instants are :class:`UtcMicros`, exact decimals are
+:class:`DecimalText`, money is ``BigInteger`` minor units, JSON documents are ``TEXT``.
+A column is ``NOT NULL`` unless it is typed ``... | None``.
+
+The initial migration (``migrations/versions/2026_11_21_0001_initial.py``) creates exactly
+these tables; ``tests/db/test_migrations.py`` checks that the two never drift apart.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from meterbill.db.base import Base, DecimalText, UtcMicros
+
+__all__ = [
+    "ApiKeyRow",
+    "CreditApplicationRow",
+    "CustomerAlias",
+    "CustomerRow",
+    "EventRow",
+    "InvoiceCounter",
+    "InvoiceLineRow",
+    "InvoiceRow",
+    "Meta",
+    "MeterRow",
+    "PaymentRow",
+    "PlanRow",
+    "ProductRow",
+    "UsageBucket",
+    "UsageBucketValue",
+]
+
+
+class Meta(Base):
+    """Key/value settings of the installation (values are JSON text)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MeterRow(Base):
+    """A meter definition; ``id`` is the compact key used by usage buckets."""
+
+    __tablename__ = "meters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    definition: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    archived_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+
+
+class ProductRow(Base):
+    """A product of the catalog (definition is JSON)."""
+
+    __tablename__ = "products"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class PlanRow(Base):
+    """A plan of the catalog (definition is JSON)."""
+
+    __tablename__ = "plans"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class CustomerRow(Base):
+    """A customer; ``ingest_lock`` is the row locked (FOR UPDATE) to serialize its writes."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(Text)
+    definition: Mapped[str] = mapped_column(Text)
+    uuid: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    archived_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+    ingest_lock: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class CustomerAlias(Base):
+    """Another id under which a customer's events may arrive."""
+
+    __tablename__ = "customer_aliases"
+
+    alias: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(Text, ForeignKey("customers.id"), index=True)
+
+
+class EventRow(Base):
+    """A usage event as accepted; ``(customer_id, transaction_id)`` deduplicates."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "transaction_id"),
+        Index(None, "customer_id", "event_type", "timestamp"),
+        Index(None, "arrived_at"),
+    )
+
+    # BIGINT on PostgreSQL; INTEGER on SQLite so that the column aliases the rowid.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    customer_id: Mapped[str] = mapped_column(Text)
+    transaction_id: Mapped[str] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[datetime] = mapped_column(UtcMicros)
+    arrived_at: Mapped[datetime] = mapped_column(UtcMicros)
+    properties: Mapped[str] = mapped_column(Text)
+
+
+class UsageBucket(Base):
+    """Pre-aggregated usage of one meter, customer, window and group of dimension values."""
+
+    __tablename__ = "usage_buckets"
+
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("meters.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    group_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    skipped: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    total: Mapped[Decimal] = mapped_column(DecimalText, default=Decimal(0), server_default="0")
+    maximum: Mapped[Decimal | None] = mapped_column(DecimalText)
+    latest_ts: Mapped[datetime | None] = mapped_column(UtcMicros)
+    latest_txid: Mapped[str | None] = mapped_column(Text)
+    latest_value: Mapped[Decimal | None] = mapped_column(DecimalText)
+    first_ts: Mapped[datetime | None] = mapped_column(UtcMicros)
+    first_value: Mapped[Decimal | None] = mapped_column(DecimalText)
+    last_ts: Mapped[datetime | None] = mapped_column(UtcMicros)
+    last_value: Mapped[Decimal | None] = mapped_column(DecimalText)
+    weighted: Mapped[Decimal | None] = mapped_column(DecimalText)
+
+
+class UsageBucketValue(Base):
+    """A distinct value seen in a usage bucket (for unique-count meters)."""
+
+    __tablename__ = "usage_bucket_values"
+
+    meter_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("meters.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    group_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class InvoiceRow(Base):
+    """An issued invoice; ``document`` is the frozen invoice as JSON."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "plan_key", "period_start"),
+        Index(None, "customer_id", "period_start"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(Text, ForeignKey("customers.id"))
+    plan_key: Mapped[str] = mapped_column(Text)
+    period_start: Mapped[datetime] = mapped_column(UtcMicros)
+    period_end: Mapped[datetime] = mapped_column(UtcMicros)
+    currency: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    number: Mapped[int] = mapped_column(BigInteger, unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcMicros)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+    voided_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+    subtotal: Mapped[int] = mapped_column(BigInteger)
+    credits_applied: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    late_usage: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    document: Mapped[str] = mapped_column(Text)
+
+
+class InvoiceLineRow(Base):
+    """One line of an invoice, in display order."""
+
+    __tablename__ = "invoice_lines"
+
+    invoice_id: Mapped[str] = mapped_column(Text, ForeignKey("invoices.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    line_key: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    product_key: Mapped[str | None] = mapped_column(Text)
+    line_type: Mapped[str] = mapped_column(Text)
+    group_values: Mapped[str] = mapped_column(Text)
+    quantity: Mapped[Decimal] = mapped_column(DecimalText)
+    unit_price: Mapped[Decimal | None] = mapped_column(DecimalText)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    corrects_period_start: Mapped[datetime | None] = mapped_column(UtcMicros)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class CreditApplicationRow(Base):
+    """How much of one credit grant an invoice consumed."""
+
+    __tablename__ = "credit_applications"
+
+    invoice_id: Mapped[str] = mapped_column(Text, ForeignKey("invoices.id"), primary_key=True)
+    grant_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(Text, index=True)
+    kind: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class PaymentRow(Base):
+    """A payment recorded against an invoice."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[str] = mapped_column(Text, ForeignKey("invoices.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    paid_at: Mapped[datetime] = mapped_column(UtcMicros)
+    reference: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text, default="card", server_default="card")
+
+
+class InvoiceCounter(Base):
+    """The single row (``id`` 1) holding the last invoice number handed out."""
+
+    __tablename__ = "invoice_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKeyRow(Base):
+    """An API key; only a hash of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[str | None] = mapped_column(Text, ForeignKey("customers.id"))
+    secret_hash: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros)

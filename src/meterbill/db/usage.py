@@ -1,0 +1,312 @@
+"""Raw events and pre-aggregated usage buckets: the queries, and rows ↔ core values.
+
+Buckets hold a meter's :class:`~meterbill.core.aggregation.Partial` per customer, group and
+UTC hour or day. They are written in the same transaction as the events they summarise, so
+invoices and breakdowns read a few thousand bucket rows instead of scanning raw events.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import orjson
+from sqlalchemy import and_, delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from meterbill.core.aggregation import GroupKey, Partial
+from meterbill.core.events import Event
+from meterbill.core.periods import EPOCH, Span, WindowSize, epoch_seconds
+from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue
+
+__all__ = [
+    "BucketKey",
+    "decode_group",
+    "delete_buckets",
+    "encode_group",
+    "fetch_events",
+    "insert_events",
+    "iter_customer_events",
+    "latest_before",
+    "load_buckets",
+    "write_buckets",
+]
+
+# (group, size, window start) of one bucket of one meter and customer.
+BucketKey = tuple[GroupKey, WindowSize, datetime]
+
+
+def encode_group(group: GroupKey) -> str:
+    return json.dumps(list(group), ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_group(text: str) -> GroupKey:
+    return tuple(json.loads(text))
+
+
+def _loads_properties(text: str) -> dict[str, object]:
+    # Stored by services with every Decimal as a string, so orjson meets no fraction here;
+    # integers wider than 64 bits make it give up, and the standard library reads them.
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = json.loads(text, parse_float=Decimal)
+    return value if isinstance(value, dict) else {}
+
+
+def insert_events(session: Session, rows: Sequence[Mapping[str, object]]) -> set[tuple[str, str]]:
+    """Insert events, skipping any whose (customer, transaction_id) is already stored.
+
+    Returns the keys actually inserted. The unique constraint decides, so concurrent
+    writers in several processes can never store an event twice.
+    """
+    if not rows:
+        return set()
+    table = EventRow.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["customer_id", "transaction_id"])
+        .returning(table.c.customer_id, table.c.transaction_id)
+    )
+    result = session.execute(statement, list(rows))
+    return {(row[0], row[1]) for row in result}
+
+
+def _event(row: EventRow) -> Event:
+    return Event(
+        transaction_id=row.transaction_id,
+        customer_id=row.customer_id,
+        event_type=row.event_type,
+        timestamp=row.timestamp,
+        properties=_loads_properties(row.properties),
+    )
+
+
+def fetch_events(
+    session: Session, *, customer_id: str, event_types: Iterable[str], span: Span
+) -> list[Event]:
+    """The customer's raw events of these types with ``timestamp`` in ``span``."""
+    query = select(EventRow).where(
+        EventRow.customer_id == customer_id,
+        EventRow.event_type.in_(sorted(set(event_types))),
+        EventRow.timestamp >= span.start,
+        EventRow.timestamp < span.end,
+    )
+    return [_event(row) for row in session.scalars(query)]
+
+
+def iter_customer_events(
+    session: Session, *, customer_id: str, event_types: Iterable[str], batch: int = 5000
+) -> Iterable[list[Event]]:
+    """All the customer's events of these types, in id order, a batch at a time."""
+    last_id = 0
+    types = sorted(set(event_types))
+    while True:
+        rows = session.scalars(
+            select(EventRow)
+            .where(
+                EventRow.customer_id == customer_id,
+                EventRow.event_type.in_(types),
+                EventRow.id > last_id,
+            )
+            .order_by(EventRow.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        yield [_event(row) for row in rows]
+
+
+def _start(moment: datetime) -> int:
+    return epoch_seconds(moment)
+
+
+def _moment(seconds: int) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def _partial(row: UsageBucket) -> Partial:
+    latest = None
+    if row.latest_ts is not None and row.latest_value is not None:
+        latest = (row.latest_ts, row.latest_txid or "", row.latest_value)
+    first = (
+        (row.first_ts, row.first_value) if row.first_ts and row.first_value is not None else None
+    )
+    last = (row.last_ts, row.last_value) if row.last_ts and row.last_value is not None else None
+    return Partial(
+        count=row.count,
+        skipped=row.skipped,
+        total=row.total,
+        maximum=row.maximum,
+        latest=latest,
+        first=first,
+        last=last,
+        weighted=row.weighted or Decimal(0),
+    )
+
+
+def _fill(row: UsageBucket, partial: Partial) -> None:
+    row.count = partial.count
+    row.skipped = partial.skipped
+    row.total = partial.total
+    row.maximum = partial.maximum
+    row.latest_ts, row.latest_txid, row.latest_value = partial.latest or (None, None, None)
+    row.first_ts, row.first_value = partial.first or (None, None)
+    row.last_ts, row.last_value = partial.last or (None, None)
+    row.weighted = partial.weighted if partial.first is not None else None
+
+
+def load_buckets(
+    session: Session,
+    *,
+    meter_id: int,
+    customer_id: str,
+    size: WindowSize,
+    span: Span,
+    with_values: bool = False,
+) -> dict[GroupKey, list[tuple[datetime, Partial]]]:
+    """Bucket partials of ``size`` starting in ``span``, per group, in time order."""
+    where = and_(
+        UsageBucket.meter_id == meter_id,
+        UsageBucket.customer_id == customer_id,
+        UsageBucket.width == size.seconds,
+        UsageBucket.start >= _start(span.start),
+        UsageBucket.start < _start(span.end),
+    )
+    result: dict[GroupKey, list[tuple[datetime, Partial]]] = defaultdict(list)
+    by_key: dict[tuple[str, int], Partial] = {}
+    for row in session.scalars(select(UsageBucket).where(where).order_by(UsageBucket.start)):
+        partial = _partial(row)
+        by_key[(row.group_key, row.start)] = partial
+        result[decode_group(row.group_key)].append((_moment(row.start), partial))
+    if with_values:
+        values = select(UsageBucketValue.group_key, UsageBucketValue.start, UsageBucketValue.value)
+        values = values.where(
+            UsageBucketValue.meter_id == meter_id,
+            UsageBucketValue.customer_id == customer_id,
+            UsageBucketValue.width == size.seconds,
+            UsageBucketValue.start >= _start(span.start),
+            UsageBucketValue.start < _start(span.end),
+        )
+        for group_text, start, value in session.execute(values):
+            bucket = by_key.get((group_text, start))
+            if bucket is not None:
+                bucket.values.add(value)
+    return dict(result)
+
+
+def latest_before(
+    session: Session, *, meter_id: int, customer_id: str, moment: datetime
+) -> dict[GroupKey, Decimal]:
+    """Per group, the last value of the latest hour bucket that ends by ``moment``.
+
+    This is the time-weighted value carried into a span starting at ``moment`` when
+    ``moment`` is hour-aligned; the caller adds any raw events of a sub-hour edge.
+    """
+    hour = WindowSize.HOUR.seconds
+    conditions = (
+        UsageBucket.meter_id == meter_id,
+        UsageBucket.customer_id == customer_id,
+        UsageBucket.width == hour,
+        UsageBucket.start <= _start(moment) - hour,
+        UsageBucket.last_ts.is_not(None),
+    )
+    newest = (
+        select(UsageBucket.group_key, func.max(UsageBucket.start).label("start"))
+        .where(*conditions)
+        .group_by(UsageBucket.group_key)
+        .subquery()
+    )
+    query = (
+        select(UsageBucket.group_key, UsageBucket.last_value)
+        .join(
+            newest,
+            and_(UsageBucket.group_key == newest.c.group_key, UsageBucket.start == newest.c.start),
+        )
+        .where(*conditions[:3])
+    )
+    return {
+        decode_group(group): value for group, value in session.execute(query) if value is not None
+    }
+
+
+def write_buckets(
+    session: Session,
+    *,
+    meter_id: int,
+    customer_id: str,
+    updates: Mapping[BucketKey, Partial],
+    replace: bool,
+    merge: Callable[[Partial, Partial], Partial],
+) -> None:
+    """Merge ``updates`` into the stored buckets (or overwrite them when ``replace``).
+
+    The caller holds the customer's write lock, so reading and rewriting a bucket cannot
+    race with another writer of the same customer.
+    """
+    by_size: dict[WindowSize, dict[tuple[str, int], Partial]] = defaultdict(dict)
+    for (group, size, start), partial in updates.items():
+        by_size[size][(encode_group(group), _start(start))] = partial
+    for size, partials in by_size.items():
+        keys = list(partials)
+        existing: dict[tuple[str, int], UsageBucket] = {}
+        for chunk in _chunks(keys, 500):
+            query = select(UsageBucket).where(
+                UsageBucket.meter_id == meter_id,
+                UsageBucket.customer_id == customer_id,
+                UsageBucket.width == size.seconds,
+                tuple_(UsageBucket.group_key, UsageBucket.start).in_(chunk),
+            )
+            existing.update({(r.group_key, r.start): r for r in session.scalars(query)})
+        values: list[dict[str, object]] = []
+        for key, partial in partials.items():
+            row = existing.get(key)
+            if row is None:
+                row = UsageBucket(
+                    meter_id=meter_id,
+                    customer_id=customer_id,
+                    width=size.seconds,
+                    start=key[1],
+                    group_key=key[0],
+                )
+                _fill(row, partial)
+                session.add(row)
+            else:
+                _fill(row, partial if replace else merge(_partial(row), partial))
+            values.extend(
+                {
+                    "meter_id": meter_id,
+                    "customer_id": customer_id,
+                    "width": size.seconds,
+                    "start": key[1],
+                    "group_key": key[0],
+                    "value": value,
+                }
+                for value in partial.values
+            )
+        _insert_values(session, values)
+    session.flush()
+
+
+def _insert_values(session: Session, values: list[dict[str, object]]) -> None:
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(UsageBucketValue.__table__).on_conflict_do_nothing(), values)
+
+
+def _chunks(items: list[tuple[str, int]], size: int) -> Iterable[list[tuple[str, int]]]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+def delete_buckets(session: Session, *, meter_id: int) -> None:
+    """Forget every bucket of a meter, before rebuilding them from the raw events."""
+    session.execute(delete(UsageBucketValue).where(UsageBucketValue.meter_id == meter_id))
+    session.execute(delete(UsageBucket).where(UsageBucket.meter_id == meter_id))

@@ -1,0 +1,216 @@
+"""Usage ingest: validate, de-duplicate, store raw events and update the buckets.
+
+One call handles one batch in the caller's transaction. Each event is accepted, reported as
+a duplicate (its customer and ``transaction_id`` were already accepted), or rejected with a
+reason; a rejected event never affects the others of its batch (spec 3).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from meterbill.core.aggregation import Partial, bucketize, merge
+from meterbill.core.catalog import Aggregation
+from meterbill.core.errors import InvalidEvent
+from meterbill.core.events import Event, validate_event
+from meterbill.core.periods import Span, WindowSize, floor_to
+from meterbill.db import Session
+from meterbill.db import catalog as catalog_store
+from meterbill.db import invoices as invoice_store
+from meterbill.db import usage as store
+from meterbill.services.catalog import CatalogState
+from meterbill.services.jsonio import JSONError, dumps_text
+from meterbill.services.usage import MeterRef
+
+__all__ = ["BatchSummary", "Outcome", "Status", "ingest_batch", "rebuild_meter"]
+
+_SIZES = (WindowSize.HOUR, WindowSize.DAY)
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one event of a batch."""
+
+    status: Status
+    transaction_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome.status is Status.ACCEPTED:
+                self.accepted += 1
+            elif outcome.status is Status.DUPLICATE:
+                self.duplicate += 1
+            else:
+                self.rejected += 1
+
+
+def _transaction_id(item: object) -> str | None:
+    if isinstance(item, dict):
+        value = item.get("transaction_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def ingest_batch(
+    session: Session,
+    state: CatalogState,
+    items: Sequence[object],
+    *,
+    now: datetime,
+) -> list[Outcome]:
+    """Ingest decoded events (a ``JSONError`` item stands for a line that was not JSON)."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    valid: list[tuple[int, Event]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, JSONError):
+            outcomes[index] = Outcome(Status.REJECTED, None, str(item))
+            continue
+        try:
+            valid.append((index, validate_event(item, now=now)))
+        except InvalidEvent as error:
+            outcomes[index] = Outcome(Status.REJECTED, _transaction_id(item), str(error))
+    owners = catalog_store.resolve_customers(session, {event.customer_id for _, event in valid})
+    fresh: dict[tuple[str, str], tuple[int, Event]] = {}
+    for index, event in valid:
+        customer_id = owners.get(event.customer_id)
+        if customer_id is None:
+            reason = f"unknown customer '{event.customer_id}'"
+            outcomes[index] = Outcome(Status.REJECTED, event.transaction_id, reason)
+            continue
+        key = (customer_id, event.transaction_id)
+        if key in fresh:
+            outcomes[index] = Outcome(Status.DUPLICATE, event.transaction_id)
+            continue
+        resolved = Event(
+            event.transaction_id, customer_id, event.event_type, event.timestamp, event.properties
+        )
+        fresh[key] = (index, resolved)
+    stored = _store(session, state, [event for _, event in fresh.values()], now=now)
+    for key, (index, event) in fresh.items():
+        status = Status.ACCEPTED if key in stored else Status.DUPLICATE
+        outcomes[index] = Outcome(status, event.transaction_id)
+    return [outcome or Outcome(Status.REJECTED, None, "not processed") for outcome in outcomes]
+
+
+def _store(session: Session, state: CatalogState, events: list[Event], *, now: datetime) -> set[tuple[str, str]]:
+    if not events:
+        return set()
+    catalog_store.lock_customers(session, {event.customer_id for event in events})
+    inserted = store.insert_events(
+        session,
+        [
+            {
+                "customer_id": event.customer_id,
+                "transaction_id": event.transaction_id,
+                "event_type": event.event_type,
+                "timestamp": event.timestamp,
+                "arrived_at": now,
+                "properties": dumps_text(event.properties),
+            }
+            for event in events
+        ],
+    )
+    accepted = [e for e in events if (e.customer_id, e.transaction_id) in inserted]
+    by_customer: dict[str, list[Event]] = defaultdict(list)
+    for event in accepted:
+        by_customer[event.customer_id].append(event)
+    for customer_id, mine in by_customer.items():
+        _update_buckets(session, state, customer_id, mine)
+        invoice_store.flag_late_usage(
+            session, customer_id=customer_id, timestamps=[e.timestamp for e in mine]
+        )
+    return inserted
+
+
+def _update_buckets(session: Session, state: CatalogState, customer_id: str, events: list[Event]) -> None:
+    by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
+    for event in events:
+        for ref in state.by_event_type.get(event.event_type, ()):
+            by_meter.setdefault(ref.id, (ref, []))[1].append(event)
+    for ref, mine in by_meter.values():
+        apply_events(session, ref, customer_id, mine)
+
+
+def apply_events(session: Session, ref: MeterRef, customer_id: str, events: list[Event]) -> None:
+    """Fold newly stored events into the meter's hour and day buckets."""
+    partials = bucketize(ref.meter, events, _SIZES)
+    if not partials:
+        return
+    if ref.meter.aggregation is Aggregation.TIME_WEIGHTED:
+        hours = {(group, start) for group, size, start in partials if size is WindowSize.HOUR}
+        refresh_time_weighted(session, ref, customer_id, hours)
+        return
+    store.write_buckets(
+        session, meter_id=ref.id, customer_id=customer_id, updates=partials, replace=False,
+        merge=merge,
+    )
+
+
+def refresh_time_weighted(
+    session: Session, ref: MeterRef, customer_id: str, hours: set[tuple[tuple[str, ...], datetime]]
+) -> None:
+    """Recompute the hour buckets that got events, then their days, from the raw events.
+
+    A time-weighted partial depends on the order of the values inside its slice, so an event
+    that lands between two others cannot be folded in; the touched hours are recomputed
+    (an hour of a gauge holds few events) and each touched day is merged from its hours.
+    """
+    session.flush()
+    meter = ref.meter
+    touched_hours = sorted({start for _, start in hours})
+    updates: dict[tuple[tuple[str, ...], WindowSize, datetime], Partial] = {}
+    for start in touched_hours:
+        span = Span(start, start + timedelta(hours=1))
+        events = store.fetch_events(
+            session, customer_id=customer_id, event_types=meter.event_types, span=span
+        )
+        for (group, size, bucket), partial in bucketize(meter, events, (WindowSize.HOUR,)).items():
+            updates[(group, size, bucket)] = partial
+    store.write_buckets(
+        session, meter_id=ref.id, customer_id=customer_id, updates=updates, replace=True,
+        merge=merge,
+    )
+    session.flush()
+    days = sorted({floor_to(start, WindowSize.DAY) for start in touched_hours})
+    day_updates: dict[tuple[tuple[str, ...], WindowSize, datetime], Partial] = {}
+    for day in days:
+        loaded = store.load_buckets(
+            session, meter_id=ref.id, customer_id=customer_id, size=WindowSize.HOUR,
+            span=Span(day, day + timedelta(days=1)),
+        )
+        for group, pieces in loaded.items():
+            total = Partial()
+            for _, partial in pieces:
+                total = merge(total, partial)
+            day_updates[(group, WindowSize.DAY, day)] = total
+    store.write_buckets(
+        session, meter_id=ref.id, customer_id=customer_id, updates=day_updates, replace=True,
+        merge=merge,
+    )
+
+
+def rebuild_meter(session: Session, ref: MeterRef) -> None:
+    """Rebuild all of a meter's buckets from the raw events (new or changed meter)."""
+    store.delete_buckets(session, meter_id=ref.id)
+    session.flush()
+    for row in catalog_store.customer_rows(session):
+        for batch in store.iter_customer_events(
+            session, customer_id=row.id, event_types=ref.meter.event_types
+        ):
+            apply_events(session, ref, row.id, batch)

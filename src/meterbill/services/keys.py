@@ -1,0 +1,93 @@
+"""API keys: admin keys see everything, a customer key only its own customer.
+
+A secret looks like ``mb_<id>_<random>``; the id finds the stored row and the SHA-256 hash
+of the whole secret is compared in constant time.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from meterbill.core.errors import InvalidRequest, NotFound
+from meterbill.db import Session
+from meterbill.db import catalog as catalog_store
+from meterbill.db import keys as store
+
+__all__ = ["Principal", "authenticate", "create_key", "list_keys", "revoke_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as: an admin (customer_id None) or one customer."""
+
+    key_id: str
+    customer_id: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.customer_id is None
+
+    def can_see(self, customer_id: str) -> bool:
+        return self.customer_id is None or self.customer_id == customer_id
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(
+    session: Session, *, customer_id: str | None, now: datetime, name: str | None = None
+) -> tuple[str, str]:
+    """A new key; returns (key id, secret). The secret is shown once and never stored."""
+    if customer_id is not None and catalog_store.get_customer(session, customer_id) is None:
+        raise NotFound(f"customer '{customer_id}' not found")
+    key_id = secrets.token_hex(6)
+    secret = f"mb_{key_id}_{secrets.token_urlsafe(24)}"
+    store.add_key(
+        session,
+        key_id=key_id,
+        kind="admin" if customer_id is None else "customer",
+        customer_id=customer_id,
+        secret_hash=_hash(secret),
+        name=name,
+        now=now,
+    )
+    return key_id, secret
+
+
+def authenticate(session: Session, secret: str) -> Principal | None:
+    """The principal of a presented secret, or None for a missing, wrong or revoked key."""
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or parts[0] != "mb":
+        return None
+    row = store.get_key(session, parts[1])
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.secret_hash, _hash(secret)):
+        return None
+    return Principal(row.id, row.customer_id)
+
+
+def list_keys(session: Session) -> list[dict[str, object]]:
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "customer_id": row.customer_id,
+            "name": row.name,
+            "created_at": row.created_at,
+            "revoked_at": row.revoked_at,
+        }
+        for row in store.key_rows(session)
+    ]
+
+
+def revoke_key(session: Session, key_id: str, *, now: datetime) -> None:
+    row = store.get_key(session, key_id)
+    if row is None:
+        raise NotFound(f"key '{key_id}' not found")
+    if row.revoked_at is not None:
+        raise InvalidRequest(f"key '{key_id}' is already revoked")
+    row.revoked_at = now

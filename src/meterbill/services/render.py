@@ -1,0 +1,96 @@
+"""meterbill's own JSON shapes for invoices and breakdowns, shared by the API and the CLI.
+
+Every amount and quantity is a decimal string in plain notation (``"1732.41"``, ``"0"``,
+``"4738.98998041637241840362549"``), never a JSON number: clients must not read money
+through a float.
+"""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from datetime import datetime
+from decimal import Decimal
+
+from meterbill.core.events import format_timestamp
+from meterbill.core.rating import Line, Totals
+
+if TYPE_CHECKING:
+    from meterbill.services.invoicing import InvoiceView
+
+__all__ = [
+    "decimal_text",
+    "invoice_document",
+    "line_document",
+    "lines_document",
+    "time_text",
+    "totals_document",
+]
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain notation without trailing zeros: ``Decimal("512.00")`` → ``"512"``."""
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text
+
+
+def time_text(moment: datetime | None) -> str | None:
+    return None if moment is None else format_timestamp(moment)
+
+
+def line_document(line: Line) -> dict[str, object]:
+    document: dict[str, object] = {
+        "name": line.name,
+        "product": line.product,
+        "type": line.type,
+        "group": line.group_dict,
+        "quantity": decimal_text(line.quantity),
+        "amount": decimal_text(line.amount),
+    }
+    if line.unit_price is not None:
+        document["unit_price"] = decimal_text(line.unit_price)
+    if line.description is not None:
+        document["description"] = line.description
+    if line.tier is not None:
+        document["tier"] = line.tier
+    if line.corrects is not None:
+        document["corrects_period_start"] = time_text(line.corrects)
+    return document
+
+
+def totals_document(figures: Totals) -> dict[str, object]:
+    return {
+        "subtotal": decimal_text(figures.subtotal),
+        "credits_applied": decimal_text(figures.credits_applied),
+        "credits": [
+            {"credit": use.grant, "kind": use.kind.value, "amount": decimal_text(use.amount)}
+            for use in figures.credits
+        ],
+        "total": decimal_text(figures.total),
+        "credit_balance_after": decimal_text(figures.credit_balance_after),
+    }
+
+
+def lines_document(lines: Sequence[Line]) -> list[dict[str, object]]:
+    return [line_document(line) for line in lines]
+
+
+def invoice_document(view: "InvoiceView") -> dict[str, object]:
+    """meterbill's invoice shape: the fields of the golden ``expected.json`` and more."""
+    return {
+        "id": view.id,
+        "number": view.number,
+        "customer_id": view.customer.id,
+        "plan": view.ref.plan,
+        "status": view.status,
+        "currency": view.currency,
+        "period_start": time_text(view.ref.period.start),
+        "period_end": time_text(view.ref.period.end),
+        "issued_at": time_text(view.issued_at),
+        "paid_at": time_text(view.paid_at),
+        "voided_at": time_text(view.voided_at),
+        "lines": lines_document(view.lines),
+        **totals_document(view.totals),
+        "payments": decimal_text(view.payments),
+        "amount_due": decimal_text(view.amount_due),
+    }

@@ -1,0 +1,93 @@
+"""Every golden scenario through the CLI contract, on SQLite and PostgreSQL.
+
+apply → ingest → close --as-of, then the invoices read back with ``invoices list --json``
+and the daily breakdowns must match expected.json (amounts exactly, quantities to 12
+decimal places).
+"""
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from golden import SCENARIOS, Scenario, compare_invoices
+from meterbill.core.events import parse_timestamp
+from meterbill.core.periods import WindowSize
+from meterbill.db.database import Database
+from meterbill.services.breakdowns import breakdown_of, visible
+from meterbill.services.invoicing import customer_invoices
+from meterbill.services.render import decimal_text
+
+pytestmark = pytest.mark.skipif(not SCENARIOS, reason="../shared/scenarios not found")
+
+
+def meterbill(database: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "meterbill", "--database", database, *args],
+        capture_output=True, text=True, check=False, timeout=600,
+    )
+    assert done.returncode == 0, f"meterbill {' '.join(args)} failed:\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def run_scenario(db_url: str, scenario: Scenario) -> None:
+    meterbill(db_url, "apply", str(scenario.path / "setup.yaml"))
+    summary = meterbill(db_url, "ingest", str(scenario.events))
+    assert " accepted, " in summary
+    meterbill(db_url, "close", "--as-of", str(scenario.expected["as_of"]))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_scenario_matches_expected(db_url: str, scenario: Scenario) -> None:
+    run_scenario(db_url, scenario)
+    expected = scenario.expected
+    invoices = expected["invoices"]
+    assert isinstance(invoices, dict)
+    problems: list[str] = []
+    for customer_id, wanted in invoices.items():
+        listed = json.loads(meterbill(db_url, "invoices", "list", "--customer", customer_id, "--json"))
+        problems.extend(compare_invoices(wanted, listed["data"]))
+    breakdowns = expected["breakdowns"]
+    assert isinstance(breakdowns, list)
+    database = Database(db_url)
+    try:
+        for wanted_breakdown in breakdowns:
+            problems.extend(_compare_breakdown(database, wanted_breakdown, str(expected["as_of"])))
+    finally:
+        database.dispose()
+    assert problems == [], "\n".join(problems)
+
+
+def _compare_breakdown(database: Database, wanted: dict[str, object], as_of: str) -> list[str]:
+    moment = parse_timestamp(as_of)
+    with database.transaction() as session:
+        views = customer_invoices(session, str(wanted["customer"]), as_of=moment)
+        view = next(v for v in views if v.ref.period.start == parse_timestamp(wanted["period_start"]))
+        breakdown = breakdown_of(session, view, size=WindowSize(str(wanted["window"])), as_of=moment)
+    got: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = {}
+    for entry in breakdown.windows:
+        for line, figure in visible(entry, skip_zero=True):
+            if line.product != wanted["product"]:
+                continue
+            key = (entry.window.start.date().isoformat(), line.name, json.dumps(line.group_dict, sort_keys=True))
+            got[key] = (figure.quantity, figure.amount)
+    problems: list[str] = []
+    rows = wanted["rows"]
+    assert isinstance(rows, list)
+    where = f"breakdown {wanted['customer']} {wanted['product']}"
+    for row in rows:
+        key = (row["date"], row["line"], json.dumps(row["group"], sort_keys=True))
+        figure = got.pop(key, None)
+        if figure is None:
+            problems.append(f"{where}: missing row {key}")
+            continue
+        quantity, amount = figure
+        if round(quantity, 12) != round(Decimal(row["quantity"]), 12):
+            problems.append(f"{where} {key}: quantity {decimal_text(quantity)} != {row['quantity']}")
+        if amount != Decimal(row["amount"]):
+            problems.append(f"{where} {key}: amount {decimal_text(amount)} != {row['amount']}")
+    problems.extend(f"{where}: unexpected row {key}" for key in got)
+    return problems
