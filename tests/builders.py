@@ -149,7 +149,9 @@ def grant(
     )
 
 
-def subscription(*, plan: str, starts_at: datetime, ends_at: datetime | None = None) -> Subscription:
+def subscription(
+    *, plan: str, starts_at: datetime, ends_at: datetime | None = None
+) -> Subscription:
     return Subscription(plan=plan, starts_at=starts_at, ends_at=ends_at)
 
 

@@ -1,20 +1,16 @@
 """Shared test configuration.
 
-- makes the tests/ helpers (``golden``, ``dbsupport``) importable;
 - ``db_url``: every test that uses it runs on SQLite and on PostgreSQL. The PostgreSQL
   runs need ``METERBILL_TEST_POSTGRES_URL`` and are skipped with a clear message without it;
   with it, the test session gets its own database and every test an empty schema.
 """
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from dbsupport import (  # noqa: E402
+from tests.dbsupport import (
     POSTGRES_SKIP_REASON,
     fresh_postgres_database,
     postgres_url_from_env,

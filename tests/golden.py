@@ -40,10 +40,14 @@ class Scenario:
         return self.path / "events.jsonl"
 
 
-SCENARIOS = sorted(
-    (Scenario(p.name, p) for p in scenario_dir().iterdir() if (p / "expected.json").exists()),
-    key=lambda s: s.name,
-) if scenario_dir().exists() else []
+SCENARIOS = (
+    sorted(
+        (Scenario(p.name, p) for p in scenario_dir().iterdir() if (p / "expected.json").exists()),
+        key=lambda s: s.name,
+    )
+    if scenario_dir().exists()
+    else []
+)
 
 
 def _same(expected: object, actual: object, *, quantity: bool) -> bool:
@@ -53,7 +57,9 @@ def _same(expected: object, actual: object, *, quantity: bool) -> bool:
     return round(e, 12) == round(a, 12) if quantity else e == a
 
 
-def compare_invoices(expected: list[dict[str, object]], actual: list[dict[str, object]]) -> list[str]:
+def compare_invoices(
+    expected: list[dict[str, object]], actual: list[dict[str, object]]
+) -> list[str]:
     """Differences between expected and actual invoices of one customer, as readable lines."""
     problems: list[str] = []
     if len(expected) != len(actual):
@@ -62,14 +68,18 @@ def compare_invoices(expected: list[dict[str, object]], actual: list[dict[str, o
         where = f"invoice {want['period_start']}"
         for field in ("period_start", "period_end", "status"):
             if want[field] != got.get(field):
-                problems.append(f"{where}: {field} expected {want[field]!r}, got {got.get(field)!r}")
+                problems.append(
+                    f"{where}: {field} expected {want[field]!r}, got {got.get(field)!r}"
+                )
         for field in ("subtotal", "credits_applied", "total", "credit_balance_after"):
             if not _same(want[field], got.get(field), quantity=False):
                 problems.append(f"{where}: {field} expected {want[field]}, got {got.get(field)}")
-        want_credits = {(c["credit"], Decimal(c["amount"])) for c in want["credits"]}  # type: ignore[attr-defined,index]
-        got_credits = {(c["credit"], Decimal(c["amount"])) for c in got.get("credits", [])}  # type: ignore[attr-defined,index]
+        want_credits = {(c["credit"], Decimal(c["amount"])) for c in want["credits"]}  # type: ignore[attr-defined]
+        got_credits = {(c["credit"], Decimal(c["amount"])) for c in got.get("credits", [])}  # type: ignore[attr-defined]
         if want_credits != got_credits:
-            problems.append(f"{where}: credits expected {sorted(want_credits)}, got {sorted(got_credits)}")
+            problems.append(
+                f"{where}: credits expected {sorted(want_credits)}, got {sorted(got_credits)}"
+            )
         problems.extend(_compare_lines(where, want["lines"], got.get("lines", [])))  # type: ignore[arg-type]
     return problems
 
@@ -78,7 +88,9 @@ def _line_key(line: dict[str, object]) -> tuple[object, ...]:
     return (line["name"], line.get("product"), json.dumps(line.get("group", {}), sort_keys=True))
 
 
-def _compare_lines(where: str, want: list[dict[str, object]], got: list[dict[str, object]]) -> list[str]:
+def _compare_lines(
+    where: str, want: list[dict[str, object]], got: list[dict[str, object]]
+) -> list[str]:
     problems: list[str] = []
     got_by_key = {_line_key(line): line for line in got}
     for line in want:
@@ -90,10 +102,15 @@ def _compare_lines(where: str, want: list[dict[str, object]], got: list[dict[str
         if line.get("type") != other.get("type"):
             problems.append(f"{where}: line {key} type {line.get('type')} != {other.get('type')}")
         if not _same(line["quantity"], other.get("quantity"), quantity=True):
-            problems.append(f"{where}: line {key} quantity {line['quantity']} != {other.get('quantity')}")
+            problems.append(
+                f"{where}: line {key} quantity {line['quantity']} != {other.get('quantity')}"
+            )
         if not _same(line["amount"], other.get("amount"), quantity=False):
             problems.append(f"{where}: line {key} amount {line['amount']} != {other.get('amount')}")
         if not _same(line.get("unit_price"), other.get("unit_price"), quantity=True):
-            problems.append(f"{where}: line {key} unit_price {line.get('unit_price')} != {other.get('unit_price')}")
+            problems.append(
+                f"{where}: line {key} unit_price "
+                f"{line.get('unit_price')} != {other.get('unit_price')}"
+            )
     problems.extend(f"{where}: unexpected line {key}" for key in got_by_key)
     return problems

@@ -12,13 +12,13 @@ from decimal import Decimal
 
 import pytest
 
-from golden import SCENARIOS, Scenario, compare_invoices
 from meterbill.core.events import parse_timestamp
 from meterbill.core.periods import WindowSize
 from meterbill.db.database import Database
 from meterbill.services.breakdowns import breakdown_of, visible
 from meterbill.services.invoicing import customer_invoices
 from meterbill.services.render import decimal_text
+from tests.golden import SCENARIOS, Scenario, compare_invoices
 
 pytestmark = pytest.mark.skipif(not SCENARIOS, reason="../shared/scenarios not found")
 
@@ -26,7 +26,10 @@ pytestmark = pytest.mark.skipif(not SCENARIOS, reason="../shared/scenarios not f
 def meterbill(database: str, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "meterbill", "--database", database, *args],
-        capture_output=True, text=True, check=False, timeout=600,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert done.returncode == 0, f"meterbill {' '.join(args)} failed:\n{done.stderr}"
     assert "Traceback" not in done.stderr
@@ -48,7 +51,9 @@ def test_scenario_matches_expected(db_url: str, scenario: Scenario) -> None:
     assert isinstance(invoices, dict)
     problems: list[str] = []
     for customer_id, wanted in invoices.items():
-        listed = json.loads(meterbill(db_url, "invoices", "list", "--customer", customer_id, "--json"))
+        listed = json.loads(
+            meterbill(db_url, "invoices", "list", "--customer", customer_id, "--json")
+        )
         problems.extend(compare_invoices(wanted, listed["data"]))
     breakdowns = expected["breakdowns"]
     assert isinstance(breakdowns, list)
@@ -65,15 +70,23 @@ def _compare_breakdown(database: Database, wanted: dict[str, object], as_of: str
     moment = parse_timestamp(as_of)
     with database.transaction() as session:
         views = customer_invoices(session, str(wanted["customer"]), as_of=moment)
-        view = next(v for v in views if v.ref.period.start == parse_timestamp(wanted["period_start"]))
-        breakdown = breakdown_of(session, view, size=WindowSize(str(wanted["window"])), as_of=moment)
+        view = next(
+            v for v in views if v.ref.period.start == parse_timestamp(wanted["period_start"])
+        )
+        breakdown = breakdown_of(
+            session, view, size=WindowSize(str(wanted["window"])), as_of=moment
+        )
     got: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = {}
     for entry in breakdown.windows:
-        for line, figure in visible(entry, skip_zero=True):
+        for line, shown in visible(entry, skip_zero=True):
             if line.product != wanted["product"]:
                 continue
-            key = (entry.window.start.date().isoformat(), line.name, json.dumps(line.group_dict, sort_keys=True))
-            got[key] = (figure.quantity, figure.amount)
+            key = (
+                entry.window.start.date().isoformat(),
+                line.name,
+                json.dumps(line.group_dict, sort_keys=True),
+            )
+            got[key] = (shown.quantity, shown.amount)
     problems: list[str] = []
     rows = wanted["rows"]
     assert isinstance(rows, list)
@@ -86,7 +99,9 @@ def _compare_breakdown(database: Database, wanted: dict[str, object], as_of: str
             continue
         quantity, amount = figure
         if round(quantity, 12) != round(Decimal(row["quantity"]), 12):
-            problems.append(f"{where} {key}: quantity {decimal_text(quantity)} != {row['quantity']}")
+            problems.append(
+                f"{where} {key}: quantity {decimal_text(quantity)} != {row['quantity']}"
+            )
         if amount != Decimal(row["amount"]):
             problems.append(f"{where} {key}: amount {decimal_text(amount)} != {row['amount']}")
     problems.extend(f"{where}: unexpected row {key}" for key in got)

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from golden import SCENARIOS, Scenario, compare_invoices
 from meterbill.core.aggregation import measure
 from meterbill.core.catalog import Catalog
 from meterbill.core.events import Event, parse_timestamp, validate_event
@@ -17,6 +16,7 @@ from meterbill.core.invoicing import PeriodRef, closable, customer_periods, draf
 from meterbill.core.setup import parse_setup
 from meterbill.services.jsonio import iter_json_lines, loads_exact
 from meterbill.services.render import lines_document, time_text, totals_document
+from tests.golden import SCENARIOS, Scenario, compare_invoices
 
 
 def _load_events(scenario: Scenario, now: datetime) -> list[Event]:
@@ -28,13 +28,18 @@ def _load_events(scenario: Scenario, now: datetime) -> list[Event]:
     with scenario.events.open("rb") as stream:
         for _, line in iter_json_lines(stream):
             event = validate_event(loads_exact(line), now=now)
-            customer = aliases.get(event.customer_id, event.customer_id)
-            if (customer, event.transaction_id) in seen:
+            owner = aliases.get(event.customer_id, event.customer_id)
+            if (owner, event.transaction_id) in seen:
                 continue
-            seen.add((customer, event.transaction_id))
+            seen.add((owner, event.transaction_id))
             events.append(
-                Event(event.transaction_id, customer, event.event_type, event.timestamp,
-                      event.properties)
+                Event(
+                    event.transaction_id,
+                    owner,
+                    event.event_type,
+                    event.timestamp,
+                    event.properties,
+                )
             )
     return events
 
@@ -65,7 +70,11 @@ def test_core_matches_expected_invoices(scenario: Scenario) -> None:
                 measured = measure(catalog.meters[product.meter], mine, ref.period)
                 usage[ref][key] = {g: q / product.quantity_divisor for g, q in measured.items()}
         drafts = draft_invoices(
-            customer=customer, catalog=catalog, drafts=refs, all_periods=refs, usage=usage,
+            customer=customer,
+            catalog=catalog,
+            drafts=refs,
+            all_periods=refs,
+            usage=usage,
             used={},
         )
         actual: list[dict[str, object]] = []

@@ -72,7 +72,7 @@ def test_from_minor(minor: int, currency: str, amount: D) -> None:
 
 @settings(max_examples=100)
 @given(
-    amount=st.decimals(min_value=-10**6, max_value=10**6, places=6),
+    amount=st.decimals(min_value=-(10**6), max_value=10**6, places=6),
     currency=st.sampled_from(["USD", "JPY", "KWD"]),
 )
 def test_from_minor_undoes_to_minor_up_to_rounding(amount: D, currency: str) -> None:
@@ -86,48 +86,66 @@ THIRD = D("3.333333333333333333333333333")  # 10 / 3 at 28 significant digits
     ("total", "shares", "currency", "parts"),
     [
         pytest.param(
-            D("10.00"), [THIRD, THIRD, THIRD], "USD",
+            D("10.00"),
+            [THIRD, THIRD, THIRD],
+            "USD",
             [D("3.34"), D("3.33"), D("3.33")],
             id="equal shares: the spare cent goes to the earliest",
         ),
         pytest.param(
-            D("1.00"), [D("0.333"), D("0.337"), D("0.330")], "USD",
+            D("1.00"),
+            [D("0.333"), D("0.337"), D("0.330")],
+            "USD",
             [D("0.33"), D("0.34"), D("0.33")],
             id="largest remainder takes the spare cent",
         ),
         pytest.param(
-            D("10.00"), [D("2.226"), D("2.228"), D("2.224"), D("3.322")], "USD",
+            D("10.00"),
+            [D("2.226"), D("2.228"), D("2.224"), D("3.322")],
+            "USD",
             [D("2.23"), D("2.23"), D("2.22"), D("3.32")],
             id="two spare cents to the two largest remainders",
         ),
         pytest.param(
-            D("6.00"), [D("1.00"), D("2.00"), D("3.00")], "USD",
+            D("6.00"),
+            [D("1.00"), D("2.00"), D("3.00")],
+            "USD",
             [D("1.00"), D("2.00"), D("3.00")],
             id="floors already add up",
         ),
         pytest.param(
-            D("5.00"), [D(0), D("5.00"), D(0)], "USD",
+            D("5.00"),
+            [D(0), D("5.00"), D(0)],
+            "USD",
             [D("0.00"), D("5.00"), D("0.00")],
             id="zero shares get nothing",
         ),
         pytest.param(
-            D("0.00"), [D(0), D(0), D(0)], "USD",
+            D("0.00"),
+            [D(0), D(0), D(0)],
+            "USD",
             [D("0.00"), D("0.00"), D("0.00")],
             id="all shares zero",
         ),
         pytest.param(D("0.00"), [], "USD", [], id="no shares"),
         pytest.param(
-            D("100"), [D("33.5"), D("33.5"), D("33")], "JPY",
+            D("100"),
+            [D("33.5"), D("33.5"), D("33")],
+            "JPY",
             [D("34"), D("33"), D("33")],
             id="JPY: whole yen, tie to the earliest",
         ),
         pytest.param(
-            D("1.000"), [D("0.3333333333333333333333333333")] * 3, "KWD",
+            D("1.000"),
+            [D("0.3333333333333333333333333333")] * 3,
+            "KWD",
             [D("0.334"), D("0.333"), D("0.333")],
             id="KWD: thousandths",
         ),
         pytest.param(
-            D("-10.00"), [-THIRD, -THIRD, -THIRD], "USD",
+            D("-10.00"),
+            [-THIRD, -THIRD, -THIRD],
+            "USD",
             [D("-3.33"), D("-3.33"), D("-3.34")],
             id="negative total: floors are -3.34, the units given back go to the earliest",
         ),

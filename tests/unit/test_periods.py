@@ -5,7 +5,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from builders import at
 from meterbill.core.catalog import Interval
 from meterbill.core.periods import (
     Span,
@@ -18,6 +17,7 @@ from meterbill.core.periods import (
     period_containing,
     windows,
 )
+from tests.builders import at
 
 MONTH, WEEK = Interval.MONTH, Interval.WEEK
 HOUR, DAY = WindowSize.HOUR, WindowSize.DAY
@@ -304,7 +304,9 @@ def test_day_windows_of_january() -> None:
         ),
     ],
 )
-def test_floor_and_ceil(moment: datetime, size: WindowSize, floor: datetime, ceil: datetime) -> None:
+def test_floor_and_ceil(
+    moment: datetime, size: WindowSize, floor: datetime, ceil: datetime
+) -> None:
     assert (floor_to(moment, size), ceil_to(moment, size)) == (floor, ceil)
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from meterbill.core.errors import BillingError, InvalidRequest, InvalidSetup
+from meterbill.core.errors import BillingError, InvalidSetup
 from meterbill.core.events import format_timestamp, parse_timestamp
 from meterbill.db.database import Database
 from meterbill.services import invoicing, keys
@@ -69,7 +69,8 @@ def _root(
     database: Annotated[
         str | None,
         typer.Option(
-            "--database", envvar="METERBILL_DATABASE_URL",
+            "--database",
+            envvar="METERBILL_DATABASE_URL",
             help="Database URL or SQLite path (default: sqlite:///meterbill.db).",
         ),
     ] = None,
@@ -102,7 +103,10 @@ def _load_setup(path: Path) -> object:
 
 
 @app.command("apply")
-def apply_command(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Setup file (YAML or JSON), - for stdin.")]) -> None:
+def apply_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Setup file (YAML or JSON), - for stdin.")],
+) -> None:
     """Apply a setup file: create or update meters, products, plans and customers."""
     document = _load_setup(file)
     with _database(ctx) as database, database.transaction() as session:
@@ -132,7 +136,10 @@ def _batches(stream: BinaryIO) -> Iterator[list[tuple[int, object]]]:
 
 
 @app.command("ingest")
-def ingest_command(ctx: typer.Context, file: Annotated[str, typer.Argument(help="JSON Lines file of events, - for stdin.")]) -> None:
+def ingest_command(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="JSON Lines file of events, - for stdin.")],
+) -> None:
     """Ingest usage events from a JSON Lines file, in constant memory."""
     summary = BatchSummary()
     rejected: list[str] = []
@@ -142,8 +149,13 @@ def ingest_command(ctx: typer.Context, file: Annotated[str, typer.Argument(help=
         raise CliError(f"cannot read {file}: {error.strerror}") from None
     size = None if file == "-" else Path(file).stat().st_size
     progress = Progress(
-        TextColumn("ingesting"), BarColumn(), TextColumn("{task.completed:,.0f} events"),
-        TimeRemainingColumn(), console=stderr, transient=True, disable=not stderr.is_terminal,
+        TextColumn("ingesting"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} events"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
     )
     with stream, progress, _database(ctx) as database:
         task = progress.add_task("ingest", total=size)
@@ -167,16 +179,19 @@ def ingest_command(ctx: typer.Context, file: Annotated[str, typer.Argument(help=
 @app.command("close")
 def close_command(
     ctx: typer.Context,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time (default: now).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="RFC 3339 time (default: now).")
+    ] = None,
 ) -> None:
     """Finalize every draft whose period end + grace period ≤ the given time."""
     moment = _time(as_of, "--as-of") or _now()
     with _database(ctx) as database, database.transaction() as session:
         issued = invoicing.close_periods(session, as_of=moment)
         for view in issued:
+            period = view.ref.period
             stdout.print(
-                f"issued #{view.number} {view.customer.id} {format_timestamp(view.ref.period.start)}"
-                f" → {format_timestamp(view.ref.period.end)} total {view.totals.total} "
+                f"issued #{view.number} {view.customer.id} {format_timestamp(period.start)}"
+                f" → {format_timestamp(period.end)} total {view.totals.total} "
                 f"{view.currency} ({view.status})"
             )
     stdout.print(f"{len(issued)} invoice(s) issued as of {format_timestamp(moment)}")
@@ -186,7 +201,12 @@ def _print_json(value: object) -> None:
     sys.stdout.write(dumps(value).decode() + "\n")
 
 
-AsOf = Annotated[str | None, typer.Option("--as-of", help="Show invoices as of this time (default: the last close, else now).")]
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Show invoices as of this time (default: the last close, else now)."
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="Print the native API's JSON.")]
 
 
@@ -207,12 +227,18 @@ def invoices_list(
         return
     table = Table(title=f"Invoices of {customer}")
     for column in ("id", "number", "period", "status", "subtotal", "credits", "total"):
-        table.add_column(column, justify="right" if column in ("subtotal", "credits", "total") else "left")
+        table.add_column(
+            column, justify="right" if column in ("subtotal", "credits", "total") else "left"
+        )
     for doc in documents:
         table.add_row(
-            str(doc["id"]), str(doc["number"] or "—"),
+            str(doc["id"]),
+            str(doc["number"] or "—"),
             f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]}",
-            str(doc["status"]), str(doc["subtotal"]), str(doc["credits_applied"]), str(doc["total"]),
+            str(doc["status"]),
+            str(doc["subtotal"]),
+            str(doc["credits_applied"]),
+            str(doc["total"]),
         )
     stdout.print(table)
 
@@ -240,8 +266,11 @@ def invoices_show(
         table.add_column(column, justify="left" if column in ("line", "group") else "right")
     for line in view.lines:
         table.add_row(
-            line.name, ", ".join(v for _, v in line.group), str(line.quantity),
-            "" if line.unit_price is None else str(line.unit_price), str(line.amount),
+            line.name,
+            ", ".join(v for _, v in line.group),
+            str(line.quantity),
+            "" if line.unit_price is None else str(line.unit_price),
+            str(line.amount),
         )
     stdout.print(table)
     stdout.print(
@@ -254,7 +283,9 @@ def invoices_show(
 def keys_create(
     ctx: typer.Context,
     admin: Annotated[bool, typer.Option("--admin", help="A key that sees everything.")] = False,
-    customer: Annotated[str | None, typer.Option("--customer", help="A key for one customer.")] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="A key for one customer.")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="A label for the key.")] = None,
 ) -> None:
     """Create an API key; its secret is the last line printed."""
@@ -275,8 +306,12 @@ def keys_list(ctx: typer.Context) -> None:
     for column in ("id", "kind", "customer", "name", "created", "revoked"):
         table.add_column(column)
     for row in rows:
-        table.add_row(*(("" if row[k] is None else str(row[k])) for k in (
-            "id", "kind", "customer_id", "name", "created_at", "revoked_at")))
+        table.add_row(
+            *(
+                ("" if row[k] is None else str(row[k]))
+                for k in ("id", "kind", "customer_id", "name", "created_at", "revoked_at")
+            )
+        )
     stdout.print(table)
 
 
@@ -300,7 +335,9 @@ def serve_command(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    close_every: Annotated[float, typer.Option(help="Seconds between background closes (0: off).")] = 60.0,
+    close_every: Annotated[
+        float, typer.Option(help="Seconds between background closes (0: off).")
+    ] = 60.0,
 ) -> None:
     """Serve the HTTP API and close ended periods in the background."""
     from meterbill.cli.serve import serve
@@ -320,7 +357,9 @@ def demo_command(
     from meterbill.cli.demo import run_demo
 
     url = ctx.find_root().obj
-    run_demo(url if isinstance(url, str) else None, host=host, port=port, serve=serve, console=stderr)
+    run_demo(
+        url if isinstance(url, str) else None, host=host, port=port, serve=serve, console=stderr
+    )
 
 
 def main() -> None:
@@ -338,7 +377,7 @@ def main() -> None:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback
+    except Exception as error:
         if isinstance(error, SystemExit):
             raise
         import click

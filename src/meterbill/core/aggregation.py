@@ -13,7 +13,7 @@ The integral of a time-weighted meter is finished into hours by :func:`quantity`
 the value carried in from before the span and the last value held until the span's end.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal

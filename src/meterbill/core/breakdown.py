@@ -19,9 +19,9 @@ from meterbill.core.catalog import (
     VolumePrice,
 )
 from meterbill.core.money import allocate
+from meterbill.core.periods import Span
 from meterbill.core.pricing import graduated_slices, package_amount
 from meterbill.core.rating import Line
-from meterbill.core.periods import Span
 
 __all__ = ["WindowFigure", "break_down"]
 
@@ -94,8 +94,9 @@ def _exact_figures(
     for quantity in series:
         start, cumulative = cumulative, cumulative + quantity
         if isinstance(price, GraduatedPrice):
-            slices = [c for c in graduated_slices(price.tiers, start, cumulative)
-                      if c.tier == line.tier]
+            slices = [
+                c for c in graduated_slices(price.tiers, start, cumulative) if c.tier == line.tier
+            ]
             quantities.append(sum((c.quantity for c in slices), _ZERO))
             exacts.append(sum((c.amount for c in slices), _ZERO))
         elif isinstance(price, PackagePrice):

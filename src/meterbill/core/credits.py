@@ -15,7 +15,7 @@ from meterbill.core.catalog import CreditGrant, CreditKind
 from meterbill.core.money import round_money
 from meterbill.core.periods import Span
 
-__all__ = ["CreditUse", "balance_after", "draw_order", "draw_credits", "opening_balances"]
+__all__ = ["CreditUse", "balance_after", "draw_credits", "draw_order", "opening_balances"]
 
 _ZERO = Decimal(0)
 _NEVER = datetime.max.replace(tzinfo=None)

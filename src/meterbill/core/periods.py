@@ -143,7 +143,10 @@ def decompose(span: Span, coarsest: WindowSize) -> list[tuple[WindowSize | None,
     whole aligned hours, or ``None`` for a sub-hour edge that only the raw events can answer.
     Periods and breakdown windows are hour-aligned in practice, so edges are rare.
     """
-    first_hour, last_hour = ceil_to(span.start, WindowSize.HOUR), floor_to(span.end, WindowSize.HOUR)
+    first_hour, last_hour = (
+        ceil_to(span.start, WindowSize.HOUR),
+        floor_to(span.end, WindowSize.HOUR),
+    )
     if first_hour >= last_hour:
         return [(None, span)] if span.start < span.end else []
     result: list[tuple[WindowSize | None, Span]] = []

@@ -81,8 +81,11 @@ def describe(product: Product, group: Mapping[str, str]) -> str | None:
     """The product's description template filled with the line's group values."""
     if product.description is None:
         return None
-    fields = {name: group.get(name, "") for _, name, _, _ in Formatter().parse(product.description)
-              if name}
+    fields = {
+        name: group.get(name, "")
+        for _, name, _, _ in Formatter().parse(product.description)
+        if name
+    }
     return product.description.format(**fields)
 
 
@@ -116,7 +119,9 @@ def rate_period(
         spent = sum((line.amount for line in lines), _ZERO)
         floor = plan.minimum * fraction
         if spent < floor:
-            lines.append(_fixed_line(LINE_MINIMUM, "Minimum spend true-up", floor - spent, currency))
+            lines.append(
+                _fixed_line(LINE_MINIMUM, "Minimum spend true-up", floor - spent, currency)
+            )
     for grant in purchases:
         line = _fixed_line(LINE_PURCHASE, "Prepaid credit purchase", grant.purchase_price, currency)
         lines.append(replace(line, key=f"{LINE_PURCHASE}:{grant.key}"))
@@ -124,7 +129,10 @@ def rate_period(
 
 
 def _usage_lines(
-    product: Product, dimensions: tuple[str, ...], group: GroupKey, quantity: Decimal,
+    product: Product,
+    dimensions: tuple[str, ...],
+    group: GroupKey,
+    quantity: Decimal,
     currency: str,
 ) -> list[Line]:
     values = dict(zip(dimensions, group, strict=True))

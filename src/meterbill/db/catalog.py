@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 from meterbill.db.models import CustomerAlias, CustomerRow, Meta, MeterRow, PlanRow, ProductRow
 
 __all__ = [
+    "PlanRow",
+    "ProductRow",
+    "alias_owners",
     "customer_rows",
     "get_customer",
     "get_meta",
@@ -27,7 +30,6 @@ __all__ = [
     "upsert_meter",
     "upsert_plan",
     "upsert_product",
-    "alias_owners",
 ]
 
 
@@ -84,26 +86,31 @@ def upsert_meter(
     return row, changed, refingerprinted
 
 
-def _upsert_keyed(
-    session: Session, model: type[ProductRow] | type[PlanRow], key: str, definition: str
-) -> bool:
-    row = session.get(model, key)
+def upsert_product(session: Session, *, key: str, definition: str) -> bool:
+    """Create or update a product; returns whether anything changed."""
+    row = session.get(ProductRow, key)
     if row is None:
-        session.add(model(key=key, definition=definition, position=_next_position(session, model)))
+        position = _next_position(session, ProductRow)
+        session.add(ProductRow(key=key, definition=definition, position=position))
         session.flush()
         return True
-    if row.definition == definition:
-        return False
+    changed = row.definition != definition
     row.definition = definition
-    return True
-
-
-def upsert_product(session: Session, *, key: str, definition: str) -> bool:
-    return _upsert_keyed(session, ProductRow, key, definition)
+    return changed
 
 
 def upsert_plan(session: Session, *, key: str, definition: str) -> bool:
-    return _upsert_keyed(session, PlanRow, key, definition)
+    """Create or update a plan; returns whether anything changed."""
+    row = session.get(PlanRow, key)
+    if row is None:
+        session.add(
+            PlanRow(key=key, definition=definition, position=_next_position(session, PlanRow))
+        )
+        session.flush()
+        return True
+    changed = row.definition != definition
+    row.definition = definition
+    return changed
 
 
 def get_customer(session: Session, customer_id: str) -> CustomerRow | None:

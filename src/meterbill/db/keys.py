@@ -11,12 +11,23 @@ __all__ = ["add_key", "get_key", "key_rows"]
 
 
 def add_key(
-    session: Session, *, key_id: str, kind: str, customer_id: str | None, secret_hash: str,
-    name: str | None, now: datetime,
+    session: Session,
+    *,
+    key_id: str,
+    kind: str,
+    customer_id: str | None,
+    secret_hash: str,
+    name: str | None,
+    now: datetime,
 ) -> ApiKeyRow:
     row = ApiKeyRow(
-        id=key_id, kind=kind, customer_id=customer_id, secret_hash=secret_hash, name=name,
-        created_at=now, revoked_at=None,
+        id=key_id,
+        kind=kind,
+        customer_id=customer_id,
+        secret_hash=secret_hash,
+        name=name,
+        created_at=now,
+        revoked_at=None,
     )
     session.add(row)
     session.flush()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from meterbill.core.breakdown import WindowFigure, break_down
-from meterbill.core.invoicing import purchases, customer_periods
+from meterbill.core.invoicing import customer_periods, purchases
 from meterbill.core.periods import Span, WindowSize, windows
 from meterbill.core.rating import Line, rate_period
 from meterbill.db import Session
@@ -43,10 +43,14 @@ def _lines(session: Session, state: CatalogState, view: InvoiceView, as_of: date
     if view.status == "draft":
         return own
     billed = invoice_store.lines_for_period(
-        session, customer_id=view.customer.id, plan_key=view.ref.plan,
+        session,
+        customer_id=view.customer.id,
+        plan_key=view.ref.plan,
         period_start=view.ref.period.start,
     )
-    if not any(row.corrects_period_start is not None for row in billed) and not _late(session, view):
+    if not any(row.corrects_period_start is not None for row in billed) and not _late(
+        session, view
+    ):
         return own
     refs = customer_periods(view.customer, state.catalog, until=max(as_of, view.ref.period.start))
     return rate_period(

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from meterbill.db import Session
-
 from meterbill.core.catalog import Catalog, Customer, Meter, Plan, Product
 from meterbill.core.errors import InvalidSetup, NotFound
 from meterbill.core.setup import (
@@ -23,6 +21,7 @@ from meterbill.core.setup import (
     parse_setup,
     setup_to_document,
 )
+from meterbill.db import Session
 from meterbill.db import catalog as store
 from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.usage import MeterRef
@@ -65,7 +64,7 @@ _cache_lock = threading.Lock()
 def _single(catalog: Catalog, section: str) -> dict[str, object]:
     document = setup_to_document(catalog, ())
     items = document.get(section)
-    assert isinstance(items, list) and len(items) == 1
+    assert isinstance(items, list)
     item = items[0]
     assert isinstance(item, dict)
     return item
@@ -162,8 +161,8 @@ def apply_setup(
         plans={**current.plans, **{p.key: p for p in parsed.plans}},
     )
     positions = {("customers", c.id): f"customers[{i}]" for i, c in enumerate(parsed.customers)}
-    for section, items in (("products", parsed.products), ("plans", parsed.plans)):
-        positions.update({(section, item.key): f"{section}[{i}]" for i, item in enumerate(items)})
+    positions.update({("products", p.key): f"products[{i}]" for i, p in enumerate(parsed.products)})
+    positions.update({("plans", p.key): f"plans[{i}]" for i, p in enumerate(parsed.plans)})
     check_references(
         merged, parsed.customers, path_of=lambda s, k: positions.get((s, k), f"{s}.{k}")
     )
@@ -190,7 +189,9 @@ def _store(
             report.unchanged += 1
 
     if parsed.settings is not None:
-        text = dumps_text(setup_to_document(Catalog(settings=parsed.settings), ()).get("settings", {}))
+        text = dumps_text(
+            setup_to_document(Catalog(settings=parsed.settings), ()).get("settings", {})
+        )
         if store.get_meta(session, _SETTINGS_KEY) != text:
             store.set_meta(session, _SETTINGS_KEY, text)
             record("settings", False, True)
@@ -198,7 +199,10 @@ def _store(
         definition = dumps_text(_single(Catalog(meters={meter.key: meter}), "meters"))
         existed = any(r.key == meter.key for r in store.meter_rows(session))
         row, changed, refingerprinted = store.upsert_meter(
-            session, key=meter.key, name=meter.name, definition=definition,
+            session,
+            key=meter.key,
+            name=meter.name,
+            definition=definition,
             fingerprint=meter.fingerprint,
         )
         record(f"meter {meter.key}", not existed, changed)

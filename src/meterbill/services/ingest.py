@@ -108,7 +108,9 @@ def ingest_batch(
     return [outcome or Outcome(Status.REJECTED, None, "not processed") for outcome in outcomes]
 
 
-def _store(session: Session, state: CatalogState, events: list[Event], *, now: datetime) -> set[tuple[str, str]]:
+def _store(
+    session: Session, state: CatalogState, events: list[Event], *, now: datetime
+) -> set[tuple[str, str]]:
     if not events:
         return set()
     catalog_store.lock_customers(session, {event.customer_id for event in events})
@@ -138,7 +140,9 @@ def _store(session: Session, state: CatalogState, events: list[Event], *, now: d
     return inserted
 
 
-def _update_buckets(session: Session, state: CatalogState, customer_id: str, events: list[Event]) -> None:
+def _update_buckets(
+    session: Session, state: CatalogState, customer_id: str, events: list[Event]
+) -> None:
     by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
     for event in events:
         for ref in state.by_event_type.get(event.event_type, ()):
@@ -157,7 +161,11 @@ def apply_events(session: Session, ref: MeterRef, customer_id: str, events: list
         refresh_time_weighted(session, ref, customer_id, hours)
         return
     store.write_buckets(
-        session, meter_id=ref.id, customer_id=customer_id, updates=partials, replace=False,
+        session,
+        meter_id=ref.id,
+        customer_id=customer_id,
+        updates=partials,
+        replace=False,
         merge=merge,
     )
 
@@ -183,7 +191,11 @@ def refresh_time_weighted(
         for (group, size, bucket), partial in bucketize(meter, events, (WindowSize.HOUR,)).items():
             updates[(group, size, bucket)] = partial
     store.write_buckets(
-        session, meter_id=ref.id, customer_id=customer_id, updates=updates, replace=True,
+        session,
+        meter_id=ref.id,
+        customer_id=customer_id,
+        updates=updates,
+        replace=True,
         merge=merge,
     )
     session.flush()
@@ -191,7 +203,10 @@ def refresh_time_weighted(
     day_updates: dict[tuple[tuple[str, ...], WindowSize, datetime], Partial] = {}
     for day in days:
         loaded = store.load_buckets(
-            session, meter_id=ref.id, customer_id=customer_id, size=WindowSize.HOUR,
+            session,
+            meter_id=ref.id,
+            customer_id=customer_id,
+            size=WindowSize.HOUR,
             span=Span(day, day + timedelta(days=1)),
         )
         for group, pieces in loaded.items():
@@ -200,7 +215,11 @@ def refresh_time_weighted(
                 total = merge(total, partial)
             day_updates[(group, WindowSize.DAY, day)] = total
     store.write_buckets(
-        session, meter_id=ref.id, customer_id=customer_id, updates=day_updates, replace=True,
+        session,
+        meter_id=ref.id,
+        customer_id=customer_id,
+        updates=day_updates,
+        replace=True,
         merge=merge,
     )
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from meterbill.core.catalog import Customer
+from meterbill.core.catalog import CreditKind, Customer
 from meterbill.core.credits import CreditUse
-from meterbill.core.catalog import CreditKind
 from meterbill.core.errors import Conflict, InvalidRequest, NotFound
 from meterbill.core.invoicing import (
     Draft,
@@ -92,7 +91,9 @@ def billing_clock(session: Session, *, default: datetime) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def period_quantities(session: Session, state: CatalogState, customer_id: str, ref: PeriodRef) -> dict[str, dict[tuple[str, ...], Decimal]]:
+def period_quantities(
+    session: Session, state: CatalogState, customer_id: str, ref: PeriodRef
+) -> dict[str, dict[tuple[str, ...], Decimal]]:
     catalog = state.catalog
     result: dict[str, dict[tuple[str, ...], Decimal]] = {}
     for key in catalog.plans[ref.plan].products:
@@ -134,7 +135,9 @@ def _line(row: InvoiceLineRow, currency: str) -> Line:
     )
 
 
-def _issued_view(session: Session, customer: Customer, row: InvoiceRow, lines: Sequence[InvoiceLineRow]) -> InvoiceView:
+def _issued_view(
+    session: Session, customer: Customer, row: InvoiceRow, lines: Sequence[InvoiceLineRow]
+) -> InvoiceView:
     currency = customer.currency
     document = loads_exact(row.document)
     assert isinstance(document, dict)
@@ -165,7 +168,12 @@ def _issued_view(session: Session, customer: Customer, row: InvoiceRow, lines: S
 
 
 def _drafts(
-    session: Session, state: CatalogState, customer: Customer, rows: Sequence[InvoiceRow], *, as_of: datetime
+    session: Session,
+    state: CatalogState,
+    customer: Customer,
+    rows: Sequence[InvoiceRow],
+    *,
+    as_of: datetime,
 ) -> list[Draft]:
     catalog = state.catalog
     refs = customer_periods(customer, catalog, until=as_of)
@@ -194,7 +202,10 @@ def _drafts(
         billed = [
             _line(line, customer.currency)
             for line in store.lines_for_period(
-                session, customer_id=customer.id, plan_key=row.plan_key, period_start=row.period_start
+                session,
+                customer_id=customer.id,
+                plan_key=row.plan_key,
+                period_start=row.period_start,
             )
         ]
         found = corrections(period=ref.period, rerated=rerated, billed=billed)
@@ -230,7 +241,9 @@ def customer_invoices(session: Session, customer_id: str, *, as_of: datetime) ->
     rows = store.invoice_rows(session, customer_id=customer_id)
     lines = store.invoice_lines(session, [row.id for row in rows])
     views = [_issued_view(session, customer, row, lines[row.id]) for row in rows]
-    views.extend(_draft_view(customer, d) for d in _drafts(session, state, customer, rows, as_of=as_of))
+    views.extend(
+        _draft_view(customer, d) for d in _drafts(session, state, customer, rows, as_of=as_of)
+    )
     return sorted(views, key=lambda view: view.ref)
 
 
@@ -245,7 +258,9 @@ def find_invoice(
         customer = load_customer(session, row.customer_id)
         return _issued_view(session, customer, row, store.invoice_lines(session, [row.id])[row.id])
     state = load_catalog(session)
-    candidates = [customer_id] if customer_id else [r.id for r in catalog_store.customer_rows(session)]
+    candidates = (
+        [customer_id] if customer_id else [r.id for r in catalog_store.customer_rows(session)]
+    )
     for candidate in candidates:
         customer = load_customer(session, candidate)
         refs = customer_periods(customer, state.catalog, until=as_of)
@@ -274,7 +289,12 @@ def close_periods(session: Session, *, as_of: datetime) -> list[InvoiceView]:
 
 
 def _finalize(
-    session: Session, customer: Customer, draft: Draft, rows: Sequence[InvoiceRow], *, as_of: datetime
+    session: Session,
+    customer: Customer,
+    draft: Draft,
+    rows: Sequence[InvoiceRow],
+    *,
+    as_of: datetime,
 ) -> InvoiceView:
     currency = customer.currency
     number = store.next_number(session)
@@ -343,13 +363,17 @@ def _finalize(
     )
 
 
-def void_invoice(session: Session, invoice_id_: str, *, now: datetime, customer_id: str | None = None) -> InvoiceView:
+def void_invoice(
+    session: Session, invoice_id_: str, *, now: datetime, customer_id: str | None = None
+) -> InvoiceView:
     """Void an issued, unpaid invoice; its credits return to the grants' balances."""
     row = store.get_invoice(session, invoice_id_, lock=True)
     if row is None or (customer_id is not None and row.customer_id != customer_id):
         raise NotFound(f"invoice '{invoice_id_}' not found (drafts cannot be voided)")
     if row.status != "issued" or store.paid_amount(session, row.id) > 0:
-        raise Conflict(f"invoice '{invoice_id_}' is {row.status}: only issued, unpaid invoices can be voided")
+        raise Conflict(
+            f"invoice '{invoice_id_}' is {row.status}: only issued, unpaid invoices can be voided"
+        )
     row.status = "void"
     row.voided_at = now
     session.flush()

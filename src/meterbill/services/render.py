@@ -6,9 +6,9 @@ through a float.
 """
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from meterbill.core.events import format_timestamp
 from meterbill.core.rating import Line, Totals

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from meterbill.db import Session
-
 from meterbill.core.aggregation import GroupKey, Partial, aggregate, carried, merge, quantity
 from meterbill.core.catalog import Aggregation, Meter
 from meterbill.core.periods import Span, WindowSize, decompose, floor_to
+from meterbill.db import Session
 from meterbill.db import usage as store
 
 __all__ = ["MeterRef", "period_usage", "window_usage"]
@@ -33,7 +32,9 @@ class MeterRef:
     meter: Meter
 
 
-def _pieces(session: Session, ref: MeterRef, customer_id: str, span: Span, coarsest: WindowSize) -> Pieces:
+def _pieces(
+    session: Session, ref: MeterRef, customer_id: str, span: Span, coarsest: WindowSize
+) -> Pieces:
     meter = ref.meter
     unique = meter.aggregation is Aggregation.UNIQUE_COUNT
     result: Pieces = defaultdict(list)
@@ -60,7 +61,9 @@ def _pieces(session: Session, ref: MeterRef, customer_id: str, span: Span, coars
     return result
 
 
-def _carry_in(session: Session, ref: MeterRef, customer_id: str, moment: datetime) -> dict[GroupKey, Decimal]:
+def _carry_in(
+    session: Session, ref: MeterRef, customer_id: str, moment: datetime
+) -> dict[GroupKey, Decimal]:
     """Time-weighted values in force at ``moment``: the last value of each group before it."""
     hour = floor_to(moment, WindowSize.HOUR)
     carry = store.latest_before(session, meter_id=ref.id, customer_id=customer_id, moment=hour)

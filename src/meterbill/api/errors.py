@@ -1,0 +1,84 @@
+"""Billing errors → HTTP statuses and one JSON error shape.
+
+Every error body is ``{"error": {"code": "...", "message": "..."}}`` (plus ``path`` for a
+setup error). Nothing here leaks a traceback: an unexpected exception is logged and
+answered with a 500 that says only that.
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException
+
+from meterbill.core.errors import (
+    BillingError,
+    Conflict,
+    InvalidEvent,
+    InvalidRequest,
+    InvalidSetup,
+    NotFound,
+    Unpriced,
+)
+
+__all__ = ["ApiError", "error_response", "install_error_handlers"]
+
+log = logging.getLogger("meterbill.api")
+
+_STATUS: dict[type[BillingError], int] = {
+    InvalidSetup: 400,
+    InvalidEvent: 400,
+    InvalidRequest: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Unpriced: 409,
+}
+
+
+class ApiError(Exception):
+    """An HTTP answer decided at the edge (401, 403, 413…)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> ORJSONResponse:
+    return ORJSONResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=status
+    )
+
+
+def _describe_validation(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BillingError)
+    async def billing_error(_: Request, error: BillingError) -> ORJSONResponse:
+        status = next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
+        extra = {"path": error.path} if isinstance(error, InvalidSetup) else {}
+        return error_response(status, error.code, str(error), **extra)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> ORJSONResponse:
+        return error_response(error.status, error.code, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> ORJSONResponse:
+        return error_response(400, "invalid_request", _describe_validation(error))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> ORJSONResponse:
+        code = "not_found" if error.status_code == 404 else "http_error"
+        return error_response(error.status_code, code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> ORJSONResponse:
+        log.exception("unexpected error", exc_info=error)
+        return error_response(500, "internal_error", "internal error; see the server log")

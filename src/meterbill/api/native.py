@@ -1,0 +1,371 @@
+"""meterbill's own API under ``/v1``: ingest, setup, customers, invoices, breakdowns,
+credits and usage. Amounts are decimal strings; lists are ``{"data": [...],
+"next_cursor": ...}`` with an opaque cursor."""
+
+import base64
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal
+
+import yaml
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from meterbill.api.deps import (
+    ClockDep,
+    PrincipalDep,
+    SessionDep,
+    bearer_secret,
+    require_admin,
+    require_customer,
+    resolve_principal,
+)
+from meterbill.api.errors import ApiError
+from meterbill.core.errors import InvalidRequest
+from meterbill.core.events import parse_timestamp
+from meterbill.core.periods import Span, WindowSize
+from meterbill.core.setup import customer_to_document
+from meterbill.db import catalog as catalog_store
+from meterbill.db.database import Database
+from meterbill.services import invoicing, reports
+from meterbill.services.breakdowns import visible
+from meterbill.services.catalog import apply_setup, current_setup, load_catalog, load_customer
+from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
+from meterbill.services.jsonio import JSONError, loads_exact
+from meterbill.services.render import decimal_text, invoice_document, time_text
+
+__all__ = ["MAX_BATCH", "router"]
+
+router = APIRouter(prefix="/v1")
+MAX_BATCH = 10_000
+MAX_BODY = 64 * 1024 * 1024
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind == "o" and value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidRequest(f"invalid cursor '{cursor}'")
+
+
+def page(items: list[dict[str, object]], cursor: str | None, limit: int) -> dict[str, object]:
+    start = decode_cursor(cursor)
+    chunk = items[start : start + limit]
+    more = start + limit < len(items)
+    return {"data": chunk, "next_cursor": encode_cursor(start + limit) if more else None}
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except Exception as error:  # InvalidEvent carries the reason
+        raise InvalidRequest(f"{name}: {error}") from None
+
+
+def parse_range(starting_on: str, ending_before: str) -> Span:
+    """``[starting_on, ending_before)`` from two RFC 3339 query values."""
+    start = parse_time(starting_on, "starting_on")
+    end = parse_time(ending_before, "ending_before")
+    if start is None or end is None or end <= start:
+        raise InvalidRequest("ending_before must be after starting_on")
+    return Span(start, end)
+
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page.")]
+AsOf = Annotated[
+    str | None,
+    Query(description="Show the state at this RFC 3339 time (default: the billing clock)."),
+]
+
+
+def _as_of(session: SessionDep, clock: datetime, as_of: str | None) -> datetime:
+    return parse_time(as_of, "as_of") or invoicing.billing_clock(session, default=clock)
+
+
+@router.post("/events", summary="Ingest a batch of usage events")
+async def ingest_events(request: Request) -> dict[str, object]:
+    """Up to 10,000 events (a JSON array, or ``{"events": [...]}``). Each one is accepted,
+    a duplicate, or rejected with a reason; valid events are kept whatever the others do."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
+    try:
+        decoded = loads_exact(body)
+    except JSONError as error:
+        raise InvalidRequest(f"body: {error}") from None
+    items = decoded.get("events") if isinstance(decoded, dict) else decoded
+    if not isinstance(items, list):
+        raise InvalidRequest('body must be a JSON array of events or {"events": [...]}')
+    if len(items) > MAX_BATCH:
+        raise ApiError(
+            413, "too_many_events", f"at most {MAX_BATCH} events per request, got {len(items)}"
+        )
+    database: Database = request.app.state.database
+    now = request.app.state.clock()
+    secret = bearer_secret(request)
+
+    def work() -> dict[str, object]:
+        with database.transaction() as session:
+            principal = resolve_principal(session, secret)
+            state = load_catalog(session)
+            allowed = items
+            if not principal.is_admin:
+                allowed = [_own_only(session, principal.customer_id or "", item) for item in items]
+            outcomes = ingest_batch(session, state, allowed, now=now)
+        results = [
+            {
+                "index": i,
+                "transaction_id": o.transaction_id,
+                "status": o.status.value,
+                **({"reason": o.reason} if o.reason else {}),
+            }
+            for i, o in enumerate(outcomes)
+        ]
+        return {
+            "accepted": sum(o.status is Status.ACCEPTED for o in outcomes),
+            "duplicate": sum(o.status is Status.DUPLICATE for o in outcomes),
+            "rejected": sum(o.status is Status.REJECTED for o in outcomes),
+            "results": results,
+        }
+
+    return await run_in_threadpool(work)
+
+
+def _own_only(session: SessionDep, customer_id: str, item: object) -> object:
+    """A customer key may only send its own events; others read as unknown customers."""
+    if isinstance(item, dict) and isinstance(item.get("customer_id"), str):
+        owner = catalog_store.resolve_customers(session, [item["customer_id"]]).get(
+            item["customer_id"]
+        )
+        if owner != customer_id:
+            return {**item, "customer_id": f"\x00{item['customer_id']}"}
+    return item
+
+
+@router.get("/setup", summary="The whole setup document")
+def get_setup(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
+    require_admin(principal)
+    return current_setup(session)
+
+
+@router.put("/setup", summary="Apply a setup document (YAML or JSON), idempotently")
+def put_setup(
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    document: Annotated[str, Body(media_type="application/yaml")],
+) -> dict[str, object]:
+    require_admin(principal)
+    try:
+        parsed = yaml.safe_load(document)
+    except yaml.YAMLError as error:
+        raise InvalidRequest(
+            f"body is not valid YAML or JSON: {getattr(error, 'problem', error)}"
+        ) from None
+    report = apply_setup(session, parsed, now=clock, rebuild=rebuild_meter)
+    return {
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "rebuilt": report.rebuilt,
+    }
+
+
+@router.get("/customers", summary="Customers (a customer key sees only its own)")
+def list_customers(
+    session: SessionDep, principal: PrincipalDep, cursor: Cursor = None, limit: Limit = 100
+) -> dict[str, object]:
+    rows = catalog_store.customer_rows(session)
+    docs = [
+        customer_to_document(load_customer(session, r.id)) for r in rows if principal.can_see(r.id)
+    ]
+    return page(docs, cursor, limit)
+
+
+@router.get("/customers/{customer_id}", summary="One customer")
+def get_customer(
+    customer_id: str, session: SessionDep, principal: PrincipalDep
+) -> dict[str, object]:
+    require_customer(principal, customer_id)
+    return {"data": customer_to_document(load_customer(session, customer_id))}
+
+
+Status_ = Literal["draft", "issued", "paid", "void"]
+
+
+@router.get("/customers/{customer_id}/invoices", summary="A customer's invoices")
+def list_invoices(
+    customer_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    status: Annotated[list[Status_] | None, Query(description="Only these statuses.")] = None,
+    period_start_from: Annotated[
+        str | None, Query(description="Periods starting at or after.")
+    ] = None,
+    period_start_before: Annotated[
+        str | None, Query(description="Periods starting before.")
+    ] = None,
+    as_of: AsOf = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> dict[str, object]:
+    require_customer(principal, customer_id)
+    moment = _as_of(session, clock, as_of)
+    since = parse_time(period_start_from, "period_start_from")
+    until = parse_time(period_start_before, "period_start_before")
+    views = [
+        v
+        for v in invoicing.customer_invoices(session, customer_id, as_of=moment)
+        if (status is None or v.status in status)
+        and (since is None or v.ref.period.start >= since)
+        and (until is None or v.ref.period.start < until)
+    ]
+    return page([invoice_document(v) for v in views], cursor, limit)
+
+
+@router.get("/invoices/{invoice_id}", summary="One invoice with its lines")
+def get_invoice(
+    invoice_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    as_of: AsOf = None,
+) -> dict[str, object]:
+    view = invoicing.find_invoice(
+        session, invoice_id, as_of=_as_of(session, clock, as_of), customer_id=principal.customer_id
+    )
+    return {"data": invoice_document(view)}
+
+
+@router.post("/invoices/{invoice_id}/void", summary="Void an issued, unpaid invoice")
+def void_invoice(
+    invoice_id: str, session: SessionDep, principal: PrincipalDep, clock: ClockDep
+) -> dict[str, object]:
+    require_admin(principal)
+    return {"data": invoice_document(invoicing.void_invoice(session, invoice_id, now=clock))}
+
+
+class PaymentIn(BaseModel):
+    amount: str = Field(description='Decimal string, e.g. "125.50".')
+    reference: str | None = None
+    method: str = "card"
+
+
+@router.post("/invoices/{invoice_id}/payments", summary="Record a payment")
+def pay_invoice(
+    invoice_id: str,
+    payment: PaymentIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+) -> dict[str, object]:
+    require_admin(principal)
+    try:
+        amount = Decimal(payment.amount)
+    except InvalidOperation:
+        raise InvalidRequest(f"amount: '{payment.amount}' is not a decimal string") from None
+    if not amount.is_finite():
+        raise InvalidRequest("amount must be finite")
+    view = invoicing.record_payment(
+        session,
+        invoice_id,
+        amount=amount,
+        now=clock,
+        reference=payment.reference,
+        method=payment.method,
+    )
+    return {"data": invoice_document(view)}
+
+
+@router.get("/customers/{customer_id}/breakdowns", summary="Invoice windows over a range")
+def list_breakdowns(
+    customer_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    starting_on: Annotated[str, Query(description="Range start (RFC 3339, inclusive).")],
+    ending_before: Annotated[str, Query(description="Range end (RFC 3339, exclusive).")],
+    window_size: Annotated[WindowSize, Query(description="hour or day")] = WindowSize.DAY,
+    skip_zero_qty_line_items: bool = False,
+    as_of: AsOf = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> dict[str, object]:
+    require_customer(principal, customer_id)
+    span = parse_range(starting_on, ending_before)
+    windows = reports.range_breakdowns(
+        session,
+        customer_id,
+        span=span,
+        size=window_size,
+        as_of=_as_of(session, clock, as_of),
+    )
+    docs: list[dict[str, object]] = [
+        {
+            "invoice_id": item.invoice.id,
+            "status": item.invoice.status,
+            "start": time_text(item.entry.window.start),
+            "end": time_text(item.entry.window.end),
+            "lines": [
+                {
+                    "name": line.name,
+                    "product": line.product,
+                    "type": line.type,
+                    "group": line.group_dict,
+                    "quantity": decimal_text(fig.quantity),
+                    "amount": decimal_text(fig.amount),
+                }
+                for line, fig in visible(item.entry, skip_zero=skip_zero_qty_line_items)
+            ],
+            "total": decimal_text(sum((fig.amount for _, fig in item.entry.lines), Decimal(0))),
+        }
+        for item in windows
+    ]
+    return page(docs, cursor, limit)
+
+
+@router.get("/customers/{customer_id}/credits", summary="Credit grants and balances")
+def list_credits(
+    customer_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    as_of: AsOf = None,
+) -> dict[str, object]:
+    require_customer(principal, customer_id)
+    return {
+        "data": reports.credit_balances(session, customer_id, as_of=_as_of(session, clock, as_of))
+    }
+
+
+@router.get("/customers/{customer_id}/usage", summary="A meter per window and group")
+def get_usage(
+    customer_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    meter: Annotated[str, Query(description="Meter key.")],
+    starting_on: Annotated[str, Query(description="Range start (RFC 3339).")],
+    ending_before: Annotated[str, Query(description="Range end (RFC 3339).")],
+    window_size: Annotated[WindowSize, Query(description="hour or day")] = WindowSize.DAY,
+    cursor: Cursor = None,
+    limit: Limit = 1000,
+) -> dict[str, object]:
+    require_customer(principal, customer_id)
+    span = parse_range(starting_on, ending_before)
+    rows = reports.usage_series(session, customer_id, meter=meter, span=span, size=window_size)
+    return page(rows, cursor, limit)

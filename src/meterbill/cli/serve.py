@@ -1,0 +1,54 @@
+"""``meterbill serve``: the HTTP API plus a background closer.
+
+The closer finalizes ended periods every ``close_every`` seconds. Several processes may
+serve the same PostgreSQL database: closing locks each customer and the invoice counter,
+so an invoice is issued once with one number whichever process gets there first.
+"""
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+import uvicorn
+
+from meterbill.api.app import create_app
+from meterbill.db.database import Database
+from meterbill.services.invoicing import close_periods
+
+__all__ = ["serve", "start_closer"]
+
+log = logging.getLogger("meterbill.closer")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def start_closer(database: Database, *, every: float, stop: threading.Event) -> threading.Thread:
+    """A daemon thread that closes ended periods every ``every`` seconds until ``stop``."""
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                with database.transaction() as session:
+                    issued = close_periods(session, as_of=_now())
+                for view in issued:
+                    log.info("issued invoice %s #%s for %s", view.id, view.number, view.customer.id)
+            except Exception:
+                log.exception("background close failed; retrying in %s s", every)
+
+    thread = threading.Thread(target=loop, name="meterbill-closer", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(url: str | None, *, host: str, port: int, close_every: float) -> None:
+    database = Database(url)
+    stop = threading.Event()
+    if close_every > 0:
+        start_closer(database, every=close_every, stop=stop)
+    try:
+        uvicorn.run(create_app(database), host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        database.dispose()

@@ -1,0 +1,121 @@
+"""Read models for the APIs: breakdowns over a range, credit balances, usage series."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from meterbill.core.errors import InvalidRequest, NotFound
+from meterbill.core.money import from_minor, round_money
+from meterbill.core.periods import Span, WindowSize, windows
+from meterbill.db import Session
+from meterbill.db import invoices as invoice_store
+from meterbill.services.breakdowns import WindowLines, breakdown_of
+from meterbill.services.catalog import load_catalog, load_customer
+from meterbill.services.invoicing import InvoiceView, customer_invoices
+from meterbill.services.render import decimal_text, time_text
+from meterbill.services.usage import period_usage, window_usage
+
+__all__ = ["MAX_WINDOWS", "credit_balances", "range_breakdowns", "usage_series"]
+
+MAX_WINDOWS = 24 * 400
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class RangeWindow:
+    invoice: InvoiceView
+    entry: WindowLines
+
+
+def range_breakdowns(
+    session: Session,
+    customer_id: str,
+    *,
+    span: Span,
+    size: WindowSize,
+    as_of: datetime,
+    statuses: set[str] | None = None,
+) -> list[RangeWindow]:
+    """Every window of the customer's invoices that lies in ``span``, in time order."""
+    if len(windows(span, size)) > MAX_WINDOWS:
+        raise InvalidRequest(f"at most {MAX_WINDOWS} windows per request; narrow the range")
+    result: list[RangeWindow] = []
+    for view in customer_invoices(session, customer_id, as_of=as_of):
+        if not view.ref.period.overlaps(span) or view.status == "void":
+            continue
+        if statuses is not None and view.status not in statuses:
+            continue
+        for entry in breakdown_of(session, view, size=size, as_of=as_of).windows:
+            if span.start <= entry.window.start and entry.window.end <= span.end:
+                result.append(RangeWindow(view, entry))
+    return sorted(result, key=lambda item: (item.entry.window.start, item.invoice.ref.plan))
+
+
+def credit_balances(
+    session: Session, customer_id: str, *, as_of: datetime
+) -> list[dict[str, object]]:
+    """Each grant: its amount, what issued invoices used, what the drafts will draw."""
+    customer = load_customer(session, customer_id)
+    issued = invoice_store.credit_usage(session, customer_id=customer_id)
+    pending: dict[str, Decimal] = {}
+    for view in customer_invoices(session, customer_id, as_of=as_of):
+        if view.status == "draft":
+            for use in view.totals.credits:
+                pending[use.grant] = pending.get(use.grant, _ZERO) + use.amount
+    result: list[dict[str, object]] = []
+    for grant in customer.credits:
+        amount = round_money(grant.amount, customer.currency)
+        used = from_minor(issued.get(grant.key, 0), customer.currency)
+        draft = pending.get(grant.key, _ZERO)
+        result.append(
+            {
+                "key": grant.key,
+                "kind": grant.kind.value,
+                "amount": decimal_text(amount),
+                "priority": grant.priority,
+                "starts_at": time_text(grant.starts_at),
+                "expires_at": time_text(grant.expires_at),
+                "used": decimal_text(used),
+                "balance": decimal_text(amount - used),
+                "pending_draft": decimal_text(draft),
+                "available": decimal_text(amount - used - draft),
+                "expired": grant.expires_at is not None and grant.expires_at <= as_of,
+            }
+        )
+    return result
+
+
+def usage_series(
+    session: Session, customer_id: str, *, meter: str, span: Span, size: WindowSize
+) -> list[dict[str, object]]:
+    """The meter per window and group over ``span`` (groups with usage in the span)."""
+    state = load_catalog(session)
+    ref = state.meters.get(meter)
+    if ref is None:
+        raise NotFound(f"meter '{meter}' not found")
+    load_customer(session, customer_id)
+    spans = windows(span, size)
+    if len(spans) > MAX_WINDOWS:
+        raise InvalidRequest(f"at most {MAX_WINDOWS} windows per request; narrow the range")
+    groups = set(period_usage(session, ref, customer_id=customer_id, span=span, divisor=Decimal(1)))
+    series = window_usage(
+        session,
+        ref,
+        customer_id=customer_id,
+        windows=spans,
+        size=size,
+        groups=groups,
+        divisor=Decimal(1),
+    )
+    rows: list[dict[str, object]] = []
+    for index, window in enumerate(spans):
+        for group in sorted(series):
+            rows.append(
+                {
+                    "start": time_text(window.start),
+                    "end": time_text(window.end),
+                    "group": dict(zip(ref.meter.group_by, group, strict=True)),
+                    "value": decimal_text(series[group][index]),
+                }
+            )
+    return rows
