@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import orjson
-from sqlalchemy import and_, delete, func, select, tuple_
+from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from meterbill.core.aggregation import GroupKey, Partial
@@ -130,35 +131,46 @@ def _moment(seconds: int) -> datetime:
     return EPOCH + timedelta(seconds=seconds)
 
 
-def _partial(row: UsageBucket) -> Partial:
+def _partial(row: RowMapping) -> Partial:
     latest = None
-    if row.latest_ts is not None and row.latest_value is not None:
-        latest = (row.latest_ts, row.latest_txid or "", row.latest_value)
-    first = (
-        (row.first_ts, row.first_value) if row.first_ts and row.first_value is not None else None
-    )
-    last = (row.last_ts, row.last_value) if row.last_ts and row.last_value is not None else None
+    if row["latest_ts"] is not None and row["latest_value"] is not None:
+        latest = (row["latest_ts"], row["latest_txid"] or "", row["latest_value"])
+    first = None
+    if row["first_ts"] is not None and row["first_value"] is not None:
+        first = (row["first_ts"], row["first_value"])
+    last = None
+    if row["last_ts"] is not None and row["last_value"] is not None:
+        last = (row["last_ts"], row["last_value"])
     return Partial(
-        count=row.count,
-        skipped=row.skipped,
-        total=row.total,
-        maximum=row.maximum,
+        count=row["count"],
+        skipped=row["skipped"],
+        total=row["total"],
+        maximum=row["maximum"],
         latest=latest,
         first=first,
         last=last,
-        weighted=row.weighted or Decimal(0),
+        weighted=row["weighted"] or Decimal(0),
     )
 
 
-def _fill(row: UsageBucket, partial: Partial) -> None:
-    row.count = partial.count
-    row.skipped = partial.skipped
-    row.total = partial.total
-    row.maximum = partial.maximum
-    row.latest_ts, row.latest_txid, row.latest_value = partial.latest or (None, None, None)
-    row.first_ts, row.first_value = partial.first or (None, None)
-    row.last_ts, row.last_value = partial.last or (None, None)
-    row.weighted = partial.weighted if partial.first is not None else None
+def _columns(partial: Partial) -> dict[str, object]:
+    latest_ts, latest_txid, latest_value = partial.latest or (None, None, None)
+    first_ts, first_value = partial.first or (None, None)
+    last_ts, last_value = partial.last or (None, None)
+    return {
+        "count": partial.count,
+        "skipped": partial.skipped,
+        "total": partial.total,
+        "maximum": partial.maximum,
+        "latest_ts": latest_ts,
+        "latest_txid": latest_txid,
+        "latest_value": latest_value,
+        "first_ts": first_ts,
+        "first_value": first_value,
+        "last_ts": last_ts,
+        "last_value": last_value,
+        "weighted": partial.weighted if partial.first is not None else None,
+    }
 
 
 def load_buckets(
@@ -180,10 +192,12 @@ def load_buckets(
     )
     result: dict[GroupKey, list[tuple[datetime, Partial]]] = defaultdict(list)
     by_key: dict[tuple[str, int], Partial] = {}
-    for row in session.scalars(select(UsageBucket).where(where).order_by(UsageBucket.start)):
+    table = UsageBucket.__table__
+    query = select(table).where(where).order_by(table.c.start)
+    for row in session.execute(query).mappings():
         partial = _partial(row)
-        by_key[(row.group_key, row.start)] = partial
-        result[decode_group(row.group_key)].append((_moment(row.start), partial))
+        by_key[(row["group_key"], row["start"])] = partial
+        result[decode_group(row["group_key"])].append((_moment(row["start"]), partial))
     if with_values:
         values = select(UsageBucketValue.group_key, UsageBucketValue.start, UsageBucketValue.value)
         values = values.where(
@@ -247,50 +261,60 @@ def write_buckets(
     """Merge ``updates`` into the stored buckets (or overwrite them when ``replace``).
 
     The caller holds the customer's write lock, so reading and rewriting a bucket cannot
-    race with another writer of the same customer.
+    race with another writer of the same customer. Reads and writes are bulk statements
+    (one select per 500 keys, one executemany insert and one update).
     """
+    table = UsageBucket.__table__
     by_size: dict[WindowSize, dict[tuple[str, int], Partial]] = defaultdict(dict)
     for (group, size, start), partial in updates.items():
         by_size[size][(encode_group(group), _start(start))] = partial
     for size, partials in by_size.items():
         keys = list(partials)
-        existing: dict[tuple[str, int], UsageBucket] = {}
+        existing: dict[tuple[str, int], RowMapping] = {}
         for chunk in _chunks(keys, 500):
-            query = select(UsageBucket).where(
-                UsageBucket.meter_id == meter_id,
-                UsageBucket.customer_id == customer_id,
-                UsageBucket.width == size.seconds,
-                tuple_(UsageBucket.group_key, UsageBucket.start).in_(chunk),
+            query = select(table).where(
+                table.c.meter_id == meter_id,
+                table.c.customer_id == customer_id,
+                table.c.width == size.seconds,
+                tuple_(table.c.group_key, table.c.start).in_(chunk),
             )
-            existing.update({(r.group_key, r.start): r for r in session.scalars(query)})
+            existing.update(
+                {(r["group_key"], r["start"]): r for r in session.execute(query).mappings()}
+            )
+        inserts: list[dict[str, object]] = []
+        changes: list[dict[str, object]] = []
         values: list[dict[str, object]] = []
         for key, partial in partials.items():
+            identity = {
+                "meter_id": meter_id,
+                "customer_id": customer_id,
+                "width": size.seconds,
+                "start": key[1],
+                "group_key": key[0],
+            }
             row = existing.get(key)
             if row is None:
-                row = UsageBucket(
-                    meter_id=meter_id,
-                    customer_id=customer_id,
-                    width=size.seconds,
-                    start=key[1],
-                    group_key=key[0],
-                )
-                _fill(row, partial)
-                session.add(row)
+                inserts.append({**identity, **_columns(partial)})
             else:
-                _fill(row, partial if replace else merge(_partial(row), partial))
-            values.extend(
-                {
-                    "meter_id": meter_id,
-                    "customer_id": customer_id,
-                    "width": size.seconds,
-                    "start": key[1],
-                    "group_key": key[0],
-                    "value": value,
-                }
-                for value in partial.values
+                merged = partial if replace else merge(_partial(row), partial)
+                changes.append({**{f"k_{k}": v for k, v in identity.items()}, **_columns(merged)})
+            values.extend({**identity, "value": value} for value in partial.values)
+        if inserts:
+            session.execute(insert(table), inserts)
+        if changes:
+            statement = (
+                update(table)
+                .where(
+                    table.c.meter_id == bindparam("k_meter_id"),
+                    table.c.customer_id == bindparam("k_customer_id"),
+                    table.c.width == bindparam("k_width"),
+                    table.c.start == bindparam("k_start"),
+                    table.c.group_key == bindparam("k_group_key"),
+                )
+                .values({name: bindparam(name) for name in _columns(Partial())})
             )
+            session.execute(statement, changes)
         _insert_values(session, values)
-    session.flush()
 
 
 def _insert_values(session: Session, values: list[dict[str, object]]) -> None:
