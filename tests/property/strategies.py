@@ -330,7 +330,9 @@ def usage_events(
     prefix: str = "evt",
 ) -> list[dict[str, object]]:
     """Events with distinct transaction ids ``<prefix>-<n>``, plus a few exact duplicates."""
-    groups = draw(st.lists(st.sampled_from(["c1", "c2", "c3"]), min_size=1, max_size=3, unique=True))
+    groups = draw(
+        st.lists(st.sampled_from(["c1", "c2", "c3"]), min_size=1, max_size=3, unique=True)
+    )
     count = draw(st.integers(min_size, max_size))
     moments: list[datetime] = []
     items: list[dict[str, object]] = []

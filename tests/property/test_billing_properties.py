@@ -1,0 +1,540 @@
+"""Property-based tests of the billing engine, on SQLite and PostgreSQL (spec 3, 4.2, 4.6–4.8).
+
+Every example starts from an empty database: a new SQLite file, or PostgreSQL's ``public``
+schema dropped and re-created (the PostgreSQL database of the test session is one, so the
+properties that need two databases use them one after the other). The expected figures come
+from outside the engine's storage: ``measure()`` over the raw events (the reference semantics
+of 4.2), the price models and credit order written out again here, or a second database fed
+the same events in another order.
+"""
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meterbill.core.aggregation import measure
+from meterbill.core.catalog import Aggregation, Meter, Product
+from meterbill.core.events import Event, validate_event
+from meterbill.core.periods import Span, WindowSize
+from meterbill.core.rating import Line
+from meterbill.core.setup import parse_setup
+from meterbill.db.database import Database
+from meterbill.services.breakdowns import InvoiceBreakdown, breakdown_of
+from meterbill.services.catalog import apply_setup, load_catalog
+from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
+from meterbill.services.invoicing import (
+    InvoiceView,
+    close_periods,
+    customer_invoices,
+    void_invoice,
+)
+from meterbill.services.render import invoice_document
+from tests.dbsupport import reset_postgres_schema
+from tests.property.strategies import (
+    ALIAS,
+    CUSTOMER,
+    FEB_START,
+    GRACE,
+    GRANTS,
+    JAN_START,
+    MAR_START,
+    NOW,
+    PER_UNIT_PRICES,
+    SECOND_CUSTOMER,
+    batches,
+    setup_document,
+    usage_events,
+)
+
+FEB_2 = datetime(2026, 2, 2, tzinfo=UTC)
+MAR_2 = datetime(2026, 3, 2, tzinfo=UTC)
+CENT = Decimal("0.01")
+PLACES = Decimal("1e-12")
+_ZERO = Decimal(0)
+
+PROPERTY = settings(
+    max_examples=20,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+_SETUP = parse_setup(setup_document())
+METERS: dict[str, Meter] = {meter.key: meter for meter in _SETUP.meters}
+PRODUCTS: dict[str, Product] = {product.key: product for product in _SETUP.products}
+_ADDITIVE = {Aggregation.COUNT, Aggregation.SUM, Aggregation.TIME_WEIGHTED}
+
+Items = list[dict[str, object]]
+Document = dict[str, object]
+
+
+# --- databases -----------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(db_url: str) -> Iterator[Database]:
+    """An empty, migrated database for one example, with the setup document applied."""
+    if db_url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory(prefix="meterbill-property-") as folder:
+            database = Database(f"sqlite:///{Path(folder) / 'meterbill.db'}")
+            try:
+                yield database
+            finally:
+                database.dispose()
+        return
+    reset_postgres_schema(db_url)
+    database = Database(db_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def apply_document(database: Database, document: Document) -> None:
+    with database.transaction() as session:
+        apply_setup(session, document, now=NOW, rebuild=rebuild_meter)
+
+
+def ingest(database: Database, parts: Sequence[Items]) -> list[Status]:
+    """Each batch in its own transaction; the outcomes' statuses in item order."""
+    statuses: list[Status] = []
+    for part in parts:
+        with database.transaction() as session:
+            outcomes = ingest_batch(session, load_catalog(session), part, now=NOW)
+        statuses.extend(outcome.status for outcome in outcomes)
+    return statuses
+
+
+def close(database: Database, as_of: datetime) -> list[InvoiceView]:
+    with database.transaction() as session:
+        return close_periods(session, as_of=as_of)
+
+
+def invoices(database: Database, customer_id: str = CUSTOMER) -> list[InvoiceView]:
+    with database.transaction() as session:
+        return customer_invoices(session, customer_id, as_of=NOW)
+
+
+def documents(database: Database) -> list[Document]:
+    return [invoice_document(view) for view in invoices(database)]
+
+
+# --- oracles -------------------------------------------------------------------------------
+
+
+def raw_events(items: Items) -> list[Event]:
+    """The events as validated, one per transaction id (duplicates are exact copies)."""
+    seen: dict[str, Event] = {}
+    for item in items:
+        event = validate_event(item, now=NOW)
+        seen.setdefault(event.transaction_id, event)
+    return list(seen.values())
+
+
+def cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def same_quantity(a: Decimal, b: Decimal) -> bool:
+    """Quantities are compared to 12 decimal places (spec 4.2)."""
+    return a.quantize(PLACES, rounding=ROUND_HALF_UP) == b.quantize(PLACES, rounding=ROUND_HALF_UP)
+
+
+def group_of(line: Line) -> tuple[str, ...]:
+    return tuple(value for _, value in line.group)
+
+
+def is_correction(line: Line) -> bool:
+    return line.corrects is not None
+
+
+def own_lines(view: InvoiceView) -> list[Line]:
+    return [line for line in view.lines if not is_correction(line)]
+
+
+def _graduated(quantity: Decimal) -> list[tuple[int, Decimal, Decimal]]:
+    """(tier, quantity, unit price) of the graduated GiB-written price, written out again."""
+    bands = ((Decimal(50), Decimal("0.10")), (Decimal(200), Decimal("0.075")))
+    result: list[tuple[int, Decimal, Decimal]] = []
+    lower = _ZERO
+    for tier, (upper, unit_price) in enumerate(bands, start=1):
+        if quantity > lower:
+            result.append((tier, min(quantity, upper) - lower, unit_price))
+        lower = upper
+    if quantity > lower:
+        result.append((3, quantity - lower, Decimal("0.0333333")))
+    return result or [(1, _ZERO, Decimal("0.10"))]
+
+
+def _volume_price(quantity: Decimal) -> Decimal:
+    if quantity <= 10:
+        return Decimal(5)
+    return Decimal("4.5") if quantity <= 20 else Decimal("3.99")
+
+
+def check_usage_lines(view: InvoiceView, events: list[Event]) -> None:
+    """The invoice's own usage lines against ``measure()`` over the raw events (4.2, 4.3)."""
+    period = view.ref.period
+    lines = [line for line in own_lines(view) if line.product in PRODUCTS]
+    for key, product in PRODUCTS.items():
+        mine = [line for line in lines if line.product == key]
+        if product.meter is None:
+            assert [(line.name, line.quantity, line.amount) for line in mine] == [
+                ("Platform fee", Decimal(1), Decimal("49.99"))
+            ]
+            continue
+        measured = measure(METERS[product.meter], events, period)
+        expected = {group: value / product.quantity_divisor for group, value in measured.items()}
+        by_group: dict[tuple[str, ...], list[Line]] = {}
+        for line in mine:
+            by_group.setdefault(group_of(line), []).append(line)
+        assert sorted(by_group) == sorted(expected), f"{key} groups in {period}"
+        for group, quantity in expected.items():
+            found = by_group[group]
+            total = sum((line.quantity for line in found), _ZERO)
+            assert same_quantity(total, quantity), f"{key} {group} in {period}: {total} {quantity}"
+            _check_prices(key, group, quantity, found)
+
+
+def _check_prices(key: str, group: tuple[str, ...], quantity: Decimal, found: list[Line]) -> None:
+    shown = [(line.name, line.quantity, line.unit_price, line.amount) for line in found]
+    if key in PER_UNIT_PRICES:
+        dimension, prices, default = PER_UNIT_PRICES[key]
+        unit_price = prices.get(group[0], default) if dimension else default
+        assert [(line.unit_price, line.amount) for line in found] == [
+            (unit_price, cents(found[0].quantity * unit_price))
+        ], shown
+    elif key == "gib_written":
+        wanted = _graduated(quantity)
+        assert [(line.name, line.unit_price) for line in found] == [
+            (f"GiB written - Tier {tier}", unit_price) for tier, _, unit_price in wanted
+        ], shown
+        for line, (_, part, unit_price) in zip(found, wanted, strict=True):
+            assert same_quantity(line.quantity, part), shown
+            assert line.amount == cents(line.quantity * unit_price), shown
+    elif key == "seats":
+        unit_price = _volume_price(quantity)
+        assert [(line.unit_price, line.amount) for line in found] == [
+            (unit_price, cents(found[0].quantity * unit_price))
+        ], shown
+    elif key == "api_calls":
+        packages = (quantity / 10).to_integral_value(rounding=ROUND_CEILING)
+        assert [line.amount for line in found] == [packages * Decimal("0.25")], shown
+
+
+def check_totals(views: Sequence[InvoiceView]) -> None:
+    """Subtotal = sum of lines; credits drawn in period order, commit before free (4.6)."""
+    balances = {grant.key: grant.amount for grant in GRANTS}
+    for view in views:
+        figures = view.totals
+        assert figures.subtotal == sum((line.amount for line in view.lines), _ZERO)
+        assert all(line.amount == line.amount.quantize(CENT) for line in view.lines)
+        owed = figures.subtotal
+        drawn: dict[str, Decimal] = {}
+        for grant in GRANTS:
+            paid = min(balances[grant.key], owed)
+            if paid > 0:
+                drawn[grant.key] = paid
+                balances[grant.key] -= paid
+                owed -= paid
+        where = f"invoice {view.ref.period.start:%Y-%m}"
+        assert {use.grant: use.amount for use in figures.credits} == drawn, where
+        assert figures.credits_applied == sum(drawn.values(), _ZERO), where
+        assert figures.total == max(figures.subtotal - figures.credits_applied, _ZERO), where
+        assert figures.credit_balance_after == sum(balances.values(), _ZERO), where
+
+
+def check_breakdown(view: InvoiceView, views: Sequence[InvoiceView], cut: InvoiceBreakdown) -> None:
+    """Windows tile the period; each line's windows add up to it; all to the usage billed."""
+    period = view.ref.period
+    spans = [entry.window for entry in cut.windows]
+    assert spans[0].start == period.start
+    assert spans[-1].end == period.end
+    assert all(a.end == b.start for a, b in zip(spans, spans[1:], strict=False))
+    lines = [line for line, _ in cut.windows[0].lines]
+    assert all([line for line, _ in entry.lines] == lines for entry in cut.windows)
+    if view.status == "draft":
+        assert lines == own_lines(view)
+    for index, line in enumerate(lines):
+        figures = [entry.lines[index][1] for entry in cut.windows]
+        where = f"{period.start:%Y-%m} {cut.size} {line.name} {line.group}"
+        assert all(figure.amount == figure.amount.quantize(CENT) for figure in figures), where
+        assert sum((figure.amount for figure in figures), _ZERO) == line.amount, where
+        product = PRODUCTS.get(line.product or "")
+        if product is not None and product.meter is not None:
+            if METERS[product.meter].aggregation in _ADDITIVE:
+                total = sum((figure.quantity for figure in figures), _ZERO)
+                assert same_quantity(total, line.quantity), f"{where}: {total}"
+    # What the windows show is the period's usage as billed, late usage included: the
+    # invoice's own lines plus every correction billed for it elsewhere.
+    billed = view.totals.subtotal - sum((l.amount for l in view.lines if is_correction(l)), _ZERO)
+    corrected = sum(
+        (line.amount for other in views for line in other.lines if line.corrects == period.start),
+        _ZERO,
+    )
+    shown = sum((figure.amount for entry in cut.windows for _, figure in entry.lines), _ZERO)
+    assert shown == billed + corrected, f"{period.start:%Y-%m} {cut.size}"
+
+
+# --- properties ----------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(data=st.data())
+def test_breakdown_adds_up(db_url: str, data: st.DataObject) -> None:
+    """1. Every line's windows add up to the line, and the windows to the subtotal less
+    correction lines (plus the corrections billed later for the period)."""
+    events = data.draw(usage_events(), label="events")
+    late = data.draw(
+        usage_events(start=JAN_START, end=FEB_START, min_size=0, max_size=5, prefix="late"),
+        label="late January events",
+    )
+    hourly = data.draw(st.sampled_from([JAN_START, FEB_START, MAR_START]), label="hourly month")
+    with fresh_database(db_url) as database:
+        apply_document(database, setup_document())
+        ingest(database, [events])
+        close(database, FEB_2)
+        ingest(database, [late])
+        with database.transaction() as session:
+            views = customer_invoices(session, CUSTOMER, as_of=NOW)
+            assert [view.status for view in views][1:] == ["draft", "draft"]
+            assert views[0].status in ("issued", "paid")
+            for view in views:
+                sizes = [WindowSize.DAY]
+                if view.ref.period.start == hourly:
+                    sizes.append(WindowSize.HOUR)
+                for size in sizes:
+                    check_breakdown(view, views, breakdown_of(session, view, size=size, as_of=NOW))
+
+
+@PROPERTY
+@given(data=st.data())
+def test_ingest_is_idempotent(db_url: str, data: st.DataObject) -> None:
+    """2. The same events again (as sent, by alias or id, even with another body) are all
+    duplicates and change no invoice."""
+    events = data.draw(usage_events(), label="events")
+    parts = data.draw(batches(events), label="batches")
+    closed = data.draw(st.sampled_from([None, FEB_2, MAR_2]), label="close as of")
+    again: Items = []
+    for item in data.draw(st.permutations(events), label="resent"):
+        resent = dict(item)
+        if data.draw(st.booleans(), label="other customer name"):
+            resent["customer_id"] = ALIAS if item["customer_id"] == CUSTOMER else CUSTOMER
+        if data.draw(st.booleans(), label="other body"):
+            resent["properties"] = {"cluster": "c9", "bytes": 1, "gib": 1}
+            resent["timestamp"] = "2026-02-14T12:00:00Z"
+        again.append(resent)
+    distinct = len({str(item["transaction_id"]) for item in events})
+    with fresh_database(db_url) as database:
+        apply_document(database, setup_document())
+        first = ingest(database, parts)
+        assert first.count(Status.ACCEPTED) == distinct
+        assert first.count(Status.DUPLICATE) == len(events) - distinct
+        if closed is not None:
+            close(database, closed)
+        before = documents(database)
+        second = ingest(database, data.draw(batches(again), label="resent batches"))
+        assert second == [Status.DUPLICATE] * len(again)
+        assert documents(database) == before
+
+
+def _run(
+    db_url: str, parts: Sequence[Items], closed: datetime | None
+) -> tuple[list[Document], list[tuple[object, ...]]]:
+    """Invoices and their daily breakdown figures after ingesting ``parts`` (and a close)."""
+    with fresh_database(db_url) as database:
+        apply_document(database, setup_document())
+        ingest(database, parts)
+        if closed is not None:
+            close(database, closed)
+        figures: list[tuple[object, ...]] = []
+        with database.transaction() as session:
+            views = customer_invoices(session, CUSTOMER, as_of=NOW)
+            for view in views:
+                cut = breakdown_of(session, view, size=WindowSize.DAY, as_of=NOW)
+                figures.extend(
+                    (entry.window.start, line.key, figure.quantity, figure.amount)
+                    for entry in cut.windows
+                    for line, figure in entry.lines
+                )
+        return [invoice_document(view) for view in views], figures
+
+
+@PROPERTY
+@given(data=st.data())
+def test_arrival_order_does_not_matter(db_url: str, data: st.DataObject) -> None:
+    """3. Two orders and batch splits of the same events: identical invoices and breakdowns."""
+    events = data.draw(usage_events(), label="events")
+    closed = data.draw(st.sampled_from([None, FEB_2, MAR_2]), label="close as of")
+    first = data.draw(batches(data.draw(st.permutations(events))), label="first arrival")
+    second = data.draw(batches(data.draw(st.permutations(events))), label="second arrival")
+    documents_first, figures_first = _run(db_url, first, closed)
+    documents_second, figures_second = _run(db_url, second, closed)
+    assert documents_second == documents_first
+    assert figures_second == figures_first
+
+
+@PROPERTY
+@given(data=st.data())
+def test_buckets_agree_with_raw_events(db_url: str, data: st.DataObject) -> None:
+    """4. Each line's quantity is ``measure()`` over the raw events of its period divided by
+    the product's divisor, and priced by its model; drafts and issued invoices alike."""
+    events = data.draw(usage_events(), label="events")
+    parts = data.draw(batches(events), label="batches")
+    closed = data.draw(st.sampled_from([None, FEB_2, MAR_2]), label="close as of")
+    raw = raw_events(events)
+    with fresh_database(db_url) as database:
+        apply_document(database, setup_document())
+        ingest(database, parts)
+        if closed is not None:
+            close(database, closed)
+        views = invoices(database)
+    assert [view.ref.period.start for view in views] == [JAN_START, FEB_START, MAR_START]
+    for view in views:
+        check_usage_lines(view, raw)
+        assert [line for line in view.lines if is_correction(line)] == []
+    check_totals(views)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_late_usage_after_finalization(db_url: str, data: st.DataObject) -> None:
+    """5. January stays as issued; February bills exactly the re-rated difference as
+    ``(late usage, 2026-01-01)`` lines, and nothing else changes."""
+    events = data.draw(usage_events(), label="events")
+    late = data.draw(
+        usage_events(start=JAN_START, end=FEB_START, min_size=1, max_size=8, prefix="late"),
+        label="late January events",
+    )
+    # The re-rating, independently: a fresh database given every event before any close.
+    with fresh_database(db_url) as reference:
+        apply_document(reference, setup_document())
+        ingest(reference, [events + late])
+        rerated = invoices(reference)
+    with fresh_database(db_url) as database:
+        apply_document(database, setup_document())
+        ingest(database, [events])
+        issued = close(database, FEB_2)
+        assert [view.ref.period.start for view in issued] == [JAN_START]
+        before = invoices(database)
+        ingest(database, [late])
+        after = invoices(database)
+        close(database, MAR_2)
+        final = invoices(database)
+    jan, feb, mar = after
+    billed_jan = before[0]
+    assert invoice_document(jan) == invoice_document(billed_jan)
+    assert jan.status in ("issued", "paid")
+
+    fixes = [line for line in feb.lines if is_correction(line)]
+    assert all(line.corrects == JAN_START for line in fixes)
+    rerated_names = {line.name for line in rerated[0].lines} | {l.name for l in billed_jan.lines}
+    for line in fixes:
+        base, _, rest = line.name.partition(" (late usage, ")
+        assert rest == "2026-01-01)", line.name
+        assert base in rerated_names, line.name
+    assert sum((line.amount for line in fixes), _ZERO) == (
+        rerated[0].totals.subtotal - billed_jan.totals.subtotal
+    )
+
+    # February's and March's own lines are those of a database that never saw a close, and
+    # the late events changed none of them, except where a late gauge reading changes the
+    # value carried into the period (time_weighted) and the minimum true-up that follows.
+    assert before[1].lines == tuple(own_lines(before[1]))
+    for now_, reference, earlier in zip(after[1:], rerated[1:], before[1:], strict=True):
+        assert own_lines(now_) == own_lines(reference)
+        assert _unaffected(own_lines(now_), own_lines(earlier)) == _unaffected(
+            own_lines(earlier), own_lines(now_)
+        )
+    assert own_lines(mar) == own_lines(rerated[2])
+    check_totals(after)
+
+    # Once February is issued with the corrections, nothing for January is billed again.
+    assert invoice_document(final[1]) == {**invoice_document(feb), **_issue_fields(final[1])}
+    assert [line for line in final[2].lines if is_correction(line)] == []
+    check_totals(final)
+
+
+def _unaffected(lines: list[Line], other: list[Line]) -> list[Line]:
+    """``lines`` without the gauge lines and the minimum when the gauge lines differ."""
+    gauge = [line for line in lines if line.product == "gib_days"]
+    if gauge == [line for line in other if line.product == "gib_days"]:
+        return lines
+    return [line for line in lines if line.product not in ("gib_days", None)]
+
+
+def _issue_fields(view: InvoiceView) -> Document:
+    document = invoice_document(view)
+    return {
+        key: document[key]
+        for key in ("number", "status", "issued_at", "paid_at", "amount_due", "payments")
+    }
+
+
+CLOSE_TIMES = (
+    datetime(2026, 1, 20, tzinfo=UTC),
+    datetime(2026, 2, 1, 23, 59, 59, tzinfo=UTC),
+    FEB_2,
+    datetime(2026, 2, 15, 6, 30, tzinfo=UTC),
+    MAR_START,
+    MAR_2,
+    NOW,
+)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_invoice_numbers_have_no_gaps(db_url: str, data: st.DataObject) -> None:
+    """6. After closes at several times (between ingests, with voids), the numbers are 1..N."""
+    events = data.draw(usage_events(), label="events")
+    times = data.draw(st.lists(st.sampled_from(CLOSE_TIMES), min_size=1, max_size=5), label="as")
+    parts = data.draw(batches(events), label="batches")
+    customers = (CUSTOMER, SECOND_CUSTOMER)
+    seen: dict[str, int] = {}
+    with fresh_database(db_url) as database:
+        apply_document(database, setup_document(second_customer=True))
+        for step, as_of in enumerate(times):
+            ingest(database, parts[step : step + 1])
+            close(database, as_of)
+            if data.draw(st.booleans(), label="void one"):
+                _void_one(database, data)
+            views = [view for who in customers for view in invoices(database, who)]
+            for view in views:
+                if view.number is not None:
+                    assert seen.setdefault(view.id, view.number) == view.number
+        ingest(database, parts[len(times) :])
+        views = [view for who in customers for view in invoices(database, who)]
+    latest = max(times)
+    closable = {view.id for view in views if view.ref.period.end + GRACE <= latest}
+    numbers = sorted(view.number for view in views if view.number is not None)
+    assert numbers == list(range(1, len(closable) + 1))
+    assert {view.id for view in views if view.number is not None} == closable
+    assert all(view.status == "draft" for view in views if view.id not in closable)
+    assert seen == {view.id: view.number for view in views if view.number is not None}
+    for who in customers:
+        mine = [v.number for v in views if v.customer.id == who and v.number is not None]
+        assert mine == sorted(mine)
+
+
+def _void_one(database: Database, data: st.DataObject) -> None:
+    views = [view for view in invoices(database) if view.status == "issued"]
+    if not views:
+        return
+    target = data.draw(st.sampled_from(views), label="voided")
+    with database.transaction() as session:
+        void_invoice(session, target.id, now=NOW)
+
+
+def test_setup_document_is_valid(db_url: str) -> None:
+    """The setup the properties use applies cleanly and bills a flat fee and the minimum."""
+    with fresh_database(db_url) as database:
+        apply_document(database, setup_document(second_customer=True))
+        views = invoices(database)
+    assert [invoice_document(view)["subtotal"] for view in views] == ["150", "150", "150"]
