@@ -40,6 +40,9 @@ class Scenario:
         return self.path / "events.jsonl"
 
 
+if os.environ.get("CI") and not scenario_dir().exists():
+    raise RuntimeError(f"golden scenarios not found at {scenario_dir()}: CI must run them")
+
 SCENARIOS = (
     sorted(
         (Scenario(p.name, p) for p in scenario_dir().iterdir() if (p / "expected.json").exists()),

@@ -19,17 +19,30 @@ from meterbill.services.invoicing import close_periods, customer_invoices
 NOW = datetime(2026, 4, 10, tzinfo=UTC)
 SETUP: dict[str, object] = {
     "meters": [
-        {"key": "calls", "name": "Calls", "event_type": "call", "aggregation": "sum",
-         "property": "n", "group_by": ["region"]},
+        {
+            "key": "calls",
+            "name": "Calls",
+            "event_type": "call",
+            "aggregation": "sum",
+            "property": "n",
+            "group_by": ["region"],
+        },
     ],
     "products": [
-        {"key": "calls", "name": "Calls", "meter": "calls",
-         "price": {"model": "per_unit", "unit_price": "0.01"}},
+        {
+            "key": "calls",
+            "name": "Calls",
+            "meter": "calls",
+            "price": {"model": "per_unit", "unit_price": "0.01"},
+        },
     ],
     "plans": [{"key": "basic", "name": "Basic", "interval": "month", "products": ["calls"]}],
     "customers": [
-        {"id": f"c{n}", "name": f"Customer {n}",
-         "subscriptions": [{"plan": "basic", "starts_at": "2026-01-01T00:00:00Z"}]}
+        {
+            "id": f"c{n}",
+            "name": f"Customer {n}",
+            "subscriptions": [{"plan": "basic", "starts_at": "2026-01-01T00:00:00Z"}],
+        }
         for n in range(3)
     ],
 }
@@ -57,7 +70,7 @@ def _race(workers: list[Callable[[], None]]) -> list[BaseException]:
         try:
             barrier.wait()
             work()
-        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+        except BaseException as error:  # collected and asserted below
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(w,)) for w in workers]
@@ -98,8 +111,12 @@ def test_racing_ingest_and_close_are_exactly_once(db_url: str) -> None:
             return work
 
         errors = _race(
-            [ingester(databases[0], 0), ingester(databases[1], 1234), ingester(databases[2], 2500),
-             closer(databases[3])]
+            [
+                ingester(databases[0], 0),
+                ingester(databases[1], 1234),
+                ingester(databases[2], 2500),
+                closer(databases[3]),
+            ]
         )
         assert errors == []
         assert sum(accepted) == 3600

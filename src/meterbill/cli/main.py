@@ -223,7 +223,7 @@ def invoices_list(
         views = invoicing.customer_invoices(session, customer, as_of=moment)
     documents = [invoice_document(view) for view in views]
     if json_output:
-        _print_json({"data": documents})
+        _print_json({"data": documents, "next_cursor": None})
         return
     table = Table(title=f"Invoices of {customer}")
     for column in ("id", "number", "period", "status", "subtotal", "credits", "total"):
@@ -256,7 +256,7 @@ def invoices_show(
         view = invoicing.find_invoice(session, invoice_id, as_of=moment)
     doc = invoice_document(view)
     if json_output:
-        _print_json(doc)
+        _print_json({"data": doc})
         return
     table = Table(
         title=f"Invoice {doc['number'] or '(draft)'} · {view.customer.name} · "

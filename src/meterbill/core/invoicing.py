@@ -95,11 +95,11 @@ def draft_invoices(
     all_periods: Sequence[PeriodRef],
     usage: Mapping[PeriodRef, Usage],
     used: Mapping[str, Decimal],
-    corrections: Mapping[datetime, Sequence[Line]] = {},
+    corrections: Mapping[Span, Sequence[Line]] = {},
 ) -> list[Draft]:
     """Rate the draft periods in order, drawing credits after what issued invoices used.
 
-    ``corrections`` maps the start of an issued period to its late-usage lines; they go on
+    ``corrections`` maps an issued period to its late-usage lines; they go on
     the earliest draft that starts at or after that period's end.
     """
     balances = opening_balances(customer.credits, used, currency=customer.currency)
@@ -116,9 +116,9 @@ def draft_invoices(
             usage=usage.get(ref, {}),
             purchases=placed.get(ref, ()),
         )
-        taken = sorted(start for start in pending if start < ref.period.start)
-        for start in taken:
-            lines.extend(pending.pop(start))
+        taken = sorted(period for period in pending if period.end <= ref.period.start)
+        for period in taken:
+            lines.extend(pending.pop(period))
         figures = totals(lines, grants=customer.credits, balances=balances, period=ref.period)
-        result.append(Draft(ref, tuple(lines), figures, tuple(taken)))
+        result.append(Draft(ref, tuple(lines), figures, tuple(p.start for p in taken)))
     return result

@@ -186,7 +186,7 @@ def _drafts(
         for key, minor in store.credit_usage(session, customer_id=customer.id).items()
     }
     placed = purchases(customer, refs)
-    pending: dict[datetime, list[Line]] = {}
+    pending: dict[Span, list[Line]] = {}
     for row in rows:
         if not row.late_usage or row.status == "void":
             continue
@@ -210,7 +210,7 @@ def _drafts(
         ]
         found = corrections(period=ref.period, rerated=rerated, billed=billed)
         if found:
-            pending[row.period_start] = found
+            pending[ref.period] = found
     return draft_invoices(
         customer=customer,
         catalog=catalog,
