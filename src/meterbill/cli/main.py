@@ -42,7 +42,7 @@ app.add_typer(invoices_app, name="invoices")
 app.add_typer(keys_app, name="keys")
 
 stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 BATCH = 1000
 
 
