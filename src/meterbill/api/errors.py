@@ -9,9 +9,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 
+from meterbill.api.responses import JsonResponse
 from meterbill.core.errors import (
     BillingError,
     Conflict,
@@ -44,10 +44,8 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> ORJSONResponse:
-    return ORJSONResponse(
-        {"error": {"code": code, "message": message, **extra}}, status_code=status
-    )
+def error_response(status: int, code: str, message: str, **extra: object) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 def _describe_validation(error: RequestValidationError) -> str:
@@ -60,25 +58,25 @@ def _describe_validation(error: RequestValidationError) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BillingError)
-    async def billing_error(_: Request, error: BillingError) -> ORJSONResponse:
+    async def billing_error(_: Request, error: BillingError) -> JsonResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
         extra = {"path": error.path} if isinstance(error, InvalidSetup) else {}
         return error_response(status, error.code, str(error), **extra)
 
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> ORJSONResponse:
+    async def api_error(_: Request, error: ApiError) -> JsonResponse:
         return error_response(error.status, error.code, error.message)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> ORJSONResponse:
+    async def validation_error(_: Request, error: RequestValidationError) -> JsonResponse:
         return error_response(400, "invalid_request", _describe_validation(error))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> ORJSONResponse:
+    async def http_error(_: Request, error: HTTPException) -> JsonResponse:
         code = "not_found" if error.status_code == 404 else "http_error"
         return error_response(error.status_code, code, str(error.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, error: Exception) -> ORJSONResponse:
+    async def unexpected(_: Request, error: Exception) -> JsonResponse:
         log.exception("unexpected error", exc_info=error)
         return error_response(500, "internal_error", "internal error; see the server log")

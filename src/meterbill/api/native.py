@@ -4,11 +4,11 @@ credits and usage. Amounts are decimal strings; lists are ``{"data": [...],
 
 import base64
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Literal
 
 import yaml
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -23,8 +23,8 @@ from meterbill.api.deps import (
 )
 from meterbill.api.errors import ApiError
 from meterbill.core.errors import InvalidRequest
-from meterbill.core.events import parse_timestamp
-from meterbill.core.periods import Span, WindowSize
+from meterbill.core.events import read_number
+from meterbill.core.periods import Span, WindowSize, parse_instant
 from meterbill.core.setup import customer_to_document
 from meterbill.db import catalog as catalog_store
 from meterbill.db.database import Database
@@ -33,6 +33,7 @@ from meterbill.services.breakdowns import visible
 from meterbill.services.catalog import apply_setup, current_setup, load_catalog, load_customer
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.jsonio import JSONError, loads_exact
+from meterbill.services.keys import Principal
 from meterbill.services.render import decimal_text, invoice_document, time_text
 
 __all__ = ["MAX_BATCH", "router"]
@@ -40,6 +41,7 @@ __all__ = ["MAX_BATCH", "router"]
 router = APIRouter(prefix="/v1")
 MAX_BATCH = 10_000
 MAX_BODY = 64 * 1024 * 1024
+MAX_PAYMENT = Decimal("1000000000000")
 
 
 def encode_cursor(offset: int) -> str:
@@ -67,12 +69,7 @@ def page(items: list[dict[str, object]], cursor: str | None, limit: int) -> dict
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except Exception as error:  # InvalidEvent carries the reason
-        raise InvalidRequest(f"{name}: {error}") from None
+    return None if value is None else parse_instant(value, name)
 
 
 def parse_range(starting_on: str, ending_before: str) -> Span:
@@ -96,15 +93,29 @@ def _as_of(session: SessionDep, clock: datetime, as_of: str | None) -> datetime:
     return parse_time(as_of, "as_of") or invoicing.billing_clock(session, default=clock)
 
 
+async def _authenticated(request: Request) -> Principal:
+    """The caller, checked before the body is read (an unknown caller's body is not read)."""
+    database: Database = request.app.state.database
+    secret = bearer_secret(request)
+
+    def check() -> Principal:
+        with database.transaction() as session:
+            return resolve_principal(session, secret)
+
+    return await run_in_threadpool(check)
+
+
 @router.post("/events", summary="Ingest a batch of usage events")
 async def ingest_events(request: Request) -> dict[str, object]:
     """Up to 10,000 events (a JSON array, or ``{"events": [...]}``). Each one is accepted,
-    a duplicate, or rejected with a reason; valid events are kept whatever the others do."""
+    a duplicate, or rejected with a reason; valid events are kept whatever the others do.
+    An event holding ``NaN`` or ``Infinity`` is rejected alone, with the path of the value."""
+    principal = await _authenticated(request)
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
     try:
-        decoded = loads_exact(body)
+        decoded = loads_exact(body, keep_nonstandard=True)
     except JSONError as error:
         raise InvalidRequest(f"body: {error}") from None
     items = decoded.get("events") if isinstance(decoded, dict) else decoded
@@ -116,11 +127,9 @@ async def ingest_events(request: Request) -> dict[str, object]:
         )
     database: Database = request.app.state.database
     now = request.app.state.clock()
-    secret = bearer_secret(request)
 
     def work() -> dict[str, object]:
         with database.transaction() as session:
-            principal = resolve_principal(session, secret)
             state = load_catalog(session)
             outcomes = ingest_batch(
                 session, state, items, now=now, only_customer=principal.customer_id
@@ -150,27 +159,48 @@ def get_setup(session: SessionDep, principal: PrincipalDep) -> dict[str, object]
     return current_setup(session)
 
 
-@router.put("/setup", summary="Apply a setup document (YAML or JSON), idempotently")
-def put_setup(
-    session: SessionDep,
-    principal: PrincipalDep,
-    clock: ClockDep,
-    document: Annotated[str, Body(media_type="application/yaml")],
-) -> dict[str, object]:
+@router.put(
+    "/setup",
+    summary="Apply a setup document (YAML or JSON), idempotently",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+async def put_setup(request: Request) -> dict[str, object]:
+    principal = await _authenticated(request)
     require_admin(principal)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
+    if not body.strip():
+        raise InvalidRequest("body is empty: send a setup document (YAML or JSON)")
     try:
-        parsed = yaml.safe_load(document)
+        parsed = yaml.safe_load(body)
     except yaml.YAMLError as error:
-        raise InvalidRequest(
-            f"body is not valid YAML or JSON: {getattr(error, 'problem', error)}"
-        ) from None
-    report = apply_setup(session, parsed, now=clock, rebuild=rebuild_meter)
-    return {
-        "created": report.created,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "rebuilt": report.rebuilt,
-    }
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise InvalidRequest(f"body is not valid YAML or JSON{where}: {problem}") from None
+    database: Database = request.app.state.database
+    now = request.app.state.clock()
+
+    def work() -> dict[str, object]:
+        with database.transaction() as session:
+            report = apply_setup(session, parsed, now=now, rebuild=rebuild_meter)
+        return {
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rebuilt": report.rebuilt,
+        }
+
+    return await run_in_threadpool(work)
 
 
 @router.get("/customers", summary="Customers (a customer key sees only its own)")
@@ -263,12 +293,11 @@ def pay_invoice(
     clock: ClockDep,
 ) -> dict[str, object]:
     require_admin(principal)
-    try:
-        amount = Decimal(payment.amount)
-    except InvalidOperation:
-        raise InvalidRequest(f"amount: '{payment.amount}' is not a decimal string") from None
-    if not amount.is_finite():
-        raise InvalidRequest("amount must be finite")
+    amount = read_number(payment.amount)
+    if amount is None or not 0 < amount <= MAX_PAYMENT:
+        raise InvalidRequest(
+            f"amount: '{payment.amount}' must be a decimal string above 0 and at most {MAX_PAYMENT}"
+        )
     view = invoicing.record_payment(
         session,
         invoice_id,

@@ -19,7 +19,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from meterbill.core.errors import BillingError, InvalidSetup
-from meterbill.core.events import format_timestamp, parse_timestamp
+from meterbill.core.events import format_timestamp
+from meterbill.core.periods import parse_instant
 from meterbill.db.database import Database
 from meterbill.services import invoicing, keys
 from meterbill.services.catalog import apply_setup, load_catalog
@@ -55,12 +56,7 @@ def _now() -> datetime:
 
 
 def _time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except BillingError as error:
-        raise CliError(f"{option}: {error}") from None
+    return None if value is None else parse_instant(value, option)
 
 
 @app.callback()

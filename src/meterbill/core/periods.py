@@ -11,17 +11,22 @@ from decimal import Decimal
 from enum import StrEnum
 
 from meterbill.core.catalog import Interval
+from meterbill.core.errors import InvalidEvent, InvalidRequest
+from meterbill.core.events import parse_timestamp
 
 __all__ = [
     "EPOCH",
+    "SUPPORTED",
     "Span",
     "WindowSize",
     "billing_periods",
     "ceil_to",
+    "check_supported",
     "decompose",
     "epoch_seconds",
     "floor_to",
     "full_period",
+    "parse_instant",
     "period_containing",
     "windows",
 ]
@@ -67,6 +72,29 @@ class Span:
 def _seconds(delta: timedelta) -> Decimal:
     # Exact, microseconds included; timedelta.total_seconds() would go through float.
     return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+
+
+SUPPORTED = Span(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+"""The times meterbill computes with: far enough for any bill, safe from datetime's edges."""
+
+
+def check_supported(moment: datetime, what: str) -> datetime:
+    """``moment`` if it lies in :data:`SUPPORTED`, else an ``InvalidRequest`` naming ``what``."""
+    if not SUPPORTED.contains(moment):
+        raise InvalidRequest(
+            f"{what} must be from 2000-01-01T00:00:00Z up to 2100-01-01T00:00:00Z, "
+            f"got {moment.isoformat()}"
+        )
+    return moment
+
+
+def parse_instant(value: str, what: str) -> datetime:
+    """An RFC 3339 time given by a user (a query value, a CLI option), checked for range."""
+    try:
+        moment = parse_timestamp(value)
+    except InvalidEvent as error:
+        raise InvalidRequest(f"{what}: {error}") from None
+    return check_supported(moment, what)
 
 
 def epoch_seconds(moment: datetime) -> int:

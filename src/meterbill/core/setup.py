@@ -67,6 +67,9 @@ class SetupDocument:
 
 _KEY = re.compile(r"[a-z0-9_]+")
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
+# Ingest aliases are ids other systems chose (Metronome's are often e-mail addresses):
+# any printable ASCII without spaces.
+_ALIAS = re.compile(r"[!-~]+")
 # Decimal() also takes whitespace, underscores, NaN and Infinity; a money field takes none.
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # RFC 3339 date-time; more than microseconds would be silently cut by datetime, so refuse it.
@@ -598,7 +601,7 @@ def _parse_customer_at(value: object, path: str) -> Customer:
         owner_type=fields.optional_string("owner_type"),
         billing_email=fields.optional_string("billing_email"),
         additional_billing_information=fields.optional_string("additional_billing_information"),
-        aliases=_strings(fields, "aliases", _ID),
+        aliases=_strings(fields, "aliases", _ALIAS),
         resources=_parse_resources(fields),
         subscriptions=tuple(
             _parse_subscription(item, item_path)

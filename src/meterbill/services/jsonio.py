@@ -98,9 +98,10 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
-def _decode_exact(data: bytes | str, *, orjson_failed: bool) -> object:
+def _decode_exact(data: bytes | str, *, orjson_failed: bool, keep_nonstandard: bool) -> object:
+    constant = Decimal if keep_nonstandard else _refuse_constant
     try:
-        result: object = json.loads(data, parse_float=Decimal, parse_constant=_refuse_constant)
+        result: object = json.loads(data, parse_float=Decimal, parse_constant=constant)
     except JSONError:
         raise
     except json.JSONDecodeError as exc:
@@ -123,7 +124,7 @@ def _decode_exact(data: bytes | str, *, orjson_failed: bool) -> object:
     return result
 
 
-def loads_exact(data: bytes | str) -> object:
+def loads_exact(data: bytes | str, *, keep_nonstandard: bool = False) -> object:
     """Decode one JSON document keeping every number exact.
 
     Integers are ``int``; numbers with a fraction or an exponent are ``Decimal`` carrying the
@@ -131,15 +132,19 @@ def loads_exact(data: bytes | str) -> object:
     ``NaN`` / ``Infinity`` / ``-Infinity`` (``non-standard number literal NaN``), for input
     that is not UTF-8 and for strings with unpaired surrogates. A UTF-8 byte order mark at
     the start of ``bytes`` input is tolerated.
+
+    With ``keep_nonstandard``, ``NaN`` and ``Infinity`` decode to non-finite ``Decimal``
+    values instead, so that a batch of events can reject just the event holding one
+    (``validate_event`` refuses non-finite numbers with the path of the value).
     """
     try:
         result: object = orjson.loads(data)
     except orjson.JSONDecodeError:
         # Either a real error (the standard library then words it) or something orjson does
         # not support but JSON allows (a byte order mark, nesting beyond 1024 levels).
-        return _decode_exact(data, orjson_failed=True)
+        return _decode_exact(data, orjson_failed=True, keep_nonstandard=keep_nonstandard)
     if _contains_float(result):
-        return _decode_exact(data, orjson_failed=False)
+        return _decode_exact(data, orjson_failed=False, keep_nonstandard=keep_nonstandard)
     return result
 
 
