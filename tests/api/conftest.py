@@ -9,11 +9,9 @@
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from meterbill.api.app import create_app
 from meterbill.db.database import Database
@@ -25,7 +23,9 @@ from tests.api.support import (
     FIXED,
     SETUP_YAML,
     STANDARD_EVENTS,
+    Billed,
     Keys,
+    TestClient,
     ingest,
     json_list,
     json_object,
@@ -69,7 +69,7 @@ def keys(database: Database, client: TestClient) -> Keys:
     )
     assert response.status_code == 200, response.text
     with database.transaction() as session:
-        alpha_id, alpha = create_key(session, customer_id=ALPHA, now=FIXED)
+        _, alpha = create_key(session, customer_id=ALPHA, now=FIXED)
         _, beta = create_key(session, customer_id=BETA, now=FIXED)
         revoked_id, revoked = create_key(session, customer_id=None, now=FIXED)
         revoke_key(session, revoked_id, now=FIXED)
@@ -78,20 +78,7 @@ def keys(database: Database, client: TestClient) -> Keys:
         alpha=bearer(alpha),
         beta=bearer(beta),
         revoked=bearer(revoked),
-        alpha_key_id=alpha_id,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Billed:
-    """The invoice ids of the standard story (see ``tests/api/support.py``)."""
-
-    alpha_jan: str
-    alpha_feb: str
-    alpha_mar: str
-    beta_jan: str
-    beta_feb: str
-    beta_mar: str
 
 
 def invoice_ids(client: TestClient, keys: Keys, customer: str) -> list[str]:
@@ -114,5 +101,5 @@ def billed(database: Database, client: TestClient, keys: Keys) -> Billed:
     ]
     alpha = invoice_ids(client, keys, ALPHA)
     beta = invoice_ids(client, keys, BETA)
-    assert len(alpha) == 3 and len(beta) == 3, (alpha, beta)
+    assert (len(alpha), len(beta)) == (3, 3), (alpha, beta)
     return Billed(*alpha, *beta)

@@ -16,19 +16,25 @@ Plan ``pro`` (month) bills four products:
 * ``storage`` "Storage": meter ``storage_gb`` (sum of ``gb``), per unit 2;
 * ``support`` "Support": flat 50.00.
 
-``STANDARD_EVENTS`` and the ``Figures`` below are the invoices they make at the fixed clock
-2026-03-05T00:00:00Z once January and February are closed (grace period 24 hours).
+The comment above ``STANDARD_EVENTS`` works out the invoices those events make at the fixed
+clock 2026-03-05T00:00:00Z, once January and February are closed (grace period 24 hours).
 """
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi.testclient import TestClient
 from httpx import Response
+
+# Starlette warns on import that it would rather drive httpx2 than httpx; pytest turns
+# warnings into errors, and which HTTP library the test client uses is not under test.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient` is deprecated")
+    from fastapi.testclient import TestClient
 
 __all__ = [
     "ALPHA",
@@ -41,13 +47,19 @@ __all__ = [
     "FIXED_TEXT",
     "SETUP_YAML",
     "STANDARD_EVENTS",
+    "Billed",
     "Keys",
+    "TestClient",
     "body_of",
     "error_of",
     "event",
     "ingest",
+    "invoice_for",
+    "invoices_of",
     "json_list",
     "json_object",
+    "line_figures",
+    "money",
     "walk_pages",
 ]
 
@@ -160,6 +172,18 @@ STANDARD_EVENTS: tuple[dict[str, object], ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class Billed:
+    """The invoice ids of the standard story, once January and February are issued."""
+
+    alpha_jan: str
+    alpha_feb: str
+    alpha_mar: str
+    beta_jan: str
+    beta_feb: str
+    beta_mar: str
+
+
+@dataclass(frozen=True, slots=True)
 class Keys:
     """Authorization headers for each kind of caller."""
 
@@ -167,11 +191,12 @@ class Keys:
     alpha: dict[str, str]
     beta: dict[str, str]
     revoked: dict[str, str]
-    alpha_key_id: str
 
 
 def body_of(response: Response) -> Any:
     """The decoded JSON body, with floats refused (the API must send decimal strings)."""
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("application/json"), content_type
 
     def no_float(text: str) -> object:
         raise AssertionError(f"the API sent a JSON float {text} in {response.text[:200]}")
@@ -198,8 +223,10 @@ def error_of(response: Response, status: int) -> dict[str, Any]:
     assert set(body) == {"error"}, body
     error = body["error"]
     assert isinstance(error, dict), body
-    assert isinstance(error.get("code"), str) and error["code"], body
-    assert isinstance(error.get("message"), str) and error["message"].strip(), body
+    assert isinstance(error.get("code"), str), body
+    assert error["code"], body
+    assert isinstance(error.get("message"), str), body
+    assert error["message"].strip(), body
     assert "Traceback" not in response.text
     return error
 
@@ -223,7 +250,7 @@ def walk_pages(
         query = dict(params)
         if cursor is not None:
             query["cursor"] = cursor
-        response = client.get(url, params=query, headers=dict(headers))  # type: ignore[arg-type]
+        response = client.get(url, params=query, headers=dict(headers))
         assert response.status_code == 200, response.text
         body = json_object(response)
         pages += 1
@@ -231,9 +258,46 @@ def walk_pages(
         cursor = body["next_cursor"]
         if cursor is None:
             return items, pages
-        assert isinstance(cursor, str) and cursor
+        assert isinstance(cursor, str)
+        assert cursor
         assert pages < 10_000, "pagination does not end"
 
 
-def amounts(*values: str) -> Decimal:
-    return sum((Decimal(v) for v in values), Decimal(0))
+def invoices_of(
+    client: TestClient, headers: Mapping[str, str], customer: str, **params: str
+) -> list[dict[str, Any]]:
+    response = client.get(f"/v1/customers/{customer}/invoices", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    body = json_object(response)
+    assert body["next_cursor"] is None
+    return json_list(body["data"])
+
+
+def invoice_for(
+    client: TestClient, headers: Mapping[str, str], customer: str, period_start: str
+) -> dict[str, Any]:
+    """The customer's invoice of the period starting at ``period_start``."""
+    found = [
+        invoice
+        for invoice in invoices_of(client, headers, customer)
+        if invoice["period_start"] == period_start
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def line_figures(invoice: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each line as (name, group as "k=v,...") -> (quantity, amount), the texts as sent."""
+    figures: dict[tuple[str, str], tuple[str, str]] = {}
+    for line in json_list(invoice["lines"]):
+        group = ",".join(f"{k}={v}" for k, v in sorted(line["group"].items()))
+        key = (str(line["name"]), group)
+        assert key not in figures, f"two lines {key}"
+        figures[key] = (str(line["quantity"]), str(line["amount"]))
+    return figures
+
+
+def money(text: object) -> Decimal:
+    """A decimal string of the API as a Decimal (refusing anything else)."""
+    assert isinstance(text, str), text
+    return Decimal(text)

@@ -36,7 +36,9 @@ def get_clock(request: Request) -> datetime:
     return clock()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response goes out, so a client that reads right after
+# a write sees it (by default a yield dependency would finish after the response).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[datetime, Depends(get_clock)]
 
 

@@ -22,7 +22,7 @@ from meterbill.core.errors import (
     Unpriced,
 )
 
-__all__ = ["ApiError", "error_response", "install_error_handlers"]
+__all__ = ["ApiError", "error_response", "install_error_handlers", "status_for"]
 
 log = logging.getLogger("meterbill.api")
 
@@ -34,6 +34,11 @@ _STATUS: dict[type[BillingError], int] = {
     Conflict: 409,
     Unpriced: 409,
 }
+
+
+def status_for(error: BillingError) -> int:
+    """The HTTP status of a billing error (every API of meterbill answers the same)."""
+    return next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
 
 
 class ApiError(Exception):
@@ -59,7 +64,7 @@ def _describe_validation(error: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BillingError)
     async def billing_error(_: Request, error: BillingError) -> JsonResponse:
-        status = next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
+        status = status_for(error)
         extra = {"path": error.path} if isinstance(error, InvalidSetup) else {}
         return error_response(status, error.code, str(error), **extra)
 

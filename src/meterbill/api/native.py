@@ -7,7 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-import yaml
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +34,7 @@ from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.jsonio import JSONError, loads_exact
 from meterbill.services.keys import Principal
 from meterbill.services.render import decimal_text, invoice_document, time_text
+from meterbill.services.setupio import load_setup_document
 
 __all__ = ["MAX_BATCH", "router"]
 
@@ -178,15 +178,10 @@ async def put_setup(request: Request) -> dict[str, object]:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
-    if not body.strip():
-        raise InvalidRequest("body is empty: send a setup document (YAML or JSON)")
     try:
-        parsed = yaml.safe_load(body)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise InvalidRequest(f"body is not valid YAML or JSON{where}: {problem}") from None
+        parsed = load_setup_document(body, source="body")
+    except UnicodeDecodeError:
+        raise InvalidRequest("body is not UTF-8 text") from None
     database: Database = request.app.state.database
     now = request.app.state.clock()
 
@@ -280,8 +275,8 @@ def void_invoice(
 
 class PaymentIn(BaseModel):
     amount: str = Field(description='Decimal string, e.g. "125.50".')
-    reference: str | None = None
-    method: str = "card"
+    reference: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
+    method: str = Field(default="card", min_length=1, max_length=50, pattern=r"^[^\x00]*$")
 
 
 @router.post("/invoices/{invoice_id}/payments", summary="Record a payment")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, BinaryIO
 
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -27,6 +26,7 @@ from meterbill.services.catalog import apply_setup, load_catalog
 from meterbill.services.ingest import BatchSummary, Status, ingest_batch, rebuild_meter
 from meterbill.services.jsonio import JSONError, dumps, iter_json_lines, loads_exact
 from meterbill.services.render import invoice_document
+from meterbill.services.setupio import load_setup_document
 
 __all__ = ["app", "main"]
 
@@ -86,16 +86,13 @@ def _database(ctx: typer.Context) -> Iterator[Database]:
 
 def _load_setup(path: Path) -> object:
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror}") from None
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise CliError(f"{path}{where}: not valid YAML or JSON: {problem}") from None
+        return load_setup_document(data, source=str(path))
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not UTF-8 text") from None
 
 
 @app.command("apply")

@@ -209,7 +209,12 @@ def _check_numbers(event: Mapping[str, object]) -> None:
         items = container.items() if isinstance(container, Mapping) else enumerate(container)
         for key, item in items:
             cls = type(item)
-            if cls is str or cls is bool or item is None:
+            if isinstance(item, str):
+                # No database stores a NUL inside text (PostgreSQL refuses it outright).
+                if "\x00" in item:
+                    raise InvalidEvent(f"string in {_where(path, key)} contains a NUL character")
+                continue
+            if cls is bool or item is None:
                 continue
             if type(item) is int:
                 # The most common number in usage events; checked inline for speed.
@@ -245,6 +250,8 @@ def _required_string(event: Mapping[str, object], field: str) -> str:
         raise InvalidEvent(f"field '{field}' must be a string, got {_json_type(value)}")
     if not value:
         raise InvalidEvent(f"field '{field}' must not be empty")
+    if "\x00" in value:
+        raise InvalidEvent(f"field '{field}' must not contain NUL characters")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidEvent(f"field '{field}' is longer than {MAX_ID_LENGTH} characters")
     # A str subclass (never produced by a JSON decoder) is reduced to its plain value.

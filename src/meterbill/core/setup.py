@@ -43,6 +43,7 @@ from meterbill.core.catalog import (
 )
 from meterbill.core.errors import InvalidSetup
 from meterbill.core.money import is_currency
+from meterbill.core.periods import SUPPORTED
 
 __all__ = [
     "SetupDocument",
@@ -159,6 +160,10 @@ def _string(value: object, path: str) -> str:
         raise InvalidSetup(path, f"must be a string, got {_describe(value)}")
     if not value:
         raise InvalidSetup(path, "must not be empty")
+    if "\x00" in value:
+        raise InvalidSetup(path, "must not contain NUL characters")
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise InvalidSetup(path, "contains an unpaired surrogate (a broken \\u escape)")
     return value
 
 
@@ -211,7 +216,7 @@ def _time(value: object, path: str) -> datetime:
     if isinstance(value, datetime):
         # YAML turns unquoted timestamps into datetimes; without an offset YAML means UTC.
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC)
+        return _supported(aware.astimezone(UTC), path)
     if not isinstance(value, str):
         raise InvalidSetup(
             path,
@@ -225,7 +230,13 @@ def _time(value: object, path: str) -> datetime:
         parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         raise InvalidSetup(path, f"is not a valid time: {value!r}") from None
-    return parsed.astimezone(UTC)
+    return _supported(parsed.astimezone(UTC), path)
+
+
+def _supported(moment: datetime, path: str) -> datetime:
+    if not SUPPORTED.contains(moment):
+        raise InvalidSetup(path, "must be from 2000-01-01T00:00:00Z up to 2100-01-01T00:00:00Z")
+    return moment
 
 
 def _integer(value: object, path: str) -> int:

@@ -195,8 +195,15 @@ def alias_owners(session: Session, names: Iterable[str]) -> dict[str, str]:
 
 
 def resolve_customers(session: Session, given: Iterable[str]) -> dict[str, str]:
-    """Map each given customer id or alias to the customer id it names (unknown: absent)."""
-    return alias_owners(session, given)
+    """Map each given customer id, alias or Metronome id (``customers.uuid``) to the customer
+    id it names (unknown: absent)."""
+    wanted = set(given)
+    owners = alias_owners(session, wanted)
+    rest = sorted(wanted - owners.keys())
+    for chunk in _chunks(rest, 500):
+        query = select(CustomerRow.uuid, CustomerRow.id).where(CustomerRow.uuid.in_(chunk))
+        owners.update((uuid_, cid) for uuid_, cid in session.execute(query))
+    return owners
 
 
 def lock_customers(session: Session, customer_ids: Iterable[str]) -> None:

@@ -19,7 +19,7 @@ back as a float by most clients) and datetimes as RFC 3339 in UTC with a ``Z``.
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import BinaryIO, NoReturn
@@ -31,6 +31,7 @@ from meterbill.core.events import format_timestamp
 __all__ = [
     "JSONError",
     "dumps",
+    "dumps_numbers",
     "dumps_text",
     "iter_json_lines",
     "loads_exact",
@@ -167,19 +168,56 @@ def dumps(obj: object) -> bytes:
     datetime is a bug in the caller and raises ``TypeError`` rather than being guessed at.
     Integers of any size are written exactly.
     """
+    return _orjson_dumps(obj, _default)
+
+
+_INT64 = range(-(2**63), 2**64)
+
+
+def _wide_ints_as_fragments(value: object) -> object:
+    """A copy of ``value`` where integers orjson cannot hold (over 64 bits) are raw JSON."""
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return orjson.Fragment(str(value))
+    if isinstance(value, dict):
+        return {key: _wide_ints_as_fragments(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wide_ints_as_fragments(item) for item in value]
+    return value
+
+
+def _orjson_dumps(obj: object, default: Callable[[object], object]) -> bytes:
     try:
-        return orjson.dumps(obj, default=_default, option=_DUMPS_OPTIONS)
+        return orjson.dumps(obj, default=default, option=_DUMPS_OPTIONS)
     except TypeError as exc:
         # orjson refuses integers wider than 64 bits, which valid property values can be
-        # (anything below 10^30). The standard library writes them; if it fails as well,
-        # the document really cannot be encoded and orjson's error is the one reported.
+        # (anything below 10^30): write those as raw JSON numbers and try once more. If it
+        # still fails, the document really cannot be encoded and the first error stands.
         try:
-            text = json.dumps(
-                obj, default=_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            return orjson.dumps(
+                _wide_ints_as_fragments(obj), default=default, option=_DUMPS_OPTIONS
             )
-            return text.encode("utf-8")
-        except (TypeError, ValueError):
+        except TypeError:
             raise exc from None
+
+
+def dumps_numbers(obj: object, *, trim: bool = False) -> bytes:
+    """Like :func:`dumps`, but every ``Decimal`` is a JSON *number* with exactly its digits.
+
+    For wire formats whose clients expect numbers (the vendor-compatible APIs):
+    ``Decimal("103.30")`` is written ``103.30`` (with ``trim``: ``103.3``), never with an
+    exponent, never through a float, never as a negative zero.
+    """
+
+    def default(value: object) -> object:
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise TypeError(f"cannot write {value} as a JSON number")
+            if value.is_zero():
+                return orjson.Fragment("0" if trim else format(abs(value), "f"))
+            return orjson.Fragment(format(value.normalize() if trim else value, "f"))
+        return _default(value)
+
+    return _orjson_dumps(obj, default)
 
 
 def dumps_text(obj: object) -> str:

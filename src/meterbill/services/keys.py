@@ -60,7 +60,7 @@ def create_key(
 def authenticate(session: Session, secret: str) -> Principal | None:
     """The principal of a presented secret, or None for a missing, wrong or revoked key."""
     parts = secret.split("_", 2)
-    if len(parts) != 3 or parts[0] != "mb":
+    if len(parts) != 3 or parts[0] != "mb" or not secret.isascii() or not secret.isprintable():
         return None
     row = store.get_key(session, parts[1])
     if row is None or row.revoked_at is not None:

@@ -1,0 +1,124 @@
+"""Signed links to an invoice's page: ``/invoices/{token}``.
+
+A token carries the invoice id and an HMAC-SHA256 of it under the installation's link
+secret, together as unpadded URL-safe base64. Whoever holds a token may open that one
+invoice's page; without the secret a token can be neither forged for another invoice nor
+guessed (the MAC is 256 bits), and changing any character of a token makes it invalid.
+
+The secret lives in the ``meta`` table under ``link_secret`` (32 random bytes, created on
+first use). It never leaves the server.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+
+from meterbill.db import Session
+from meterbill.db import catalog as catalog_store
+from meterbill.db.models import Meta
+from meterbill.services.jsonio import JSONError, dumps_text, loads_exact
+
+__all__ = [
+    "LINK_SECRET_KEY",
+    "MAX_TOKEN_LENGTH",
+    "invoice_link_token",
+    "link_secret",
+    "verify_invoice_link_token",
+]
+
+LINK_SECRET_KEY = "link_secret"
+MAX_TOKEN_LENGTH = 1024
+_SECRET_BYTES = 32
+_MAC_BYTES = hashlib.sha256().digest_size
+# Domain separation: a MAC made for another purpose with the same secret is never a link.
+_CONTEXT = b"meterbill/invoice-link/v1\x00"
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _mac(secret: bytes, invoice_id: str) -> bytes:
+    return hmac.new(secret, _CONTEXT + invoice_id.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def invoice_link_token(secret: bytes, invoice_id: str) -> str:
+    """The token of ``invoice_id``: URL-safe base64 of the id's UTF-8 bytes and their MAC."""
+    if not secret:
+        raise ValueError("the link secret must not be empty")
+    if not invoice_id:
+        raise ValueError("the invoice id must not be empty")
+    return _encode(invoice_id.encode("utf-8") + _mac(secret, invoice_id))
+
+
+def verify_invoice_link_token(secret: bytes, token: str) -> str | None:
+    """The invoice id a genuine token names, or None for anything else.
+
+    Only the canonical encoding is accepted (no padding, no other alphabet, no stray bits),
+    so every invoice has exactly one token per secret.
+    """
+    if not secret or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    if not _ALPHABET.fullmatch(token):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) <= _MAC_BYTES or _encode(raw) != token:
+        return None
+    body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    try:
+        invoice_id = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, invoice_id)):
+        return None
+    return invoice_id
+
+
+def _decode_secret(stored: str) -> bytes | None:
+    try:
+        value = loads_exact(stored)
+    except JSONError:
+        return None
+    if not isinstance(value, str):
+        return None
+    try:
+        secret = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return secret if len(secret) >= _SECRET_BYTES else None
+
+
+def link_secret(session: Session) -> bytes:
+    """The installation's link secret, created (32 random bytes) the first time it is needed.
+
+    Two first uses racing on PostgreSQL: the loser's insert fails inside a savepoint and it
+    reads the winner's secret instead (SQLite serializes writers, so it never races there).
+    """
+    stored = catalog_store.get_meta(session, LINK_SECRET_KEY)
+    if stored is not None:
+        secret = _decode_secret(stored)
+        if secret is None:
+            raise RuntimeError(f"meta '{LINK_SECRET_KEY}' is not a base64 secret of 32+ bytes")
+        return secret
+    fresh = secrets.token_bytes(_SECRET_BYTES)
+    try:
+        # Insert only (never update): a secret stored meanwhile must not be replaced, or the
+        # links already handed out with it would stop working.
+        with session.begin_nested():
+            session.add(Meta(key=LINK_SECRET_KEY, value=dumps_text(_encode(fresh))))
+            session.flush()
+    except Exception:
+        # The savepoint is rolled back: the key exists now, stored by a concurrent request.
+        stored = catalog_store.get_meta(session, LINK_SECRET_KEY)
+        secret = _decode_secret(stored) if stored is not None else None
+        if secret is None:
+            raise
+        return secret
+    return fresh

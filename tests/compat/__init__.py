@@ -1,0 +1,1 @@
+"""Tests of the vendor-compatible APIs (WarpStream, Typesense Cloud, Metronome)."""
