@@ -14,7 +14,7 @@ Money is in integer cents (the customer currency's minor unit), times in Unix se
 ``period_ends_at`` is the last second of the period. ``invoice_html_url`` points at
 meterbill's own invoice page, ``/invoices/{token}``, with a signed token
 (``services.links``). All figures come from the engine; nothing here prices anything.
-``docs/compat-warpstream-typesense.md`` lists every difference from Typesense Cloud.
+``docs/compat.md`` lists every difference from Typesense Cloud.
 """
 
 from datetime import datetime, timedelta

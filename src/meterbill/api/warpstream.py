@@ -20,7 +20,7 @@ true-up, prepaid purchases) and the credits applied, as negative lines per kind,
 Nothing here prices anything: every figure is the engine's (``services.invoicing``,
 ``services.reports``). Money is in the customer's currency as JSON numbers in major units
 (dollars for USD): totals are the engine's rounded amounts (two decimals for USD), unit
-prices and quantities exact. ``docs/compat-warpstream-typesense.md`` lists every difference
+prices and quantities exact. ``docs/compat.md`` lists every difference
 from WarpStream's own service.
 """
 

@@ -3,7 +3,7 @@
 The official Metronome clients work against it with
 ``Metronome(bearer_token=<meterbill API key>, base_url="http://HOST:PORT/metronome")``.
 What is supported, and every known difference from Metronome, is in
-``docs/compat-metronome.md``.
+``docs/compat.md``.
 
 Modules: ``application`` (the sub-app, its errors and the 404 for what is not implemented),
 ``usage`` (ingest and usage queries), ``customers``, ``metrics`` (billable metrics),

@@ -45,7 +45,7 @@ def not_implemented(path: str, request: Request, principal: PrincipalDep) -> Met
         f"{request.method} /{path} is not implemented by meterbill's Metronome-compatible API "
         "(supported: usage ingest and queries, customers, billable metrics, invoices and "
         "breakdowns; prices come from the meterbill setup file, so contracts, rate cards, "
-        "products, plans and credit grants are not available). See docs/compat-metronome.md.",
+        "products, plans and credit grants are not available). See docs/compat.md.",
     )
 
 
@@ -111,7 +111,7 @@ def create_app(database: Database, *, clock: Callable[[], datetime]) -> FastAPI:
         title="meterbill — Metronome-compatible API",
         version=__version__,
         description="The subset of Metronome's v1 API that meterbill serves; see "
-        "docs/compat-metronome.md.",
+        "docs/compat.md.",
         default_response_class=MetronomeJSON,
         redoc_url=None,
     )
