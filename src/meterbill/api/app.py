@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request, Response
 
 from meterbill import __version__
-from meterbill.api import metronome, native, typesense, warpstream
+from meterbill.api import dashboard, metronome, native, pages, typesense, warpstream
 from meterbill.api.errors import error_response, install_error_handlers
 from meterbill.api.responses import JsonResponse
 from meterbill.db.database import Database
@@ -47,6 +47,9 @@ def create_app(database: Database, *, clock: Callable[[], datetime] = _now) -> F
     app.mount("/metronome", metronome.create_app(database, clock=clock))
     app.include_router(warpstream.router)
     app.include_router(typesense.router)
+    app.include_router(pages.router)
+    app.include_router(dashboard.router)
+    app.mount(pages.STATIC_PATH, pages.static_files(), name="static")
 
     @app.get("/healthz", summary="Liveness and database check")
     def healthz() -> dict[str, object]:

@@ -5,7 +5,7 @@ months ago), ingests their usage up to now, closes the finished months, creates 
 prints where to look.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 from rich.console import Console
@@ -17,8 +17,11 @@ from meterbill.services.demo import DEMO_CUSTOMERS, demo_events, demo_setup
 from meterbill.services.ingest import BatchSummary, ingest_batch, rebuild_meter
 from meterbill.services.invoicing import close_periods
 from meterbill.services.keys import create_key
+from meterbill.services.links import dashboard_link_token, link_secret
 
-__all__ = ["build_demo", "run_demo"]
+__all__ = ["build_demo", "dashboard_links", "run_demo"]
+
+DASHBOARD_LINK_DAYS = 30
 
 
 def build_demo(database: Database, *, now: datetime, console: Console) -> dict[str, str]:
@@ -53,17 +56,34 @@ def build_demo(database: Database, *, now: datetime, console: Console) -> dict[s
     return keys
 
 
+def dashboard_links(
+    database: Database, *, base: str, now: datetime, days: int = DASHBOARD_LINK_DAYS
+) -> dict[str, str]:
+    """A signed dashboard URL per demo customer, valid ``days`` days from ``now``."""
+    expires = now + timedelta(days=days)
+    with database.transaction() as session:
+        secret = link_secret(session)
+        return {
+            customer: f"{base}/d/{dashboard_link_token(secret, customer, expires_at=expires)}"
+            for customer in DEMO_CUSTOMERS
+        }
+
+
 def run_demo(url: str | None, *, host: str, port: int, serve: bool, console: Console) -> None:
     database = Database(url)
+    base = f"http://{host}:{port}"
     try:
-        keys = build_demo(database, now=datetime.now(UTC), console=console)
+        now = datetime.now(UTC)
+        keys = build_demo(database, now=now, console=console)
+        dashboards = dashboard_links(database, base=base, now=now)
     finally:
         database.dispose()
-    base = f"http://{host}:{port}"
     console.print(f"API docs:      {base}/docs")
     console.print(f"health:        {base}/healthz")
     for customer in DEMO_CUSTOMERS:
         console.print(f"invoices:      {base}/v1/customers/{customer}/invoices")
+    for customer, link in dashboards.items():
+        console.print(f"dashboard:     {link}  ({customer}, valid {DASHBOARD_LINK_DAYS} days)")
     for who, secret in keys.items():
         console.print(f"key {who:<12} {secret}")
     console.print(

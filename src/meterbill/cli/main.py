@@ -8,13 +8,19 @@ a traceback.
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from meterbill.core.errors import BillingError, InvalidSetup
@@ -41,6 +47,8 @@ invoices_app = typer.Typer(help="Read, void and pay invoices.", no_args_is_help=
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(keys_app, name="keys")
+links_app = typer.Typer(help="Signed links to pages that open without a key.", no_args_is_help=True)
+app.add_typer(links_app, name="links")
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -178,8 +186,21 @@ def close_command(
 ) -> None:
     """Finalize every draft whose period end + grace period ≤ the given time."""
     moment = _time(as_of, "--as-of") or _now()
-    with _database(ctx) as database, database.transaction() as session:
-        issued = invoicing.close_periods(session, as_of=moment)
+    progress = Progress(
+        TextColumn("closing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
+    with progress, _database(ctx) as database, database.transaction() as session:
+        task = progress.add_task("customers", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        issued = invoicing.close_periods(session, as_of=moment, progress=advance)
         for view in issued:
             period = view.ref.period
             stdout.print(
@@ -272,6 +293,38 @@ def invoices_show(
     )
 
 
+@invoices_app.command("pdf")
+def invoices_pdf(
+    ctx: typer.Context,
+    invoice_id: Annotated[str, typer.Argument(help="Invoice id (a draft's id works too).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="PDF file to write, - for stdout.")
+    ],
+    paper: Annotated[str, typer.Option("--paper", help="Paper size: a4 or letter.")] = "a4",
+    as_of: AsOf = None,
+) -> None:
+    """Write one invoice as a PDF, the same as its page; a draft is marked DRAFT."""
+    from meterbill.services import pdf
+
+    size = next((known for known in pdf.PAPERS if known == paper.strip().lower()), None)
+    if size is None:
+        raise CliError(f"--paper must be one of {', '.join(pdf.PAPERS)}, got {paper!r}")
+    with _database(ctx) as database, database.transaction() as session:
+        moment = _time(as_of, "--as-of") or invoicing.billing_clock(session, default=_now())
+        view = invoicing.find_invoice(session, invoice_id, as_of=moment)
+        sheet = pdf.invoice_sheet(view, pdf.seller_of(session))
+    document = pdf.invoice_pdf(sheet, paper=size)
+    if str(output) == "-":
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        output.write_bytes(document)
+    except OSError as error:
+        raise CliError(f"cannot write {output}: {error.strerror}") from None
+    stdout.print(f"wrote {output}: {sheet.title} ({sheet.status}), {len(document):,} bytes")
+
+
 @keys_app.command("create")
 def keys_create(
     ctx: typer.Context,
@@ -314,6 +367,29 @@ def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="
     with _database(ctx) as database, database.transaction() as session:
         keys.revoke_key(session, key_id, now=_now())
     stdout.print(f"revoked key {key_id}")
+
+
+@links_app.command("dashboard")
+def links_dashboard(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=3650, help="Days the link stays valid.")
+    ] = 30,
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="Where meterbill serve answers.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Print a signed link to a customer's usage dashboard (it needs no key to open)."""
+    from meterbill.services import links
+    from meterbill.services.catalog import load_customer
+
+    expires = _now() + timedelta(days=days)
+    with _database(ctx) as database, database.transaction() as session:
+        load_customer(session, customer)
+        token = links.dashboard_link_token(links.link_secret(session), customer, expires_at=expires)
+    stderr.print(f"dashboard of {customer}, valid until {format_timestamp(expires)}", markup=False)
+    sys.stdout.write(f"{base_url.rstrip('/')}/d/{token}\n")
 
 
 @app.command("migrate")

@@ -6,7 +6,7 @@ next number of the installation's gap-free sequence. Events that arrive for an i
 flag it, and the customer's next draft carries the difference as correction lines.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -271,12 +271,23 @@ def find_invoice(
     raise NotFound(f"invoice '{invoice_id_}' not found")
 
 
-def close_periods(session: Session, *, as_of: datetime) -> list[InvoiceView]:
-    """Finalize every draft whose period end + grace period ≤ ``as_of`` (spec 4.7)."""
+def close_periods(
+    session: Session,
+    *,
+    as_of: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[InvoiceView]:
+    """Finalize every draft whose period end + grace period ≤ ``as_of`` (spec 4.7).
+
+    ``progress(done, total)`` is called after each customer (for a progress bar).
+    """
     state = load_catalog(session)
     grace = state.catalog.settings.grace_period_hours
     issued: list[InvoiceView] = []
-    for customer_row in catalog_store.customer_rows(session):
+    customers = catalog_store.customer_rows(session)
+    for done, customer_row in enumerate(customers, start=1):
+        if progress is not None:
+            progress(done - 1, len(customers))
         catalog_store.lock_customers(session, [customer_row.id])
         customer = load_customer(session, customer_row.id)
         rows = store.invoice_rows(session, customer_id=customer.id)
@@ -284,6 +295,8 @@ def close_periods(session: Session, *, as_of: datetime) -> list[InvoiceView]:
             if not closable(draft.ref, as_of=as_of, grace_hours=grace):
                 break
             issued.append(_finalize(session, customer, draft, rows, as_of=as_of))
+    if progress is not None:
+        progress(len(customers), len(customers))
     catalog_store.set_meta(session, _CLOCK_KEY, dumps_text(as_of.isoformat()))
     return issued
 

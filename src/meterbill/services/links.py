@@ -1,9 +1,14 @@
-"""Signed links to an invoice's page: ``/invoices/{token}``.
+"""Signed links: an invoice's page ``/invoices/{token}`` and a customer's usage dashboard
+``/d/{token}``.
 
 A token carries the invoice id and an HMAC-SHA256 of it under the installation's link
 secret, together as unpadded URL-safe base64. Whoever holds a token may open that one
 invoice's page; without the secret a token can be neither forged for another invoice nor
 guessed (the MAC is 256 bits), and changing any character of a token makes it invalid.
+
+A dashboard token carries the customer id and an expiry (whole seconds since the epoch),
+both inside the signed payload, under a context of its own: an invoice token is never a
+dashboard token, nor the other way round, and an expired token is refused.
 
 The secret lives in the ``meta`` table under ``link_secret`` (32 random bytes, created on
 first use). It never leaves the server.
@@ -15,6 +20,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import struct
+from datetime import UTC, datetime
 
 from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
@@ -24,8 +31,10 @@ from meterbill.services.jsonio import JSONError, dumps_text, loads_exact
 __all__ = [
     "LINK_SECRET_KEY",
     "MAX_TOKEN_LENGTH",
+    "dashboard_link_token",
     "invoice_link_token",
     "link_secret",
+    "verify_dashboard_link_token",
     "verify_invoice_link_token",
 ]
 
@@ -36,6 +45,8 @@ _MAC_BYTES = hashlib.sha256().digest_size
 # Domain separation: a MAC made for another purpose with the same secret is never a link.
 _CONTEXT = b"meterbill/invoice-link/v1\x00"
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+_DASHBOARD_CONTEXT = b"meterbill/dashboard-link/v1\x00"
+_EXPIRY = struct.Struct(">q")  # expiry in whole seconds since the epoch, signed 64-bit
 
 
 def _mac(secret: bytes, invoice_id: str) -> bytes:
@@ -79,6 +90,58 @@ def verify_invoice_link_token(secret: bytes, token: str) -> str | None:
     if not hmac.compare_digest(mac, _mac(secret, invoice_id)):
         return None
     return invoice_id
+
+
+def _dashboard_mac(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, _DASHBOARD_CONTEXT + payload, hashlib.sha256).digest()
+
+
+def _epoch_seconds(moment: datetime, what: str) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta.days * 86_400 + delta.seconds  # whole seconds, rounded down
+
+
+def dashboard_link_token(secret: bytes, customer_id: str, *, expires_at: datetime) -> str:
+    """A token opening ``customer_id``'s dashboard until ``expires_at`` (whole seconds).
+
+    URL-safe base64 of the expiry (8 bytes, big-endian), the id's UTF-8 bytes and the
+    HMAC-SHA256 of both under the dashboard context.
+    """
+    if not secret:
+        raise ValueError("the link secret must not be empty")
+    if not customer_id:
+        raise ValueError("the customer id must not be empty")
+    payload = _EXPIRY.pack(_epoch_seconds(expires_at, "expires_at")) + customer_id.encode("utf-8")
+    return _encode(payload + _dashboard_mac(secret, payload))
+
+
+def verify_dashboard_link_token(secret: bytes, token: str, *, now: datetime) -> str | None:
+    """The customer id of a genuine dashboard token not yet expired at ``now``, else None.
+
+    As for invoice tokens, only the canonical encoding is accepted.
+    """
+    if not secret or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    if not _ALPHABET.fullmatch(token):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) <= _EXPIRY.size + _MAC_BYTES or _encode(raw) != token:
+        return None
+    payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    if not hmac.compare_digest(mac, _dashboard_mac(secret, payload)):
+        return None
+    (expires,) = _EXPIRY.unpack(payload[: _EXPIRY.size])
+    if _epoch_seconds(now, "now") >= expires:
+        return None
+    try:
+        return payload[_EXPIRY.size :].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _decode_secret(stored: str) -> bytes | None:

@@ -110,8 +110,7 @@ def create_app(database: Database, *, clock: Callable[[], datetime]) -> FastAPI:
     app = FastAPI(
         title="meterbill — Metronome-compatible API",
         version=__version__,
-        description="The subset of Metronome's v1 API that meterbill serves; see "
-        "docs/compat.md.",
+        description="The subset of Metronome's v1 API that meterbill serves; see docs/compat.md.",
         default_response_class=MetronomeJSON,
         redoc_url=None,
     )

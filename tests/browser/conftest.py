@@ -1,0 +1,229 @@
+"""Fixtures of the browser suite.
+
+- ``chromium_path``: Debian's Chromium at ``/usr/bin/chromium``, installed with apt-get when
+  it is missing. If that install fails the suite fails under CI (``CI`` set) and is skipped,
+  with the reason, anywhere else.
+- ``server``: a real ``meterbill serve`` subprocess on 127.0.0.1 (a free port) over a demo
+  database built in-process at a fixed time, so the pages and screenshots are the same on
+  every run; keys come from ``meterbill keys create``.
+- ``browser`` / ``page``: headless Chromium driven by Playwright's Python package (its own
+  bundled driver; no ``playwright install``), 1280 px wide, UTC, downloads accepted.
+- ``api``: an HTTP client on the server's JSON API with the admin key.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from rich.console import Console
+
+from meterbill.cli.demo import build_demo
+from meterbill.db.database import Database
+from tests.browser.browsing import meterbill
+from tests.browser.support import (
+    CHROMIUM,
+    CUSTOMER,
+    DEMO_NOW,
+    VIEWPORT,
+    ApiClient,
+    DemoServer,
+)
+
+APT_TIMEOUT = 900.0
+SERVER_START_TIMEOUT = 30.0
+
+
+def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _install_chromium() -> str | None:
+    """Install Debian's ``chromium``; None when it worked, else what went wrong."""
+    if shutil.which("apt-get") is None:
+        return "apt-get is not available on this machine"
+    wait = "DPkg::Lock::Timeout=300"  # another apt-get may hold the lock for a while
+    for command in (
+        ["apt-get", "-o", wait, "update"],
+        ["apt-get", "-o", wait, "install", "-y", "chromium"],
+    ):
+        try:
+            done = _run(command, APT_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"`{' '.join(command)}` did not finish: {error}"
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+            return f"`{' '.join(command)}` exited with {done.returncode}:\n{tail}"
+    if not Path(CHROMIUM).exists():
+        return f"apt-get installed chromium but {CHROMIUM} is still missing"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """``/usr/bin/chromium``, installed from Debian's packages first when it is missing."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    problem = _install_chromium()
+    if problem is not None:
+        message = (
+            f"the browser tests need Debian's Chromium at {CHROMIUM}, and installing it "
+            f"(apt-get update; apt-get install -y chromium) failed: {problem}"
+        )
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"meterbill serve exited with {process.returncode}:\n{log.read_text()[-3000:]}",
+                pytrace=False,
+            )
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(
+        f"meterbill serve did not answer within {SERVER_START_TIMEOUT:.0f} s:\n"
+        f"{log.read_text()[-3000:]}",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """``meterbill serve --close-every 0`` over the demo database, for the whole session."""
+    folder = tmp_path_factory.mktemp("browser-demo")
+    database_url = f"sqlite:///{folder / 'demo.db'}"
+    database = Database(database_url)
+    try:
+        build_demo(database, now=DEMO_NOW, console=Console(quiet=True))
+    finally:
+        database.dispose()
+    admin_key = meterbill(database_url, "keys", "create", "--admin")
+    customer_key = meterbill(database_url, "keys", "create", "--customer", CUSTOMER)
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log = folder / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "meterbill",
+                "--database",
+                database_url,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--close-every",
+                "0",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_serving(process, base_url, log)
+        yield DemoServer(
+            base_url=base_url,
+            database_url=database_url,
+            admin_key=admin_key,
+            customer_key=customer_key,
+            log=log,
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def api(server: DemoServer) -> Iterator[ApiClient]:
+    """The server's JSON API, called with the admin key."""
+    with httpx.Client(
+        base_url=server.base_url,
+        headers={"Authorization": f"Bearer {server.admin_key}"},
+        timeout=30,
+    ) as client:
+        yield ApiClient(client)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright, chromium_path: str) -> Iterator[Browser]:
+    """Headless Debian Chromium. Its background connections stay off: the network is closed."""
+    browser = playwright_driver.chromium.launch(
+        executable_path=chromium_path,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: DemoServer) -> Iterator[Page]:
+    """A fresh browser context (no cookies) and page on the server, 1280 px wide."""
+    context = browser.new_context(
+        base_url=server.base_url,
+        viewport=VIEWPORT,
+        locale="en-US",
+        timezone_id="UTC",
+        accept_downloads=True,
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()

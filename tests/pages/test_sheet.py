@@ -1,0 +1,133 @@
+"""How the invoice reads: money by the currency's minor unit, exact quantities and unit
+prices, the seller setting, and a PDF that pages long invoices and survives any name."""
+
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from meterbill.core.catalog import CreditKind, Customer
+from meterbill.core.credits import CreditUse
+from meterbill.core.invoicing import PeriodRef
+from meterbill.core.periods import Span
+from meterbill.core.rating import Line, Totals
+from meterbill.db import catalog as catalog_store
+from meterbill.db.database import Database
+from meterbill.services.invoicing import InvoiceView
+from meterbill.services.pdf import (
+    DEFAULT_SELLER,
+    SELLER_KEY,
+    Seller,
+    format_money,
+    format_quantity,
+    format_unit_price,
+    invoice_pdf,
+    invoice_sheet,
+    pdf_filename,
+    seller_of,
+)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        ("1732.41", "USD", "$1,732.41"),
+        ("1000", "USD", "$1,000.00"),
+        ("0", "USD", "$0.00"),
+        ("-5", "USD", "-$5.00"),
+        ("0.005", "USD", "$0.01"),
+        ("1234567.5", "EUR", "€1,234,567.50"),
+        ("12.5", "GBP", "£12.50"),
+        ("1200", "JPY", "¥1,200"),
+        ("1.2345", "KWD", "KWD 1.235"),
+        ("9.9", "CHF", "CHF 9.90"),
+    ],
+)
+def test_money_follows_the_currency(amount: str, currency: str, shown: str) -> None:
+    assert format_money(Decimal(amount), currency) == shown
+
+
+def test_unit_prices_and_quantities_are_never_rounded() -> None:
+    assert format_unit_price(Decimal("0.10"), "USD") == "$0.10"
+    assert format_unit_price(Decimal("0.000125"), "USD") == "$0.000125"
+    assert format_unit_price(Decimal("2"), "JPY") == "¥2"
+    assert format_unit_price(Decimal("1500"), "USD") == "$1,500.00"
+    assert format_quantity(Decimal("12345.50")) == "12,345.5"
+    assert format_quantity(Decimal("1E+3")) == "1,000"
+    assert format_quantity(Decimal("0.000")) == "0"
+    assert format_quantity(Decimal("4738.98998041637241840362549")) == (
+        "4,738.98998041637241840362549"
+    )
+
+
+def test_the_seller_setting_and_its_default(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/seller.db")
+    try:
+        with database.transaction() as session:
+            assert seller_of(session) == DEFAULT_SELLER
+            for broken in ("not json", "[1, 2]", '{"name": 5}'):
+                catalog_store.set_meta(session, SELLER_KEY, broken)
+                assert seller_of(session).name == "meterbill"
+            catalog_store.set_meta(
+                session,
+                SELLER_KEY,
+                '{"name": " Acme ", "address": ["1 Road", " ", "Town"], "email": "a@b.example"}',
+            )
+            assert seller_of(session) == Seller("Acme", ("1 Road", "Town"), "a@b.example")
+    finally:
+        database.dispose()
+
+
+def _view(lines: int, name: str) -> InvoiceView:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = tuple(
+        Line(
+            key=f"line-{index}",
+            name=f"Line item number {index} with a name long enough to wrap in its cell " * 2,
+            product="p",
+            type="usage",
+            group=(("region", f"r{index}"),),
+            quantity=Decimal(index),
+            unit_price=Decimal("0.5"),
+            exact=Decimal(index) / 2,
+            amount=Decimal(index) / 2,
+        )
+        for index in range(1, lines + 1)
+    )
+    subtotal = sum((row.amount for row in rows), Decimal(0))
+    return InvoiceView(
+        id="inv-1",
+        customer=Customer(id="c-1", name=name, currency="EUR"),
+        ref=PeriodRef(Span(start, start + timedelta(days=31)), "pro"),
+        status="issued",
+        number=42,
+        lines=rows,
+        totals=Totals(
+            subtotal=subtotal,
+            credits=(CreditUse("g", CreditKind.COMMIT, Decimal(1)),),
+            credits_applied=Decimal(1),
+            total=subtotal - 1,
+            credit_balance_after=Decimal(0),
+        ),
+        issued_at=start + timedelta(days=32),
+    )
+
+
+def test_a_long_invoice_runs_over_pages_and_any_name_prints() -> None:
+    sheet = invoice_sheet(_view(60, "株式会社 Ünïcode — “Shop”"))
+    assert pdf_filename(sheet) == "invoice-42.pdf"
+    assert [row.label for row in sheet.credit_rows] == ["Commit credits"]
+    reader = PdfReader(io.BytesIO(invoice_pdf(sheet)))
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) >= 3
+    assert all(f"Page {n} of {len(pages)}" in text for n, text in enumerate(pages, start=1))
+    # The table's headings repeat on every page; the totals come last.
+    assert all("DESCRIPTION" in text for text in pages)
+    assert "Amount due €914.00" in " ".join(pages[-1].split())
+    # Helvetica has no CJK: those characters print as "?", the rest as written.
+    assert "?? Ünïcode — “Shop”" in pages[0]
+    with pytest.raises(ValueError, match="paper"):
+        invoice_pdf(sheet, paper="a3")  # type: ignore[arg-type]
