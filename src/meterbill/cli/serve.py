@@ -5,6 +5,7 @@ serve the same PostgreSQL database: closing locks each customer and the invoice 
 so an invoice is issued once with one number whichever process gets there first.
 """
 
+import gc
 import logging
 import threading
 from datetime import UTC, datetime
@@ -44,6 +45,10 @@ def start_closer(database: Database, *, every: float, stop: threading.Event) -> 
 
 def serve(url: str | None, *, host: str, port: int, close_every: float) -> None:
     database = Database(url)
+    # Everything imported so far lives as long as the server: keep it out of the garbage
+    # collector's full passes, which otherwise add tens of ms to a request's tail latency.
+    gc.collect()
+    gc.freeze()
     stop = threading.Event()
     if close_every > 0:
         start_closer(database, every=close_every, stop=stop)

@@ -5,14 +5,16 @@ UTC hour or day. They are written in the same transaction as the events they sum
 invoices and breakdowns read a few thousand bucket rows instead of scanning raw events.
 """
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, any_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -35,6 +37,8 @@ __all__ = [
     "write_buckets",
 ]
 
+T = TypeVar("T")
+
 # (group, size, window start) of one bucket of one meter and customer.
 BucketKey = tuple[GroupKey, WindowSize, datetime]
 
@@ -43,6 +47,7 @@ def encode_group(group: GroupKey) -> str:
     return json.dumps(list(group), ensure_ascii=False, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=65536)
 def decode_group(text: str) -> GroupKey:
     return tuple(json.loads(text))
 
@@ -269,18 +274,24 @@ def write_buckets(
     for (group, size, start), partial in updates.items():
         by_size[size][(encode_group(group), _start(start))] = partial
     for size, partials in by_size.items():
-        keys = list(partials)
+        # Both key columns are filtered with plain lists (an index range on PostgreSQL and
+        # SQLite alike; a tuple IN is a filter PostgreSQL applies row by row), and the few
+        # extra combinations this also matches are dropped here.
+        dialect = session.get_bind().dialect.name
         existing: dict[tuple[str, int], RowMapping] = {}
-        for chunk in _chunks(keys, 500):
+        groups = sorted({group for group, _ in partials})
+        for starts in _chunks(sorted({start for _, start in partials}), 1000):
             query = select(table).where(
                 table.c.meter_id == meter_id,
                 table.c.customer_id == customer_id,
                 table.c.width == size.seconds,
-                tuple_(table.c.group_key, table.c.start).in_(chunk),
+                _one_of(table.c.start, starts, dialect),
+                _one_of(table.c.group_key, groups, dialect),
             )
-            existing.update(
-                {(r["group_key"], r["start"]): r for r in session.execute(query).mappings()}
-            )
+            for found in session.execute(query).mappings():
+                key = (found["group_key"], found["start"])
+                if key in partials:
+                    existing[key] = found
         inserts: list[dict[str, object]] = []
         changes: list[dict[str, object]] = []
         values: list[dict[str, object]] = []
@@ -325,7 +336,17 @@ def _insert_values(session: Session, values: list[dict[str, object]]) -> None:
     session.execute(insert(UsageBucketValue.__table__).on_conflict_do_nothing(), values)
 
 
-def _chunks(items: list[tuple[str, int]], size: int) -> Iterable[list[tuple[str, int]]]:
+def _one_of(
+    column: ColumnElement[Any], values: Sequence[object], dialect: str
+) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter whatever the
+    count, so the statement text stays the same and psycopg's statement cache works."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for index in range(0, len(items), size):
         yield items[index : index + size]
 

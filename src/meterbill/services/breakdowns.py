@@ -9,6 +9,7 @@ the windows of the period it belongs to).
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from meterbill.core.breakdown import WindowFigure, break_down
 from meterbill.core.invoicing import customer_periods, purchases
@@ -80,18 +81,29 @@ def breakdown_of(
     for line in lines:
         if line.product is not None and catalog.products[line.product].meter is not None:
             groups.setdefault(line.product, set()).add(tuple(v for _, v in line.group))
-    usage = {
-        key: window_usage(
+    # One read per meter, however many products price it.
+    by_meter: dict[str, set[tuple[str, ...]]] = {}
+    for key, wanted in groups.items():
+        by_meter.setdefault(catalog.products[key].meter or "", set()).update(wanted)
+    measured = {
+        meter: window_usage(
             session,
-            state.meters[catalog.products[key].meter or ""],
+            state.meters[meter],
             customer_id=view.customer.id,
             windows=spans,
             size=size,
             groups=wanted,
-            divisor=catalog.products[key].quantity_divisor,
+            divisor=None,
         )
-        for key, wanted in groups.items()
+        for meter, wanted in by_meter.items()
     }
+    usage: dict[str, dict[tuple[str, ...], list[Decimal]]] = {}
+    for key, wanted in groups.items():
+        product = catalog.products[key]
+        series = measured[product.meter or ""]
+        usage[key] = {
+            group: [value / product.quantity_divisor for value in series[group]] for group in wanted
+        }
     figures = break_down(lines, catalog=catalog, windows=spans, usage=usage, currency=view.currency)
     per_window: list[WindowLines] = []
     for index, window in enumerate(spans):

@@ -33,7 +33,7 @@ from meterbill.db.models import CreditApplicationRow, InvoiceLineRow, InvoiceRow
 from meterbill.services.catalog import CatalogState, load_catalog, load_customer
 from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.render import decimal_text
-from meterbill.services.usage import period_usage
+from meterbill.services.usage import divided, period_usage
 
 __all__ = [
     "InvoiceView",
@@ -94,19 +94,24 @@ def billing_clock(session: Session, *, default: datetime) -> datetime:
 def period_quantities(
     session: Session, state: CatalogState, customer_id: str, ref: PeriodRef
 ) -> dict[str, dict[tuple[str, ...], Decimal]]:
+    """Each usage product's quantity per group over the period; a meter shared by several
+    products is read once."""
     catalog = state.catalog
     result: dict[str, dict[tuple[str, ...], Decimal]] = {}
+    measured: dict[str, dict[tuple[str, ...], Decimal]] = {}
     for key in catalog.plans[ref.plan].products:
         product = catalog.products[key]
         if product.meter is None:
             continue
-        result[key] = period_usage(
-            session,
-            state.meters[product.meter],
-            customer_id=customer_id,
-            span=ref.period,
-            divisor=product.quantity_divisor,
-        )
+        if product.meter not in measured:
+            measured[product.meter] = period_usage(
+                session,
+                state.meters[product.meter],
+                customer_id=customer_id,
+                span=ref.period,
+                divisor=None,
+            )
+        result[key] = divided(measured[product.meter], product.quantity_divisor)
     return result
 
 

@@ -38,7 +38,7 @@ from meterbill.db.models import CustomerRow
 from meterbill.services.catalog import apply_setup, load_catalog, load_customer, save_customer
 from meterbill.services.ingest import rebuild_meter
 from meterbill.services.jsonio import dumps_text, loads_exact
-from meterbill.services.usage import MeterRef, period_usage, window_usage
+from meterbill.services.usage import MeterRef, meter_series
 
 __all__ = [
     "CREDIT_NAMESPACE",
@@ -464,17 +464,15 @@ def _weighted_usage(
     values: Sequence[str] | None,
 ) -> list[UsageWindow]:
     # A gauge per group: the metric's value is the sum of its groups' time-weighted values.
-    one = Decimal(1)
-    groups = set(period_usage(session, ref, customer_id=customer_id, span=span, divisor=one))
-    series = window_usage(
+    series = meter_series(
         session,
         ref,
         customer_id=customer_id,
+        span=span,
         windows=spans,
         size=size or WindowSize.DAY,
-        groups=groups,
-        divisor=one,
     )
+    groups = set(series)
     index = ref.meter.group_by.index(group_by) if group_by is not None else None
     seen = sorted({group[index] for group in groups})[:_MAX_GROUPS] if index is not None else []
     names = list(values) if values is not None else seen

@@ -13,7 +13,7 @@ from meterbill.services.breakdowns import WindowLines, breakdown_of
 from meterbill.services.catalog import load_catalog, load_customer
 from meterbill.services.invoicing import InvoiceView, customer_invoices
 from meterbill.services.render import decimal_text, time_text
-from meterbill.services.usage import period_usage, window_usage
+from meterbill.services.usage import meter_series
 
 __all__ = ["MAX_WINDOWS", "credit_balances", "range_breakdowns", "usage_series"]
 
@@ -97,15 +97,8 @@ def usage_series(
     spans = windows(span, size)
     if len(spans) > MAX_WINDOWS:
         raise InvalidRequest(f"at most {MAX_WINDOWS} windows per request; narrow the range")
-    groups = set(period_usage(session, ref, customer_id=customer_id, span=span, divisor=Decimal(1)))
-    series = window_usage(
-        session,
-        ref,
-        customer_id=customer_id,
-        windows=spans,
-        size=size,
-        groups=groups,
-        divisor=Decimal(1),
+    series = meter_series(
+        session, ref, customer_id=customer_id, span=span, windows=spans, size=size
     )
     rows: list[dict[str, object]] = []
     for index, window in enumerate(spans):

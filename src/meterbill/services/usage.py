@@ -18,7 +18,7 @@ from meterbill.core.periods import Span, WindowSize, decompose, floor_to
 from meterbill.db import Session
 from meterbill.db import usage as store
 
-__all__ = ["MeterRef", "period_usage", "window_usage"]
+__all__ = ["MeterRef", "divided", "meter_series", "period_usage", "window_usage"]
 
 _ZERO = Decimal(0)
 Pieces = dict[GroupKey, list[tuple[datetime, Partial]]]
@@ -89,9 +89,10 @@ def _merged(pieces: Sequence[tuple[datetime, Partial]]) -> Partial:
 
 
 def period_usage(
-    session: Session, ref: MeterRef, *, customer_id: str, span: Span, divisor: Decimal
+    session: Session, ref: MeterRef, *, customer_id: str, span: Span, divisor: Decimal | None
 ) -> dict[GroupKey, Decimal]:
-    """The meter's quantity over ``span`` per group that has a line (spec 4.2), divided."""
+    """The meter's quantity over ``span`` per group that has a line (spec 4.2), divided by
+    ``divisor`` (None: the meter's own value, not divided)."""
     meter = ref.meter
     pieces = _pieces(session, ref, customer_id, span, WindowSize.DAY)
     weighted = meter.aggregation is Aggregation.TIME_WEIGHTED
@@ -101,7 +102,7 @@ def period_usage(
         partial = _merged(pieces.get(group, []))
         value = quantity(meter, partial, span=span, carry=carry.get(group))
         if partial.count > 0 or (weighted and value != 0):
-            result[group] = value / divisor
+            result[group] = value if divisor is None else value / divisor
     return result
 
 
@@ -113,9 +114,10 @@ def window_usage(
     windows: Sequence[Span],
     size: WindowSize,
     groups: Mapping[GroupKey, object] | set[GroupKey],
-    divisor: Decimal,
+    divisor: Decimal | None,
 ) -> dict[GroupKey, list[Decimal]]:
-    """Per group, the meter over each window (the aggregation inside it), divided."""
+    """Per group, the meter over each window (the aggregation inside it), divided by
+    ``divisor`` (None: not divided)."""
     if not windows:
         return {}
     meter = ref.meter
@@ -135,7 +137,35 @@ def window_usage(
                 inside.append(queue[index])
                 index += 1
             partial = _merged(inside)
-            series.append(quantity(meter, partial, span=window, carry=value_in_force) / divisor)
+            value = quantity(meter, partial, span=window, carry=value_in_force)
+            series.append(value if divisor is None else value / divisor)
             value_in_force = carried(partial, value_in_force)
         result[group] = series
     return result
+
+
+def divided(values: Mapping[GroupKey, Decimal], divisor: Decimal) -> dict[GroupKey, Decimal]:
+    """A product's quantities from its meter's values (spec 4.2: value / divisor)."""
+    return {group: value / divisor for group, value in values.items()}
+
+
+def meter_series(
+    session: Session,
+    ref: MeterRef,
+    *,
+    customer_id: str,
+    span: Span,
+    windows: Sequence[Span],
+    size: WindowSize,
+) -> dict[GroupKey, list[Decimal]]:
+    """The meter's own values per window for every group with usage in ``span``."""
+    groups = set(period_usage(session, ref, customer_id=customer_id, span=span, divisor=None))
+    return window_usage(
+        session,
+        ref,
+        customer_id=customer_id,
+        windows=windows,
+        size=size,
+        groups=groups,
+        divisor=None,
+    )
