@@ -4,7 +4,7 @@ Draft invoices are never stored: they are computed live from the buckets. An inv
 written once, when its period is closed, and only its status changes afterwards.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -109,23 +109,30 @@ def next_number(session: Session) -> int:
     return counter.last_number
 
 
-def flag_late_usage(session: Session, *, customer_id: str, timestamps: Iterable[datetime]) -> int:
-    """Mark the customer's issued invoices whose period holds any of ``timestamps``."""
-    moments = sorted(timestamps)
+def flag_late_usage(session: Session, timestamps: Mapping[str, Sequence[datetime]]) -> int:
+    """Mark each customer's issued invoices whose period holds one of its ``timestamps``.
+
+    One query for the whole batch, whatever the number of customers.
+    """
+    moments = {customer: sorted(times) for customer, times in timestamps.items() if times}
     if not moments:
         return 0
+    earliest = min(times[0] for times in moments.values())
+    latest = max(times[-1] for times in moments.values())
     rows = session.execute(
-        select(InvoiceRow.id, InvoiceRow.period_start, InvoiceRow.period_end).where(
-            InvoiceRow.customer_id == customer_id,
+        select(
+            InvoiceRow.id, InvoiceRow.customer_id, InvoiceRow.period_start, InvoiceRow.period_end
+        ).where(
+            InvoiceRow.customer_id.in_(sorted(moments)),
             InvoiceRow.status != "void",
-            InvoiceRow.period_start <= moments[-1],
-            InvoiceRow.period_end > moments[0],
+            InvoiceRow.period_start <= latest,
+            InvoiceRow.period_end > earliest,
         )
     )
     hit = [
         invoice_id
-        for invoice_id, start, end in rows
-        if any(start <= moment < end for moment in moments)
+        for invoice_id, customer_id, start, end in rows
+        if any(start <= moment < end for moment in moments[customer_id])
     ]
     if hit:
         session.execute(update(InvoiceRow).where(InvoiceRow.id.in_(hit)).values(late_usage=True))

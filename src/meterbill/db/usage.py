@@ -35,6 +35,7 @@ __all__ = [
     "latest_before",
     "load_buckets",
     "write_buckets",
+    "write_many_buckets",
 ]
 
 T = TypeVar("T")
@@ -263,33 +264,53 @@ def write_buckets(
     replace: bool,
     merge: Callable[[Partial, Partial], Partial],
 ) -> None:
-    """Merge ``updates`` into the stored buckets (or overwrite them when ``replace``).
+    """:func:`write_many_buckets` for one customer."""
+    write_many_buckets(
+        session,
+        meter_id=meter_id,
+        updates={(customer_id, *key): partial for key, partial in updates.items()},
+        replace=replace,
+        merge=merge,
+    )
 
-    The caller holds the customer's write lock, so reading and rewriting a bucket cannot
-    race with another writer of the same customer. Reads and writes are bulk statements
-    (one select per 500 keys, one executemany insert and one update).
+
+def write_many_buckets(
+    session: Session,
+    *,
+    meter_id: int,
+    updates: Mapping[tuple[str, GroupKey, WindowSize, datetime], Partial],
+    replace: bool,
+    merge: Callable[[Partial, Partial], Partial],
+) -> None:
+    """Merge ``updates`` (keyed by customer, group, size, start) into the stored buckets, or
+    overwrite them when ``replace``.
+
+    The caller holds the customers' write locks, so reading and rewriting a bucket cannot
+    race with another writer. However many customers a batch holds, this is one select per
+    size (per 1,000 window starts), one executemany insert and one executemany update.
     """
     table = UsageBucket.__table__
-    by_size: dict[WindowSize, dict[tuple[str, int], Partial]] = defaultdict(dict)
-    for (group, size, start), partial in updates.items():
-        by_size[size][(encode_group(group), _start(start))] = partial
+    dialect = session.get_bind().dialect.name
+    by_size: dict[WindowSize, dict[tuple[str, str, int], Partial]] = defaultdict(dict)
+    for (customer_id, group, size, start), partial in updates.items():
+        by_size[size][(customer_id, encode_group(group), _start(start))] = partial
     for size, partials in by_size.items():
-        # Both key columns are filtered with plain lists (an index range on PostgreSQL and
+        # Each key column is filtered with a plain list (an index range on PostgreSQL and
         # SQLite alike; a tuple IN is a filter PostgreSQL applies row by row), and the few
         # extra combinations this also matches are dropped here.
-        dialect = session.get_bind().dialect.name
-        existing: dict[tuple[str, int], RowMapping] = {}
-        groups = sorted({group for group, _ in partials})
-        for starts in _chunks(sorted({start for _, start in partials}), 1000):
+        existing: dict[tuple[str, str, int], RowMapping] = {}
+        customers = sorted({customer for customer, _, _ in partials})
+        groups = sorted({group for _, group, _ in partials})
+        for starts in _chunks(sorted({start for _, _, start in partials}), 1000):
             query = select(table).where(
                 table.c.meter_id == meter_id,
-                table.c.customer_id == customer_id,
+                _one_of(table.c.customer_id, customers, dialect),
                 table.c.width == size.seconds,
                 _one_of(table.c.start, starts, dialect),
                 _one_of(table.c.group_key, groups, dialect),
             )
             for found in session.execute(query).mappings():
-                key = (found["group_key"], found["start"])
+                key = (found["customer_id"], found["group_key"], found["start"])
                 if key in partials:
                     existing[key] = found
         inserts: list[dict[str, object]] = []
@@ -298,10 +319,10 @@ def write_buckets(
         for key, partial in partials.items():
             identity = {
                 "meter_id": meter_id,
-                "customer_id": customer_id,
+                "customer_id": key[0],
                 "width": size.seconds,
-                "start": key[1],
-                "group_key": key[0],
+                "start": key[2],
+                "group_key": key[1],
             }
             row = existing.get(key)
             if row is None:

@@ -137,42 +137,36 @@ def _store(
     by_customer: dict[str, list[Event]] = defaultdict(list)
     for event in accepted:
         by_customer[event.customer_id].append(event)
-    for customer_id, mine in by_customer.items():
-        _update_buckets(session, state, customer_id, mine)
-        invoice_store.flag_late_usage(
-            session, customer_id=customer_id, timestamps=[e.timestamp for e in mine]
-        )
-    return inserted
-
-
-def _update_buckets(
-    session: Session, state: CatalogState, customer_id: str, events: list[Event]
-) -> None:
     by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
-    for event in events:
+    for event in accepted:
         for ref in state.by_event_type.get(event.event_type, ()):
             by_meter.setdefault(ref.id, (ref, []))[1].append(event)
     for ref, mine in by_meter.values():
-        apply_events(session, ref, customer_id, mine)
-
-
-def apply_events(session: Session, ref: MeterRef, customer_id: str, events: list[Event]) -> None:
-    """Fold newly stored events into the meter's hour and day buckets."""
-    partials = bucketize(ref.meter, events, _SIZES)
-    if not partials:
-        return
-    if ref.meter.aggregation is Aggregation.TIME_WEIGHTED:
-        hours = {(group, start) for group, size, start in partials if size is WindowSize.HOUR}
-        refresh_time_weighted(session, ref, customer_id, hours)
-        return
-    store.write_buckets(
-        session,
-        meter_id=ref.id,
-        customer_id=customer_id,
-        updates=partials,
-        replace=False,
-        merge=merge,
+        apply_events(session, ref, mine)
+    invoice_store.flag_late_usage(
+        session, {customer: [e.timestamp for e in evs] for customer, evs in by_customer.items()}
     )
+    return inserted
+
+
+def apply_events(session: Session, ref: MeterRef, events: list[Event]) -> None:
+    """Fold newly stored events (of any customers) into the meter's hour and day buckets."""
+    by_customer: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_customer[event.customer_id].append(event)
+    updates: dict[tuple[str, tuple[str, ...], WindowSize, datetime], Partial] = {}
+    for customer_id, mine in by_customer.items():
+        partials = bucketize(ref.meter, mine, _SIZES)
+        if ref.meter.aggregation is Aggregation.TIME_WEIGHTED:
+            hours = {(group, start) for group, size, start in partials if size is WindowSize.HOUR}
+            if hours:
+                refresh_time_weighted(session, ref, customer_id, hours)
+            continue
+        updates.update(((customer_id, *key), partial) for key, partial in partials.items())
+    if updates:
+        store.write_many_buckets(
+            session, meter_id=ref.id, updates=updates, replace=False, merge=merge
+        )
 
 
 def refresh_time_weighted(
@@ -237,4 +231,4 @@ def rebuild_meter(session: Session, ref: MeterRef) -> None:
         for batch in store.iter_customer_events(
             session, customer_id=row.id, event_types=ref.meter.event_types
         ):
-            apply_events(session, ref, row.id, batch)
+            apply_events(session, ref, batch)
