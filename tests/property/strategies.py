@@ -9,6 +9,7 @@ decimals, a few values no meter can read, and occasional exact duplicates.
 """
 
 import copy
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -32,6 +33,7 @@ __all__ = [
     "batches",
     "setup_document",
     "usage_events",
+    "with_rejects",
 ]
 
 CUSTOMER = "acme"
@@ -333,16 +335,26 @@ def usage_events(
     groups = draw(
         st.lists(st.sampled_from(["c1", "c2", "c3"]), min_size=1, max_size=3, unique=True)
     )
+    # A few event types and a few busy hours per example, so that events share buckets
+    # (the same hour or day, the same group) often enough for the merges to matter.
+    kinds = draw(st.lists(st.sampled_from(_EVENT_TYPES), min_size=1, max_size=4, unique=True))
+    busy = draw(st.lists(_moments(start, end), min_size=1, max_size=3))
     count = draw(st.integers(min_size, max_size))
     moments: list[datetime] = []
     items: list[dict[str, object]] = []
     for number in range(count):
-        if moments and draw(st.integers(0, 7)) == 0:
+        place = draw(st.integers(0, 7))
+        if moments and place == 0:
             moment = draw(st.sampled_from(moments))  # shared timestamps: ties to break
+        elif place <= 4:
+            near = draw(st.sampled_from(busy)) + timedelta(
+                seconds=draw(st.integers(-3 * 3600, 3 * 3600))
+            )
+            moment = min(max(near, start), end - timedelta(microseconds=1))
         else:
             moment = draw(_moments(start, end))
         moments.append(moment)
-        event_type = draw(st.sampled_from(_EVENT_TYPES))
+        event_type = draw(st.sampled_from(kinds))
         offset = draw(st.sampled_from([0, 0, 0, 90, -300]))
         items.append(
             {
@@ -359,6 +371,63 @@ def usage_events(
     return items
 
 
+def _rejected(number: int, flaw: str) -> dict[str, object]:
+    """An event ingest must reject (spec 3), by what is wrong with it."""
+    item: dict[str, object] = {
+        "transaction_id": f"bad-{number:03d}",
+        "customer_id": CUSTOMER,
+        "event_type": "api_call",
+        "timestamp": "2026-01-10T10:00:00Z",
+        "properties": {"region": "c1", "method": "GET"},
+    }
+    if flaw == "unknown customer":
+        item["customer_id"] = "nobody"
+    elif flaw == "not RFC 3339":
+        item["timestamp"] = "2026-01-10 10:00:00"
+    elif flaw == "no such date":
+        item["timestamp"] = "2026-02-30T10:00:00Z"
+    elif flaw == "before 2000":
+        item["timestamp"] = "1999-12-31T23:59:59Z"
+    elif flaw == "too far ahead":
+        item["timestamp"] = _stamp(NOW + timedelta(hours=24, seconds=1), 0)
+    elif flaw == "missing event_type":
+        del item["event_type"]
+    elif flaw == "number too large":
+        item["properties"] = {"region": "c1", "method": "GET", "size": 10**30}
+    elif flaw == "too many places":
+        item["properties"] = {"region": "c1", "method": "GET", "size": Decimal("1e-19")}
+    else:
+        item["properties"] = "not an object"
+    return item
+
+
+_FLAWS = (
+    "unknown customer",
+    "not RFC 3339",
+    "no such date",
+    "before 2000",
+    "too far ahead",
+    "missing event_type",
+    "number too large",
+    "too many places",
+    "properties not an object",
+)
+
+
+@st.composite
+def with_rejects(
+    draw: st.DrawFn, items: list[dict[str, object]]
+) -> tuple[list[dict[str, object]], list[bool]]:
+    """``items`` with up to three events ingest must reject slipped in between, and for every
+    item of the result whether it is one of those."""
+    mixed: list[tuple[dict[str, object], bool]] = [(item, False) for item in items]
+    flaws = draw(st.lists(st.sampled_from(_FLAWS), max_size=3))
+    for number, flaw in enumerate(flaws):
+        position = draw(st.integers(0, len(mixed)))
+        mixed.insert(position, (_rejected(number, flaw), True))
+    return [item for item, _ in mixed], [bad for _, bad in mixed]
+
+
 @st.composite
 def batches(draw: st.DrawFn, items: list[dict[str, object]]) -> list[list[dict[str, object]]]:
     """``items`` cut into consecutive batches at drawn positions (order kept)."""
@@ -366,4 +435,4 @@ def batches(draw: st.DrawFn, items: list[dict[str, object]]) -> list[list[dict[s
         return [items]
     cuts = sorted(draw(st.sets(st.integers(1, len(items) - 1), max_size=4)))
     bounds = [0, *cuts, len(items)]
-    return [items[low:high] for low, high in zip(bounds, bounds[1:], strict=False)]
+    return [items[low:high] for low, high in itertools.pairwise(bounds)]
