@@ -550,6 +550,19 @@ def logout(request: Request) -> Response:
     return response
 
 
+def _admit(request: Request, session: Session, customer_id: str) -> tuple[Response | None, bool]:
+    """(the refusal to send, or None when the caller may see ``customer_id``; whether the
+    key came from the sign-in cookie)."""
+    principal, from_cookie = _caller(request, session)
+    if principal is None:
+        failed = bearer_secret(request) is not None or from_cookie
+        error = _INVALID_KEY if failed else None
+        return _login(request, status=401, customer=customer_id, error=error), from_cookie
+    if not principal.can_see(customer_id):
+        return _not_found(request), from_cookie
+    return None, from_cookie
+
+
 @router.get("/dashboard/{customer_id}")
 def customer_dashboard(
     customer_id: str,
@@ -560,14 +573,9 @@ def customer_dashboard(
     invoice: InvoiceQuery = None,
 ) -> Response:
     """The dashboard for an admin key or the customer's own key (header or cookie)."""
-    principal, from_cookie = _caller(request, session)
-    if principal is None:
-        failed = bearer_secret(request) is not None or from_cookie
-        return _login(
-            request, status=401, customer=customer_id, error=_INVALID_KEY if failed else None
-        )
-    if not principal.can_see(customer_id):
-        return _not_found(request)
+    refused, from_cookie = _admit(request, session, customer_id)
+    if refused is not None:
+        return refused
     return _dashboard_page(
         request,
         session,
@@ -589,14 +597,9 @@ def customer_breakdown_csv(
     invoice: InvoiceQuery = None,
 ) -> Response:
     """The breakdown table as CSV, for the same callers as the dashboard."""
-    principal, from_cookie = _caller(request, session)
-    if principal is None:
-        failed = bearer_secret(request) is not None or from_cookie
-        return _login(
-            request, status=401, customer=customer_id, error=_INVALID_KEY if failed else None
-        )
-    if not principal.can_see(customer_id):
-        return _not_found(request)
+    refused, _ = _admit(request, session, customer_id)
+    if refused is not None:
+        return refused
     return _csv_response(request, session, customer_id, clock=clock, query=_Query(window, invoice))
 
 

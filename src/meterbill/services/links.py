@@ -21,8 +21,9 @@ import hmac
 import re
 import secrets
 import struct
-from datetime import UTC, datetime
+from datetime import datetime
 
+from meterbill.core.periods import epoch_seconds
 from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
 from meterbill.db.models import Meta
@@ -72,15 +73,8 @@ def verify_invoice_link_token(secret: bytes, token: str) -> str | None:
     Only the canonical encoding is accepted (no padding, no other alphabet, no stray bits),
     so every invoice has exactly one token per secret.
     """
-    if not secret or not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    if not _ALPHABET.fullmatch(token):
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) <= _MAC_BYTES or _encode(raw) != token:
+    raw = _canonical_bytes(secret, token, minimum=_MAC_BYTES + 1)
+    if raw is None:
         return None
     body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
     try:
@@ -96,11 +90,26 @@ def _dashboard_mac(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, _DASHBOARD_CONTEXT + payload, hashlib.sha256).digest()
 
 
+def _canonical_bytes(secret: bytes, token: str, *, minimum: int) -> bytes | None:
+    """The bytes of a token in canonical URL-safe base64 (no padding, no stray bits, no
+    other alphabet), at least ``minimum`` long; None for anything else."""
+    if not secret or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    if not _ALPHABET.fullmatch(token):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) < minimum or _encode(raw) != token:
+        return None
+    return raw
+
+
 def _epoch_seconds(moment: datetime, what: str) -> int:
     if moment.tzinfo is None:
         raise ValueError(f"{what} must be timezone-aware")
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return delta.days * 86_400 + delta.seconds  # whole seconds, rounded down
+    return epoch_seconds(moment)
 
 
 def dashboard_link_token(secret: bytes, customer_id: str, *, expires_at: datetime) -> str:
@@ -122,15 +131,8 @@ def verify_dashboard_link_token(secret: bytes, token: str, *, now: datetime) -> 
 
     As for invoice tokens, only the canonical encoding is accepted.
     """
-    if not secret or not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    if not _ALPHABET.fullmatch(token):
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) <= _EXPIRY.size + _MAC_BYTES or _encode(raw) != token:
+    raw = _canonical_bytes(secret, token, minimum=_EXPIRY.size + _MAC_BYTES + 1)
+    if raw is None:
         return None
     payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
     if not hmac.compare_digest(mac, _dashboard_mac(secret, payload)):
