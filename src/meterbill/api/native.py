@@ -21,6 +21,7 @@ from meterbill.api.deps import (
     resolve_principal,
 )
 from meterbill.api.errors import ApiError
+from meterbill.api.responses import JsonResponse
 from meterbill.core.errors import InvalidRequest
 from meterbill.core.events import read_number
 from meterbill.core.periods import Span, WindowSize, parse_instant
@@ -106,7 +107,7 @@ async def _authenticated(request: Request) -> Principal:
 
 
 @router.post("/events", summary="Ingest a batch of usage events")
-async def ingest_events(request: Request) -> dict[str, object]:
+async def ingest_events(request: Request) -> JsonResponse:
     """Up to 10,000 events (a JSON array, or ``{"events": [...]}``). Each one is accepted,
     a duplicate, or rejected with a reason; valid events are kept whatever the others do.
     An event holding ``NaN`` or ``Infinity`` is rejected alone, with the path of the value."""
@@ -150,13 +151,13 @@ async def ingest_events(request: Request) -> dict[str, object]:
             "results": results,
         }
 
-    return await run_in_threadpool(work)
+    return JsonResponse(await run_in_threadpool(work))
 
 
 @router.get("/setup", summary="The whole setup document")
-def get_setup(session: SessionDep, principal: PrincipalDep) -> dict[str, object]:
+def get_setup(session: SessionDep, principal: PrincipalDep) -> JsonResponse:
     require_admin(principal)
-    return current_setup(session)
+    return JsonResponse(current_setup(session))
 
 
 @router.put(
@@ -172,7 +173,7 @@ def get_setup(session: SessionDep, principal: PrincipalDep) -> dict[str, object]
         }
     },
 )
-async def put_setup(request: Request) -> dict[str, object]:
+async def put_setup(request: Request) -> JsonResponse:
     principal = await _authenticated(request)
     require_admin(principal)
     body = await request.body()
@@ -195,26 +196,24 @@ async def put_setup(request: Request) -> dict[str, object]:
             "rebuilt": report.rebuilt,
         }
 
-    return await run_in_threadpool(work)
+    return JsonResponse(await run_in_threadpool(work))
 
 
 @router.get("/customers", summary="Customers (a customer key sees only its own)")
 def list_customers(
     session: SessionDep, principal: PrincipalDep, cursor: Cursor = None, limit: Limit = 100
-) -> dict[str, object]:
+) -> JsonResponse:
     rows = catalog_store.customer_rows(session)
     docs = [
         customer_to_document(load_customer(session, r.id)) for r in rows if principal.can_see(r.id)
     ]
-    return page(docs, cursor, limit)
+    return JsonResponse(page(docs, cursor, limit))
 
 
 @router.get("/customers/{customer_id}", summary="One customer")
-def get_customer(
-    customer_id: str, session: SessionDep, principal: PrincipalDep
-) -> dict[str, object]:
+def get_customer(customer_id: str, session: SessionDep, principal: PrincipalDep) -> JsonResponse:
     require_customer(principal, customer_id)
-    return {"data": customer_to_document(load_customer(session, customer_id))}
+    return JsonResponse({"data": customer_to_document(load_customer(session, customer_id))})
 
 
 Status_ = Literal["draft", "issued", "paid", "void"]
@@ -236,7 +235,7 @@ def list_invoices(
     as_of: AsOf = None,
     cursor: Cursor = None,
     limit: Limit = 100,
-) -> dict[str, object]:
+) -> JsonResponse:
     require_customer(principal, customer_id)
     moment = _as_of(session, clock, as_of)
     since = parse_time(period_start_from, "period_start_from")
@@ -248,7 +247,7 @@ def list_invoices(
         and (since is None or v.ref.period.start >= since)
         and (until is None or v.ref.period.start < until)
     ]
-    return page([invoice_document(v) for v in views], cursor, limit)
+    return JsonResponse(page([invoice_document(v) for v in views], cursor, limit))
 
 
 @router.get("/invoices/{invoice_id}", summary="One invoice with its lines")
@@ -258,19 +257,21 @@ def get_invoice(
     principal: PrincipalDep,
     clock: ClockDep,
     as_of: AsOf = None,
-) -> dict[str, object]:
+) -> JsonResponse:
     view = invoicing.find_invoice(
         session, invoice_id, as_of=_as_of(session, clock, as_of), customer_id=principal.customer_id
     )
-    return {"data": invoice_document(view)}
+    return JsonResponse({"data": invoice_document(view)})
 
 
 @router.post("/invoices/{invoice_id}/void", summary="Void an issued, unpaid invoice")
 def void_invoice(
     invoice_id: str, session: SessionDep, principal: PrincipalDep, clock: ClockDep
-) -> dict[str, object]:
+) -> JsonResponse:
     require_admin(principal)
-    return {"data": invoice_document(invoicing.void_invoice(session, invoice_id, now=clock))}
+    return JsonResponse(
+        {"data": invoice_document(invoicing.void_invoice(session, invoice_id, now=clock))}
+    )
 
 
 class PaymentIn(BaseModel):
@@ -286,7 +287,7 @@ def pay_invoice(
     session: SessionDep,
     principal: PrincipalDep,
     clock: ClockDep,
-) -> dict[str, object]:
+) -> JsonResponse:
     require_admin(principal)
     amount = read_number(payment.amount)
     if amount is None or not 0 < amount <= MAX_PAYMENT:
@@ -301,7 +302,7 @@ def pay_invoice(
         reference=payment.reference,
         method=payment.method,
     )
-    return {"data": invoice_document(view)}
+    return JsonResponse({"data": invoice_document(view)})
 
 
 @router.get("/customers/{customer_id}/breakdowns", summary="Invoice windows over a range")
@@ -317,7 +318,7 @@ def list_breakdowns(
     as_of: AsOf = None,
     cursor: Cursor = None,
     limit: Limit = 100,
-) -> dict[str, object]:
+) -> JsonResponse:
     require_customer(principal, customer_id)
     span = parse_range(starting_on, ending_before)
     windows = reports.range_breakdowns(
@@ -348,7 +349,7 @@ def list_breakdowns(
         }
         for item in windows
     ]
-    return page(docs, cursor, limit)
+    return JsonResponse(page(docs, cursor, limit))
 
 
 @router.get("/customers/{customer_id}/credits", summary="Credit grants and balances")
@@ -358,11 +359,10 @@ def list_credits(
     principal: PrincipalDep,
     clock: ClockDep,
     as_of: AsOf = None,
-) -> dict[str, object]:
+) -> JsonResponse:
     require_customer(principal, customer_id)
-    return {
-        "data": reports.credit_balances(session, customer_id, as_of=_as_of(session, clock, as_of))
-    }
+    balances = reports.credit_balances(session, customer_id, as_of=_as_of(session, clock, as_of))
+    return JsonResponse({"data": balances})
 
 
 @router.get("/customers/{customer_id}/usage", summary="A meter per window and group")
@@ -376,8 +376,8 @@ def get_usage(
     window_size: Annotated[WindowSize, Query(description="hour or day")] = WindowSize.DAY,
     cursor: Cursor = None,
     limit: Limit = 1000,
-) -> dict[str, object]:
+) -> JsonResponse:
     require_customer(principal, customer_id)
     span = parse_range(starting_on, ending_before)
     rows = reports.usage_series(session, customer_id, meter=meter, span=span, size=window_size)
-    return page(rows, cursor, limit)
+    return JsonResponse(page(rows, cursor, limit))

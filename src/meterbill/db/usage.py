@@ -14,7 +14,18 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import ColumnElement, and_, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -22,6 +33,7 @@ from sqlalchemy.orm import Session
 from meterbill.core.aggregation import GroupKey, Partial
 from meterbill.core.events import Event
 from meterbill.core.periods import EPOCH, Span, WindowSize, epoch_seconds
+from meterbill.db.base import datetime_to_micros
 from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue
 
 __all__ = [
@@ -73,13 +85,49 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, object]]) -> set
         return set()
     table = EventRow.__table__
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        return _insert_events_postgresql(session, rows)
+    insert = sqlite.insert
     statement = (
         insert(table)
         .on_conflict_do_nothing(index_elements=["customer_id", "transaction_id"])
         .returning(table.c.customer_id, table.c.transaction_id)
     )
     result = session.execute(statement, list(rows))
+    return {(row[0], row[1]) for row in result}
+
+
+_INSERT_EVENTS_PG = text(
+    'INSERT INTO events (customer_id, transaction_id, event_type, "timestamp", arrived_at, '
+    "properties) "
+    "SELECT * FROM unnest(CAST(:customer_id AS text[]), CAST(:transaction_id AS text[]), "
+    "CAST(:event_type AS text[]), CAST(:stamp AS bigint[]), CAST(:arrived AS bigint[]), "
+    "CAST(:properties AS text[])) "
+    "ON CONFLICT (customer_id, transaction_id) DO NOTHING "
+    "RETURNING customer_id, transaction_id"
+)
+
+
+def _insert_events_postgresql(
+    session: Session, rows: Sequence[Mapping[str, object]]
+) -> set[tuple[str, str]]:
+    # One statement whose text never changes, whatever the batch size: PostgreSQL plans it
+    # once and psycopg need not re-parse a multi-row VALUES list of thousands of parameters.
+    def micros(value: object) -> int:
+        assert isinstance(value, datetime)
+        return datetime_to_micros(value)
+
+    result = session.execute(
+        _INSERT_EVENTS_PG,
+        {
+            "customer_id": [row["customer_id"] for row in rows],
+            "transaction_id": [row["transaction_id"] for row in rows],
+            "event_type": [row["event_type"] for row in rows],
+            "stamp": [micros(row["timestamp"]) for row in rows],
+            "arrived": [micros(row["arrived_at"]) for row in rows],
+            "properties": [row["properties"] for row in rows],
+        },
+    )
     return {(row[0], row[1]) for row in result}
 
 
