@@ -52,7 +52,7 @@ app.add_typer(links_app, name="links")
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-BATCH = 1000
+BATCH = 5000
 
 
 class CliError(Exception):
