@@ -29,8 +29,10 @@ __all__ = [
     "NOW",
     "PER_UNIT_PRICES",
     "SECOND_CUSTOMER",
+    "TWO_CUSTOMERS",
     "Grant",
     "batches",
+    "owner",
     "setup_document",
     "usage_events",
     "with_rejects",
@@ -39,6 +41,7 @@ __all__ = [
 CUSTOMER = "acme"
 ALIAS = "ti_acme"
 SECOND_CUSTOMER = "globex"
+TWO_CUSTOMERS = (CUSTOMER, ALIAS, SECOND_CUSTOMER)
 JAN_START = datetime(2026, 1, 1, tzinfo=UTC)
 FEB_START = datetime(2026, 2, 1, tzinfo=UTC)
 MAR_START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -330,8 +333,13 @@ def usage_events(
     min_size: int = 1,
     max_size: int = 28,
     prefix: str = "evt",
+    customers: tuple[str, ...] = (CUSTOMER, ALIAS),
 ) -> list[dict[str, object]]:
-    """Events with distinct transaction ids ``<prefix>-<n>``, plus a few exact duplicates."""
+    """Events with distinct transaction ids ``<prefix>-<n>``, plus a few exact duplicates.
+
+    With the second customer among ``customers``, a few events are also sent for the other
+    customer under the same transaction id: ids are unique per customer only (spec 3).
+    """
     groups = draw(
         st.lists(st.sampled_from(["c1", "c2", "c3"]), min_size=1, max_size=3, unique=True)
     )
@@ -359,16 +367,29 @@ def usage_events(
         items.append(
             {
                 "transaction_id": f"{prefix}-{number:03d}",
-                "customer_id": draw(st.sampled_from([CUSTOMER, ALIAS])),
+                "customer_id": draw(st.sampled_from(customers)),
                 "event_type": event_type,
                 "timestamp": _stamp(moment, offset),
                 "properties": draw(_properties(event_type, groups)),
             }
         )
+    if items and SECOND_CUSTOMER in customers:
+        for index in draw(st.lists(st.integers(0, len(items) - 1), max_size=3, unique=True)):
+            other = copy.deepcopy(items[index])
+            mine = other["customer_id"] == SECOND_CUSTOMER
+            other["customer_id"] = (
+                draw(st.sampled_from([CUSTOMER, ALIAS])) if mine else SECOND_CUSTOMER
+            )
+            items.append(other)
     if items:
         copies = draw(st.lists(st.integers(0, len(items) - 1), max_size=3))
         items.extend(copy.deepcopy(items[index]) for index in copies)
     return items
+
+
+def owner(customer_id: object) -> str:
+    """The customer an event's ``customer_id`` (an id or an alias) belongs to."""
+    return CUSTOMER if customer_id == ALIAS else str(customer_id)
 
 
 def _rejected(number: int, flaw: str) -> dict[str, object]:
