@@ -29,7 +29,7 @@ __all__ = [
     "bucketize",
     "carried",
     "group_key",
-    "has_usage",
+    "has_line",
     "matches",
     "measure",
     "merge",
@@ -205,7 +205,7 @@ def measure(meter: Meter, events: Iterable[Event], span: Span) -> dict[GroupKey,
     for group in set(partials) | set(carry):
         partial = partials.get(group, Partial())
         value = quantity(meter, partial, span=span, carry=carry.get(group))
-        if partial.count > 0 or (weighted and value != 0):
+        if has_line(meter, partial, value):
             result[group] = value
     return result
 
@@ -217,9 +217,10 @@ def carried(partial: Partial | None, carry: Decimal | None) -> Decimal | None:
     return carry
 
 
-def has_usage(partial: Partial) -> bool:
-    """Whether a slice holds at least one event the meter could read."""
-    return partial.count > 0
+def has_line(meter: Meter, partial: Partial, value: Decimal) -> bool:
+    """Whether a group gets a usage line (spec 4.2): it has an event the meter could read in
+    the period, or, for time_weighted, a carried-in value gives a non-zero quantity."""
+    return partial.count > 0 or (meter.aggregation is Aggregation.TIME_WEIGHTED and value != 0)
 
 
 def _seconds(start: datetime, end: datetime) -> Decimal:

@@ -8,10 +8,10 @@ whose definition changed has its buckets rebuilt from the raw events.
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from meterbill.core.catalog import Catalog, Customer, Meter, Plan, Product
+from meterbill.core.catalog import Catalog, Customer, Plan, Product
 from meterbill.core.errors import InvalidSetup, NotFound
 from meterbill.core.setup import (
     SetupDocument,
@@ -33,6 +33,7 @@ __all__ = [
     "current_setup",
     "load_catalog",
     "load_customer",
+    "meter_ref",
     "save_customer",
 ]
 
@@ -250,11 +251,8 @@ def save_customer(session: Session, customer: Customer, *, now: datetime) -> boo
 
 
 def meter_ref(state: CatalogState, key: str) -> MeterRef:
+    """The meter ``key`` with its storage id, or ``NotFound``."""
     ref = state.meters.get(key)
     if ref is None:
         raise NotFound(f"meter '{key}' not found")
     return ref
-
-
-def with_meter(meter: Meter, **changes: object) -> Meter:
-    return replace(meter, **changes)  # type: ignore[arg-type]

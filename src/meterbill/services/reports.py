@@ -4,13 +4,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from meterbill.core.errors import InvalidRequest, NotFound
+from meterbill.core.errors import InvalidRequest
 from meterbill.core.money import from_minor, round_money
 from meterbill.core.periods import Span, WindowSize, windows
 from meterbill.db import Session
 from meterbill.db import invoices as invoice_store
 from meterbill.services.breakdowns import WindowLines, breakdown_of
-from meterbill.services.catalog import load_catalog, load_customer
+from meterbill.services.catalog import load_catalog, load_customer, meter_ref
 from meterbill.services.invoicing import InvoiceView, customer_invoices
 from meterbill.services.render import decimal_text, time_text
 from meterbill.services.usage import meter_series
@@ -89,10 +89,7 @@ def usage_series(
     session: Session, customer_id: str, *, meter: str, span: Span, size: WindowSize
 ) -> list[dict[str, object]]:
     """The meter per window and group over ``span`` (groups with usage in the span)."""
-    state = load_catalog(session)
-    ref = state.meters.get(meter)
-    if ref is None:
-        raise NotFound(f"meter '{meter}' not found")
+    ref = meter_ref(load_catalog(session), meter)
     load_customer(session, customer_id)
     spans = windows(span, size)
     if len(spans) > MAX_WINDOWS:

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from meterbill.core.aggregation import GroupKey, Partial, aggregate, carried, merge, quantity
+from meterbill.core.aggregation import (
+    GroupKey,
+    Partial,
+    aggregate,
+    carried,
+    has_line,
+    merge,
+    quantity,
+)
 from meterbill.core.catalog import Aggregation, Meter
 from meterbill.core.periods import Span, WindowSize, decompose, floor_to
 from meterbill.db import Session
@@ -101,7 +109,7 @@ def period_usage(
     for group in set(pieces) | set(carry):
         partial = _merged(pieces.get(group, []))
         value = quantity(meter, partial, span=span, carry=carry.get(group))
-        if partial.count > 0 or (weighted and value != 0):
+        if has_line(meter, partial, value):
             result[group] = value if divisor is None else value / divisor
     return result
 
