@@ -10,7 +10,7 @@ from typer.testing import CliRunner, Result
 from meterbill.cli.demo import DASHBOARD_LINK_DAYS, dashboard_links
 from meterbill.cli.main import app
 from meterbill.db.database import Database
-from meterbill.services.demo import DEMO_CUSTOMERS
+from meterbill.demo.data import DEMO_CUSTOMERS
 from meterbill.services.links import link_secret, verify_dashboard_link_token
 from tests.api.support import ALPHA, FIXED, TestClient
 from tests.dashboard.conftest import Story

@@ -9,8 +9,13 @@ from typing import Any
 
 from meterbill.api.typesense import API_KEY_NAME
 from meterbill.db import catalog as catalog_store
-from meterbill.services.links import LINK_SECRET_KEY, invoice_link_token, link_secret
-from meterbill.services.pdf import format_money, rotate_link_secret
+from meterbill.services.links import (
+    LINK_SECRET_KEY,
+    invoice_link_token,
+    link_secret,
+    rotate_link_secret,
+)
+from meterbill.views.pdf import format_money
 from tests.api.support import TestClient
 from tests.pages.conftest import Story
 from tests.pages.support import CUSTOMER_NAME, Node, parse_html

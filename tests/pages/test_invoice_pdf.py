@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from meterbill.cli.main import app as cli
 from meterbill.db import catalog as catalog_store
 from meterbill.services.jsonio import dumps_text
-from meterbill.services.pdf import SELLER_KEY
+from meterbill.services.seller import SELLER_KEY
 from tests.api.support import TestClient
 from tests.pages.conftest import Story
 from tests.pages.support import CUSTOMER_NAME, parse_html

@@ -17,17 +17,14 @@ from meterbill.core.rating import Line, Totals
 from meterbill.db import catalog as catalog_store
 from meterbill.db.database import Database
 from meterbill.services.invoicing import InvoiceView
-from meterbill.services.pdf import (
-    DEFAULT_SELLER,
-    SELLER_KEY,
-    Seller,
+from meterbill.services.seller import DEFAULT_SELLER, SELLER_KEY, Seller, seller_of
+from meterbill.views.pdf import (
     format_money,
     format_quantity,
     format_unit_price,
     invoice_pdf,
     invoice_sheet,
     pdf_filename,
-    seller_of,
 )
 
 

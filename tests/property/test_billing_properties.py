@@ -37,7 +37,7 @@ from meterbill.services.invoicing import (
     customer_invoices,
     void_invoice,
 )
-from meterbill.services.render import invoice_document
+from meterbill.views.invoice import invoice_document
 from tests.dbsupport import reset_postgres_schema
 from tests.property.strategies import (
     ALIAS,

@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 
 from meterbill.core.events import parse_timestamp
+from meterbill.core.money import decimal_text
 from meterbill.core.periods import WindowSize
 from meterbill.db.database import Database
 from meterbill.services.breakdowns import breakdown_of, visible
 from meterbill.services.invoicing import customer_invoices
-from meterbill.services.render import decimal_text
 from tests.golden import SCENARIOS, Scenario, compare_invoices
 
 pytestmark = pytest.mark.skipif(not SCENARIOS, reason="../shared/scenarios not found")

@@ -23,7 +23,7 @@ from meterbill.core.events import Event, validate_event
 from meterbill.core.periods import Span
 from meterbill.core.rating import rate_period
 from meterbill.core.setup import SetupDocument, check_references, parse_setup
-from meterbill.services.demo import DEMO_CUSTOMERS, demo_events, demo_setup, demo_start
+from meterbill.demo.data import DEMO_CUSTOMERS, demo_events, demo_setup, demo_start
 from meterbill.services.jsonio import dumps, loads_exact
 
 NOW = datetime(2026, 11, 21, 10, tzinfo=UTC)

@@ -11,11 +11,11 @@ import pytest
 
 from meterbill.core.aggregation import measure
 from meterbill.core.catalog import Catalog
-from meterbill.core.events import Event, parse_timestamp, validate_event
+from meterbill.core.events import Event, parse_timestamp, time_text, validate_event
 from meterbill.core.invoicing import PeriodRef, closable, customer_periods, draft_invoices
 from meterbill.core.setup import parse_setup
 from meterbill.services.jsonio import iter_json_lines, loads_exact
-from meterbill.services.render import lines_document, time_text, totals_document
+from meterbill.views.invoice import lines_document, totals_document
 from tests.golden import SCENARIOS, Scenario, compare_invoices
 
 

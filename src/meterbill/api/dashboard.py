@@ -39,16 +39,17 @@ from meterbill import __version__
 from meterbill.api.deps import ClockDep, SessionDep, bearer_secret
 from meterbill.core.catalog import Customer
 from meterbill.core.errors import NotFound
-from meterbill.core.money import minor_exponent
+from meterbill.core.events import time_text
+from meterbill.core.money import decimal_text, minor_exponent
 from meterbill.core.periods import Span, WindowSize
 from meterbill.db import Session
 from meterbill.db.database import Database
-from meterbill.services import dashboard as figures
+from meterbill.services.catalog import customer_choices
 from meterbill.services.invoicing import InvoiceView, billing_clock
 from meterbill.services.jsonio import dumps_text
 from meterbill.services.keys import Principal, authenticate
 from meterbill.services.links import invoice_link_token, link_secret, verify_dashboard_link_token
-from meterbill.services.render import decimal_text, time_text
+from meterbill.views import dashboard as figures
 
 __all__ = ["COOKIE_NAME", "router"]
 
@@ -497,7 +498,7 @@ def dashboard_home(request: Request, session: SessionDep) -> Response:
         return RedirectResponse(_customer_base(request, principal.customer_id), status_code=303)
     customers = [
         (customer_id, name, _customer_base(request, customer_id))
-        for customer_id, name in figures.customer_choices(session)
+        for customer_id, name in customer_choices(session)
     ]
     return _html(request, "dashboard_index.html", customers=customers, signed_in=from_cookie)
 

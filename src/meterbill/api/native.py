@@ -29,13 +29,17 @@ from meterbill.core.setup import customer_to_document
 from meterbill.db import catalog as catalog_store
 from meterbill.db.database import Database
 from meterbill.services import invoicing, reports
-from meterbill.services.breakdowns import visible
 from meterbill.services.catalog import apply_setup, current_setup, load_catalog, load_customer
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.jsonio import JSONError, loads_exact
 from meterbill.services.keys import Principal
-from meterbill.services.render import decimal_text, invoice_document, time_text
 from meterbill.services.setupio import load_setup_document
+from meterbill.views.invoice import invoice_document
+from meterbill.views.reports import (
+    credit_balance_document,
+    range_window_document,
+    usage_series_documents,
+)
 
 __all__ = ["MAX_BATCH", "router"]
 
@@ -328,27 +332,7 @@ def list_breakdowns(
         size=window_size,
         as_of=_as_of(session, clock, as_of),
     )
-    docs: list[dict[str, object]] = [
-        {
-            "invoice_id": item.invoice.id,
-            "status": item.invoice.status,
-            "start": time_text(item.entry.window.start),
-            "end": time_text(item.entry.window.end),
-            "lines": [
-                {
-                    "name": line.name,
-                    "product": line.product,
-                    "type": line.type,
-                    "group": line.group_dict,
-                    "quantity": decimal_text(fig.quantity),
-                    "amount": decimal_text(fig.amount),
-                }
-                for line, fig in visible(item.entry, skip_zero=skip_zero_qty_line_items)
-            ],
-            "total": decimal_text(sum((fig.amount for _, fig in item.entry.lines), Decimal(0))),
-        }
-        for item in windows
-    ]
+    docs = [range_window_document(item, skip_zero=skip_zero_qty_line_items) for item in windows]
     return JsonResponse(page(docs, cursor, limit))
 
 
@@ -362,7 +346,7 @@ def list_credits(
 ) -> JsonResponse:
     require_customer(principal, customer_id)
     balances = reports.credit_balances(session, customer_id, as_of=_as_of(session, clock, as_of))
-    return JsonResponse({"data": balances})
+    return JsonResponse({"data": [credit_balance_document(balance) for balance in balances]})
 
 
 @router.get("/customers/{customer_id}/usage", summary="A meter per window and group")
@@ -379,5 +363,5 @@ def get_usage(
 ) -> JsonResponse:
     require_customer(principal, customer_id)
     span = parse_range(starting_on, ending_before)
-    rows = reports.usage_series(session, customer_id, meter=meter, span=span, size=window_size)
-    return JsonResponse(page(rows, cursor, limit))
+    series = reports.usage_series(session, customer_id, meter=meter, span=span, size=window_size)
+    return JsonResponse(page(usage_series_documents(series), cursor, limit))

@@ -7,7 +7,7 @@
   ``invoice-<number>.pdf``.
 
 The token is the only credential: a tampered token, one signed with another installation's
-secret or with a rotated-out one (``services.pdf.rotate_link_secret``), and a token of a
+secret or with a rotated-out one (``services.links.rotate_link_secret``), and a token of a
 draft all answer the same plain 404 page, which shows no figure. Void invoices stay
 viewable.
 
@@ -26,15 +26,9 @@ from starlette.staticfiles import StaticFiles
 
 from meterbill import __version__
 from meterbill.api.deps import SessionDep
-from meterbill.services.pdf import (
-    PAPERS,
-    Paper,
-    invoice_for_token,
-    invoice_pdf,
-    invoice_sheet,
-    pdf_filename,
-    seller_of,
-)
+from meterbill.services.links import invoice_for_token
+from meterbill.services.seller import seller_of
+from meterbill.views.pdf import PAPERS, Paper, invoice_pdf, invoice_sheet, pdf_filename
 
 __all__ = [
     "PAGE_HEADERS",

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from meterbill.db.database import Database
+from meterbill.demo.data import DEMO_CUSTOMERS, demo_events, demo_setup
 from meterbill.services.catalog import apply_setup, load_catalog
-from meterbill.services.demo import DEMO_CUSTOMERS, demo_events, demo_setup
 from meterbill.services.ingest import BatchSummary, ingest_batch, rebuild_meter
 from meterbill.services.invoicing import close_periods
 from meterbill.services.keys import create_key

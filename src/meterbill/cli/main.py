@@ -31,8 +31,8 @@ from meterbill.services import invoicing, keys
 from meterbill.services.catalog import apply_setup, load_catalog
 from meterbill.services.ingest import BatchSummary, Status, ingest_batch, rebuild_meter
 from meterbill.services.jsonio import JSONError, dumps, iter_json_lines, loads_exact
-from meterbill.services.render import invoice_document
 from meterbill.services.setupio import load_setup_document
+from meterbill.views.invoice import invoice_document
 
 __all__ = ["app", "main"]
 
@@ -304,7 +304,8 @@ def invoices_pdf(
     as_of: AsOf = None,
 ) -> None:
     """Write one invoice as a PDF, the same as its page; a draft is marked DRAFT."""
-    from meterbill.services import pdf
+    from meterbill.services.seller import seller_of
+    from meterbill.views import pdf
 
     size = next((known for known in pdf.PAPERS if known == paper.strip().lower()), None)
     if size is None:
@@ -312,7 +313,7 @@ def invoices_pdf(
     with _database(ctx) as database, database.transaction() as session:
         moment = _time(as_of, "--as-of") or invoicing.billing_clock(session, default=_now())
         view = invoicing.find_invoice(session, invoice_id, as_of=moment)
-        sheet = pdf.invoice_sheet(view, pdf.seller_of(session))
+        sheet = pdf.invoice_sheet(view, seller_of(session))
     document = pdf.invoice_pdf(sheet, paper=size)
     if str(output) == "-":
         sys.stdout.buffer.write(document)

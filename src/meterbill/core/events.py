@@ -31,6 +31,7 @@ __all__ = [
     "group_value",
     "parse_timestamp",
     "read_number",
+    "time_text",
     "validate_event",
 ]
 
@@ -120,6 +121,11 @@ def format_timestamp(moment: datetime) -> str:
     if moment.microsecond:
         return f"{text}.{moment.microsecond:06d}Z"
     return f"{text}Z"
+
+
+def time_text(moment: datetime | None) -> str | None:
+    """:func:`format_timestamp`, or ``None`` (JSON ``null``) for no moment."""
+    return None if moment is None else format_timestamp(moment)
 
 
 def parse_timestamp(value: object) -> datetime:

@@ -10,6 +10,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 __all__ = [
     "allocate",
+    "decimal_text",
     "from_minor",
     "is_currency",
     "minor_exponent",
@@ -92,3 +93,15 @@ def allocate(total: Decimal, shares: Sequence[Decimal], currency: str) -> list[D
     for index in order[:rest]:
         units[index] += 1
     return [unit.scaleb(-exponent) for unit in units]
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain notation without trailing zeros: ``Decimal("512.00")`` → ``"512"``.
+
+    How every amount and quantity is written in JSON, CSV and documents: a decimal string,
+    never a float.
+    """
+    if value == 0:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text

@@ -31,6 +31,7 @@ __all__ = [
     "CatalogState",
     "apply_setup",
     "current_setup",
+    "customer_choices",
     "load_catalog",
     "load_customer",
     "meter_ref",
@@ -256,3 +257,9 @@ def meter_ref(state: CatalogState, key: str) -> MeterRef:
     if ref is None:
         raise NotFound(f"meter '{key}' not found")
     return ref
+
+
+def customer_choices(session: Session) -> list[tuple[str, str]]:
+    """Every customer as (id, name), by id: what an admin may open a dashboard for."""
+    rows = store.customer_rows(session)
+    return [(row.id, row.name) for row in rows]

@@ -23,7 +23,7 @@ from meterbill.core.invoicing import (
     invoice_id,
     purchases,
 )
-from meterbill.core.money import from_minor, to_minor
+from meterbill.core.money import decimal_text, from_minor, to_minor
 from meterbill.core.periods import Span
 from meterbill.core.rating import Line, Totals, corrections, rate_period
 from meterbill.db import Session
@@ -32,7 +32,6 @@ from meterbill.db import invoices as store
 from meterbill.db.models import CreditApplicationRow, InvoiceLineRow, InvoiceRow
 from meterbill.services.catalog import CatalogState, load_catalog, load_customer
 from meterbill.services.jsonio import dumps_text, loads_exact
-from meterbill.services.render import decimal_text
 from meterbill.services.usage import divided, period_usage
 
 __all__ = [

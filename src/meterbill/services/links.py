@@ -12,6 +12,11 @@ dashboard token, nor the other way round, and an expired token is refused.
 
 The secret lives in the ``meta`` table under ``link_secret`` (32 random bytes, created on
 first use). It never leaves the server.
+
+A public link names a finalized invoice only: :func:`invoice_for_token` answers ``None`` for
+a tampered, foreign or revoked token and for a draft. :func:`rotate_link_secret` replaces the
+installation's link secret, which revokes every link handed out so far at once (the
+Typesense API hands out new ones from then on).
 """
 
 import base64
@@ -26,15 +31,21 @@ from datetime import datetime
 from meterbill.core.periods import epoch_seconds
 from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
+from meterbill.db import invoices as invoice_store
 from meterbill.db.models import Meta
+from meterbill.services import invoicing
+from meterbill.services.invoicing import InvoiceView
 from meterbill.services.jsonio import JSONError, dumps_text, loads_exact
 
 __all__ = [
     "LINK_SECRET_KEY",
     "MAX_TOKEN_LENGTH",
     "dashboard_link_token",
+    "finalized_invoice",
+    "invoice_for_token",
     "invoice_link_token",
     "link_secret",
+    "rotate_link_secret",
     "verify_dashboard_link_token",
     "verify_invoice_link_token",
 ]
@@ -42,6 +53,7 @@ __all__ = [
 LINK_SECRET_KEY = "link_secret"
 MAX_TOKEN_LENGTH = 1024
 _SECRET_BYTES = 32
+_FINALIZED = frozenset({"issued", "paid", "void"})
 _MAC_BYTES = hashlib.sha256().digest_size
 # Domain separation: a MAC made for another purpose with the same secret is never a link.
 _CONTEXT = b"meterbill/invoice-link/v1\x00"
@@ -186,4 +198,43 @@ def link_secret(session: Session) -> bytes:
         if secret is None:
             raise
         return secret
+    return fresh
+
+
+# --- the invoice behind a link ------------------------------------------------------------
+
+
+def finalized_invoice(session: Session, invoice_id: str) -> InvoiceView | None:
+    """The issued, paid or void invoice ``invoice_id``; ``None`` for a draft or nothing."""
+    row = invoice_store.get_invoice(session, invoice_id)
+    if row is None or row.status not in _FINALIZED:
+        return None
+    view = invoicing.find_invoice(session, invoice_id, as_of=row.issued_at)
+    return view if view.status in _FINALIZED else None
+
+
+def invoice_for_token(session: Session, token: str) -> InvoiceView | None:
+    """The finalized invoice a genuine link token names; ``None`` for anything else (a
+    tampered token, one signed with another installation's or a rotated-out secret, a
+    draft). Never creates the link secret: without one no link was ever handed out."""
+    if catalog_store.get_meta(session, LINK_SECRET_KEY) is None:
+        return None
+    invoice_id = verify_invoice_link_token(link_secret(session), token)
+    if invoice_id is None:
+        return None
+    return finalized_invoice(session, invoice_id)
+
+
+def rotate_link_secret(session: Session) -> bytes:
+    """Replace the link secret with 32 fresh random bytes and return them.
+
+    Every invoice link handed out so far stops working at once (its page and PDF answer
+    404); the links made from now on (the Typesense API's ``invoice_html_url``) use the
+    new secret. Every other link signed with the same secret (the dashboard links) is
+    revoked too. Committed with the caller's transaction.
+    """
+    fresh = secrets.token_bytes(_SECRET_BYTES)
+    encoded = base64.urlsafe_b64encode(fresh).decode("ascii").rstrip("=")
+    catalog_store.set_meta(session, LINK_SECRET_KEY, dumps_text(encoded))
+    session.flush()
     return fresh

@@ -1,9 +1,13 @@
-"""Read models for the APIs: breakdowns over a range, credit balances, usage series."""
+"""Read models for the APIs: breakdowns over a range, credit balances, usage series.
+
+They return values; the JSON the native API writes for them is made in ``views.reports``."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from meterbill.core.aggregation import GroupKey
+from meterbill.core.catalog import CreditGrant
 from meterbill.core.errors import InvalidRequest
 from meterbill.core.money import from_minor, round_money
 from meterbill.core.periods import Span, WindowSize, windows
@@ -12,10 +16,17 @@ from meterbill.db import invoices as invoice_store
 from meterbill.services.breakdowns import WindowLines, breakdown_of
 from meterbill.services.catalog import load_catalog, load_customer, meter_ref
 from meterbill.services.invoicing import InvoiceView, customer_invoices
-from meterbill.services.render import decimal_text, time_text
 from meterbill.services.usage import meter_series
 
-__all__ = ["MAX_WINDOWS", "credit_balances", "range_breakdowns", "usage_series"]
+__all__ = [
+    "MAX_WINDOWS",
+    "CreditBalance",
+    "RangeWindow",
+    "UsageSeries",
+    "credit_balances",
+    "range_breakdowns",
+    "usage_series",
+]
 
 MAX_WINDOWS = 24 * 400
 _ZERO = Decimal(0)
@@ -25,6 +36,27 @@ _ZERO = Decimal(0)
 class RangeWindow:
     invoice: InvoiceView
     entry: WindowLines
+
+
+@dataclass(frozen=True, slots=True)
+class CreditBalance:
+    """One grant: its amount (rounded to the currency), what issued invoices used of it, what
+    the drafts will draw, and whether it has expired at ``as_of``."""
+
+    grant: CreditGrant
+    amount: Decimal
+    used: Decimal
+    pending_draft: Decimal
+    expired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSeries:
+    """A meter's values per window (``windows``) for every group with usage in the span."""
+
+    windows: list[Span]
+    group_by: tuple[str, ...]
+    values: dict[GroupKey, list[Decimal]]
 
 
 def range_breakdowns(
@@ -51,9 +83,7 @@ def range_breakdowns(
     return sorted(result, key=lambda item: (item.entry.window.start, item.invoice.ref.plan))
 
 
-def credit_balances(
-    session: Session, customer_id: str, *, as_of: datetime
-) -> list[dict[str, object]]:
+def credit_balances(session: Session, customer_id: str, *, as_of: datetime) -> list[CreditBalance]:
     """Each grant: its amount, what issued invoices used, what the drafts will draw."""
     customer = load_customer(session, customer_id)
     issued = invoice_store.credit_usage(session, customer_id=customer_id)
@@ -62,32 +92,21 @@ def credit_balances(
         if view.status == "draft":
             for use in view.totals.credits:
                 pending[use.grant] = pending.get(use.grant, _ZERO) + use.amount
-    result: list[dict[str, object]] = []
-    for grant in customer.credits:
-        amount = round_money(grant.amount, customer.currency)
-        used = from_minor(issued.get(grant.key, 0), customer.currency)
-        draft = pending.get(grant.key, _ZERO)
-        result.append(
-            {
-                "key": grant.key,
-                "kind": grant.kind.value,
-                "amount": decimal_text(amount),
-                "priority": grant.priority,
-                "starts_at": time_text(grant.starts_at),
-                "expires_at": time_text(grant.expires_at),
-                "used": decimal_text(used),
-                "balance": decimal_text(amount - used),
-                "pending_draft": decimal_text(draft),
-                "available": decimal_text(amount - used - draft),
-                "expired": grant.expires_at is not None and grant.expires_at <= as_of,
-            }
+    return [
+        CreditBalance(
+            grant=grant,
+            amount=round_money(grant.amount, customer.currency),
+            used=from_minor(issued.get(grant.key, 0), customer.currency),
+            pending_draft=pending.get(grant.key, _ZERO),
+            expired=grant.expires_at is not None and grant.expires_at <= as_of,
         )
-    return result
+        for grant in customer.credits
+    ]
 
 
 def usage_series(
     session: Session, customer_id: str, *, meter: str, span: Span, size: WindowSize
-) -> list[dict[str, object]]:
+) -> UsageSeries:
     """The meter per window and group over ``span`` (groups with usage in the span)."""
     ref = meter_ref(load_catalog(session), meter)
     load_customer(session, customer_id)
@@ -97,15 +116,4 @@ def usage_series(
     series = meter_series(
         session, ref, customer_id=customer_id, span=span, windows=spans, size=size
     )
-    rows: list[dict[str, object]] = []
-    for index, window in enumerate(spans):
-        for group in sorted(series):
-            rows.append(
-                {
-                    "start": time_text(window.start),
-                    "end": time_text(window.end),
-                    "group": dict(zip(ref.meter.group_by, group, strict=True)),
-                    "value": decimal_text(series[group][index]),
-                }
-            )
-    return rows
+    return UsageSeries(windows=spans, group_by=ref.meter.group_by, values=series)

@@ -1,4 +1,5 @@
-"""meterbill's own JSON shapes for invoices and breakdowns, shared by the API and the CLI.
+"""meterbill's own JSON shapes for invoices, their lines and totals, shared by the API and
+the CLI.
 
 Every amount and quantity is a decimal string in plain notation (``"1732.41"``, ``"0"``,
 ``"4738.98998041637241840362549"``), never a JSON number: clients must not read money
@@ -6,36 +7,18 @@ through a float.
 """
 
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from meterbill.core.events import format_timestamp
+from meterbill.core.events import time_text
+from meterbill.core.money import decimal_text
 from meterbill.core.rating import Line, Totals
-
-if TYPE_CHECKING:
-    from meterbill.services.invoicing import InvoiceView
+from meterbill.services.invoicing import InvoiceView
 
 __all__ = [
-    "decimal_text",
     "invoice_document",
     "line_document",
     "lines_document",
-    "time_text",
     "totals_document",
 ]
-
-
-def decimal_text(value: Decimal) -> str:
-    """Plain notation without trailing zeros: ``Decimal("512.00")`` → ``"512"``."""
-    if value == 0:
-        return "0"
-    text = format(value.normalize(), "f")
-    return text
-
-
-def time_text(moment: datetime | None) -> str | None:
-    return None if moment is None else format_timestamp(moment)
 
 
 def line_document(line: Line) -> dict[str, object]:
@@ -75,7 +58,7 @@ def lines_document(lines: Sequence[Line]) -> list[dict[str, object]]:
     return [line_document(line) for line in lines]
 
 
-def invoice_document(view: "InvoiceView") -> dict[str, object]:
+def invoice_document(view: InvoiceView) -> dict[str, object]:
     """meterbill's invoice shape: the fields of the golden ``expected.json`` and more."""
     return {
         "id": view.id,

@@ -26,15 +26,15 @@ from decimal import Decimal
 from meterbill.core.breakdown import WindowFigure
 from meterbill.core.catalog import Customer
 from meterbill.core.errors import NotFound
+from meterbill.core.events import time_text
+from meterbill.core.money import decimal_text
 from meterbill.core.periods import Span, WindowSize, floor_to, windows
 from meterbill.core.rating import Line
 from meterbill.db import Session
-from meterbill.db import catalog as catalog_store
 from meterbill.services.breakdowns import InvoiceBreakdown, breakdown_of
 from meterbill.services.catalog import load_catalog, load_customer
 from meterbill.services.invoicing import InvoiceView, customer_invoices
 from meterbill.services.jsonio import dumps_text
-from meterbill.services.render import decimal_text, time_text
 
 __all__ = [
     "CSV_COLUMNS",
@@ -46,7 +46,6 @@ __all__ = [
     "Series",
     "breakdown_csv",
     "breakdown_table",
-    "customer_choices",
     "dashboard",
 ]
 
@@ -327,12 +326,6 @@ def dashboard(
         top_groups=_top_groups(breakdowns, current, customer),
         table=_table(breakdowns, _chosen(views, current, invoice_id), size),
     )
-
-
-def customer_choices(session: Session) -> list[tuple[str, str]]:
-    """Every customer as (id, name), by id: what an admin may open a dashboard for."""
-    rows = catalog_store.customer_rows(session)
-    return [(row.id, row.name) for row in rows]
 
 
 def _cell(text: str) -> str:

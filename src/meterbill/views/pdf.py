@@ -6,14 +6,8 @@ JSON API (``value``) and as shown (``text``, e.g. ``$1,732.41``). The invoice pa
 (``api/pages.py``) and :func:`invoice_pdf` both draw that one sheet, so they cannot
 disagree with each other or with the API. Nothing here prices anything.
 
-Public links (``/invoices/{token}``, see ``services.links``) name finalized invoices only:
-:func:`invoice_for_token` answers ``None`` for a tampered, foreign or revoked token and for
-a draft. :func:`rotate_link_secret` replaces the installation's link secret, which revokes
-every link handed out so far at once (the Typesense API hands out new ones from then on).
-
-The seller block comes from the ``meta`` key ``seller``: JSON
-``{"name": ..., "address": ..., "email": ...}`` (``address`` a string, lines separated by
-``\\n``, or a list of lines); without it the seller is "meterbill".
+Which invoice a public link (``/invoices/{token}``) names is ``services.links``' answer; the
+seller block is the ``seller`` setting (``services.seller``).
 
 The PDF uses the standard Helvetica font, so its text is real, extractable text in every
 viewer without shipping a font file. That font covers Windows-1252 (Western European
@@ -21,8 +15,6 @@ scripts); any other character is replaced by its closest ASCII form or ``?`` in 
 only (the HTML page shows every character).
 """
 
-import base64
-import secrets
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
@@ -37,43 +29,29 @@ from fpdf.fonts import FontFace
 from meterbill import __version__
 from meterbill.core.catalog import CreditKind
 from meterbill.core.events import format_timestamp
-from meterbill.core.money import minor_exponent, round_money
+from meterbill.core.money import decimal_text, minor_exponent, round_money
 from meterbill.core.rating import Line
-from meterbill.db import Session
-from meterbill.db import catalog as catalog_store
-from meterbill.db import invoices as invoice_store
-from meterbill.services import invoicing
 from meterbill.services.invoicing import InvoiceView
-from meterbill.services.jsonio import JSONError, dumps_text, loads_exact
-from meterbill.services.links import LINK_SECRET_KEY, link_secret, verify_invoice_link_token
-from meterbill.services.render import decimal_text
+from meterbill.services.seller import DEFAULT_SELLER, Seller, text_lines
 
 __all__ = [
     "CREDIT_LABELS",
-    "DEFAULT_SELLER",
     "DUE_DAYS",
     "PAPERS",
-    "SELLER_KEY",
     "STATUS_LABELS",
     "CreditRow",
     "Figure",
     "InvoiceSheet",
     "Paper",
-    "Seller",
     "SheetLine",
-    "finalized_invoice",
     "format_money",
     "format_quantity",
     "format_unit_price",
-    "invoice_for_token",
     "invoice_pdf",
     "invoice_sheet",
     "pdf_filename",
-    "rotate_link_secret",
-    "seller_of",
 ]
 
-SELLER_KEY = "seller"
 DUE_DAYS = 30
 Paper = Literal["a4", "letter"]
 PAPERS: tuple[Paper, ...] = ("a4", "letter")
@@ -86,20 +64,6 @@ CREDIT_LABELS = {
 # Symbols printed before the amount; every other currency is shown as "CHF 1,732.41".
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 _ZERO = Decimal(0)
-_SECRET_BYTES = 32
-_FINALIZED = frozenset({"issued", "paid", "void"})
-
-
-@dataclass(frozen=True, slots=True)
-class Seller:
-    """Who issues the invoices: the installation's ``seller`` setting."""
-
-    name: str
-    address: tuple[str, ...] = ()
-    email: str | None = None
-
-
-DEFAULT_SELLER = Seller(name="meterbill")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,34 +197,6 @@ def _date(moment: datetime | None) -> Figure:
 # --- the sheet ----------------------------------------------------------------------------
 
 
-def _text_lines(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(line.strip() for line in value.splitlines() if line.strip())
-    if isinstance(value, list):
-        return tuple(item.strip() for item in value if isinstance(item, str) and item.strip())
-    return ()
-
-
-def seller_of(session: Session) -> Seller:
-    """The ``seller`` setting; missing or unreadable parts fall back to :data:`DEFAULT_SELLER`."""
-    stored = catalog_store.get_meta(session, SELLER_KEY)
-    if stored is None:
-        return DEFAULT_SELLER
-    try:
-        value = loads_exact(stored)
-    except JSONError:
-        return DEFAULT_SELLER
-    if not isinstance(value, dict):
-        return DEFAULT_SELLER
-    name = value.get("name")
-    email = value.get("email")
-    return Seller(
-        name=name.strip() if isinstance(name, str) and name.strip() else DEFAULT_SELLER.name,
-        address=_text_lines(value.get("address")),
-        email=email.strip() if isinstance(email, str) and email.strip() else None,
-    )
-
-
 def _detail(line: Line) -> str | None:
     parts: list[str] = []
     if line.description and line.description != line.name:
@@ -323,7 +259,7 @@ def invoice_sheet(view: InvoiceView, seller: Seller = DEFAULT_SELLER) -> Invoice
         customer_id=customer.id,
         customer_name=customer.name,
         billing_email=customer.billing_email,
-        billing_information=_text_lines(customer.additional_billing_information),
+        billing_information=text_lines(customer.additional_billing_information),
         period=Figure(
             f"{format_timestamp(period.start)}/{format_timestamp(period.end)}",
             f"{period.start.date().isoformat()} – {last_day.isoformat()}",
@@ -350,45 +286,6 @@ def invoice_sheet(view: InvoiceView, seller: Seller = DEFAULT_SELLER) -> Invoice
 def pdf_filename(sheet: InvoiceSheet) -> str:
     """``invoice-12.pdf``; a draft (no number yet) is ``invoice-draft.pdf``."""
     return f"invoice-{'draft' if sheet.number is None else sheet.number}.pdf"
-
-
-# --- links --------------------------------------------------------------------------------
-
-
-def finalized_invoice(session: Session, invoice_id: str) -> InvoiceView | None:
-    """The issued, paid or void invoice ``invoice_id``; ``None`` for a draft or nothing."""
-    row = invoice_store.get_invoice(session, invoice_id)
-    if row is None or row.status not in _FINALIZED:
-        return None
-    view = invoicing.find_invoice(session, invoice_id, as_of=row.issued_at)
-    return view if view.status in _FINALIZED else None
-
-
-def invoice_for_token(session: Session, token: str) -> InvoiceView | None:
-    """The finalized invoice a genuine link token names; ``None`` for anything else (a
-    tampered token, one signed with another installation's or a rotated-out secret, a
-    draft). Never creates the link secret: without one no link was ever handed out."""
-    if catalog_store.get_meta(session, LINK_SECRET_KEY) is None:
-        return None
-    invoice_id = verify_invoice_link_token(link_secret(session), token)
-    if invoice_id is None:
-        return None
-    return finalized_invoice(session, invoice_id)
-
-
-def rotate_link_secret(session: Session) -> bytes:
-    """Replace the link secret with 32 fresh random bytes and return them.
-
-    Every invoice link handed out so far stops working at once (its page and PDF answer
-    404); the links made from now on (the Typesense API's ``invoice_html_url``) use the
-    new secret. Every other link signed with the same secret (``services.links``) is
-    revoked too. Committed with the caller's transaction.
-    """
-    fresh = secrets.token_bytes(_SECRET_BYTES)
-    encoded = base64.urlsafe_b64encode(fresh).decode("ascii").rstrip("=")
-    catalog_store.set_meta(session, LINK_SECRET_KEY, dumps_text(encoded))
-    session.flush()
-    return fresh
 
 
 # --- the PDF ------------------------------------------------------------------------------
