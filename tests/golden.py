@@ -8,7 +8,14 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["SCENARIOS", "Scenario", "compare_invoices", "scenario_dir"]
+__all__ = [
+    "SCENARIOS",
+    "STEP_SCENARIOS",
+    "Scenario",
+    "compare_invoices",
+    "compare_step_invoices",
+    "scenario_dir",
+]
 
 
 def scenario_dir() -> Path:
@@ -39,11 +46,15 @@ class Scenario:
     def events(self) -> Path:
         return self.path / "events.jsonl"
 
+    @property
+    def has_steps(self) -> bool:
+        return "steps" in self.expected
+
 
 if os.environ.get("CI") and not scenario_dir().exists():
     raise RuntimeError(f"golden scenarios not found at {scenario_dir()}: CI must run them")
 
-SCENARIOS = (
+_ALL = (
     sorted(
         (Scenario(p.name, p) for p in scenario_dir().iterdir() if (p / "expected.json").exists()),
         key=lambda s: s.name,
@@ -51,6 +62,10 @@ SCENARIOS = (
     if scenario_dir().exists()
     else []
 )
+SCENARIOS = [s for s in _ALL if not s.has_steps]
+"""Scenarios of one apply, one ingest and one close (``setup.yaml``, ``events.jsonl``)."""
+STEP_SCENARIOS = [s for s in _ALL if s.has_steps]
+"""Scenarios run step by step (``expected.json`` has ``steps``; see the scenarios' README)."""
 
 
 def _same(expected: object, actual: object, *, quantity: bool) -> bool:
@@ -92,8 +107,15 @@ def _line_key(line: dict[str, object]) -> tuple[object, ...]:
 
 
 def _compare_lines(
-    where: str, want: list[dict[str, object]], got: list[dict[str, object]]
+    where: str,
+    want: list[dict[str, object]],
+    got: list[dict[str, object]],
+    *,
+    given_only: bool = False,
 ) -> list[str]:
+    """Lines paired by name, product and group. With ``given_only`` (scenarios with steps),
+    ``type`` and ``unit_price`` are compared only where expected.json gives them, and a
+    line's ``quantity_places`` replaces the 12 decimal places."""
     problems: list[str] = []
     got_by_key = {_line_key(line): line for line in got}
     for line in want:
@@ -102,18 +124,103 @@ def _compare_lines(
         if other is None:
             problems.append(f"{where}: missing line {key}")
             continue
-        if line.get("type") != other.get("type"):
+        if (not given_only or "type" in line) and line.get("type") != other.get("type"):
             problems.append(f"{where}: line {key} type {line.get('type')} != {other.get('type')}")
-        if not _same(line["quantity"], other.get("quantity"), quantity=True):
+        places = int(str(line.get("quantity_places", 12)))
+        if not _same_places(line["quantity"], other.get("quantity"), places):
             problems.append(
                 f"{where}: line {key} quantity {line['quantity']} != {other.get('quantity')}"
             )
         if not _same(line["amount"], other.get("amount"), quantity=False):
             problems.append(f"{where}: line {key} amount {line['amount']} != {other.get('amount')}")
-        if not _same(line.get("unit_price"), other.get("unit_price"), quantity=True):
+        if (not given_only or "unit_price" in line) and not _same(
+            line.get("unit_price"), other.get("unit_price"), quantity=True
+        ):
             problems.append(
                 f"{where}: line {key} unit_price "
                 f"{line.get('unit_price')} != {other.get('unit_price')}"
             )
     problems.extend(f"{where}: unexpected line {key}" for key in got_by_key)
+    return problems
+
+
+def _same_places(expected: object, actual: object, places: int) -> bool:
+    if expected is None or actual is None:
+        return expected is actual
+    return round(Decimal(str(expected)), places) == round(Decimal(str(actual)), places)
+
+
+_MONEY_FIELDS = (
+    "subtotal",
+    "tax",
+    "credits_applied",
+    "total",
+    "credit_balance_after",
+    "payments",
+    "credit_notes",
+    "amount_due",
+)
+_VOID_FIELDS = ("number", "plan", "status", "period_start", "period_end", "replaces")
+
+
+def _pair_key(invoice: dict[str, object]) -> tuple[str, str]:
+    return (str(invoice.get("period_start")), str(invoice.get("plan")))
+
+
+def _order(invoice: dict[str, object]) -> tuple[bool, int]:
+    number = invoice.get("number")
+    return (number is None, number if isinstance(number, int) else 0)
+
+
+def _pairs(
+    expected: list[dict[str, object]], actual: list[dict[str, object]]
+) -> tuple[list[tuple[dict[str, object], dict[str, object] | None]], list[dict[str, object]]]:
+    """Expected invoices paired with actual ones by period start and plan, then by number
+    (the draft last); returns the pairs and the actual invoices left unpaired."""
+    by_key: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for invoice in sorted(actual, key=_order):
+        by_key.setdefault(_pair_key(invoice), []).append(invoice)
+    pairs: list[tuple[dict[str, object], dict[str, object] | None]] = []
+    for want in sorted(expected, key=_order):
+        candidates = by_key.get(_pair_key(want), [])
+        pairs.append((want, candidates.pop(0) if candidates else None))
+    return pairs, [invoice for rest in by_key.values() for invoice in rest]
+
+
+def compare_step_invoices(
+    expected: list[dict[str, object]], actual: list[dict[str, object]]
+) -> list[str]:
+    """The comparison of a scenario with steps (the scenarios' README): invoices paired by
+    period start and plan (several by number, the draft last), each field compared only
+    where expected.json gives it, a void invoice on its identity, lines, subtotal and tax."""
+    problems: list[str] = []
+    pairs, unpaired = _pairs(expected, actual)
+    for want, got in pairs:
+        where = f"invoice {want.get('period_start')} {want.get('plan')} #{want.get('number')}"
+        if got is None:
+            problems.append(f"{where}: missing")
+            continue
+        void = want.get("status") == "void"
+        for field in _VOID_FIELDS:
+            if field in want and want[field] != got.get(field):
+                problems.append(
+                    f"{where}: {field} expected {want[field]!r}, got {got.get(field)!r}"
+                )
+        for field in ("subtotal", "tax") if void else _MONEY_FIELDS:
+            if field in want and not _same(want[field], got.get(field), quantity=False):
+                problems.append(f"{where}: {field} expected {want[field]}, got {got.get(field)}")
+        if "credits" in want and not void:
+            want_credits = {(c["credit"], Decimal(c["amount"])) for c in want["credits"]}  # type: ignore[attr-defined]
+            got_credits = {(c["credit"], Decimal(c["amount"])) for c in got.get("credits", [])}  # type: ignore[attr-defined]
+            if want_credits != got_credits:
+                problems.append(
+                    f"{where}: credits expected {sorted(want_credits)}, got {sorted(got_credits)}"
+                )
+        if "lines" in want:
+            problems.extend(
+                _compare_lines(where, want["lines"], got.get("lines", []), given_only=True)  # type: ignore[arg-type]
+            )
+    problems.extend(
+        f"unexpected invoice {_pair_key(invoice)} #{invoice.get('number')}" for invoice in unpaired
+    )
     return problems
