@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from meterbill.core.catalog import (
     Aggregation,
+    Anchor,
     Catalog,
     CreditGrant,
     CreditKind,
@@ -111,8 +112,11 @@ def plan(
     key: str = "plan",
     interval: Interval = Interval.MONTH,
     minimum: Decimal | None = None,
+    anchor: Anchor = Anchor.CALENDAR,
 ) -> Plan:
-    return Plan(key=key, name=key, interval=interval, products=products, minimum=minimum)
+    return Plan(
+        key=key, name=key, interval=interval, products=products, minimum=minimum, anchor=anchor
+    )
 
 
 def catalog(
@@ -137,6 +141,8 @@ def grant(
     expires_at: datetime | None = None,
     priority: int = 10,
     price: Decimal | None = None,
+    recurrence: Interval | None = None,
+    until: datetime | None = None,
 ) -> CreditGrant:
     return CreditGrant(
         key=key,
@@ -146,6 +152,8 @@ def grant(
         expires_at=expires_at,
         priority=priority,
         price=price,
+        recurrence=recurrence,
+        until=until,
     )
 
 

@@ -5,12 +5,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from meterbill.core.catalog import CreditGrant, CreditKind
+from meterbill.core.catalog import CreditGrant, CreditKind, Interval
 from meterbill.core.credits import (
     CreditUse,
     balance_after,
     draw_credits,
     draw_order,
+    expand_grants,
+    occurrences,
     opening_balances,
 )
 from meterbill.core.periods import Span
@@ -127,6 +129,8 @@ def test_how_much_one_grant_pays(balance: D, payable: D, uses: list[CreditUse]) 
 
 
 def test_balance_after_leaves_out_grants_expiring_by_the_period_end() -> None:
+    # Spec 4.6: what remains on the grants that started before the period end and do not
+    # expire by it; "march" starts after January, so it is not part of January's balance.
     grants = [
         grant(key="forever", amount=D(100), starts_at=at("2026-01-01")),
         grant(key="ends", amount=D(50), starts_at=at("2026-01-01"), expires_at=at("2026-02-01")),
@@ -135,7 +139,7 @@ def test_balance_after_leaves_out_grants_expiring_by_the_period_end() -> None:
     ]
     balances = {"forever": D(100), "ends": D(50), "later": D(30), "march": D(20)}
 
-    assert balance_after(grants, balances, period=JANUARY) == D(150)
+    assert balance_after(grants, balances, period=JANUARY) == D(130)
 
 
 @pytest.mark.parametrize(
@@ -215,3 +219,192 @@ def test_totals_report_each_use() -> None:
         (CreditUse("welcome", FREE, D("12.34")),),
         {"welcome": D("987.66")},
     )
+
+
+# --------------------------------------------------------------------------- 5.5 recurring
+
+
+def occurrence_view(grants: list[CreditGrant]) -> list[tuple[str, datetime, datetime | None]]:
+    return [(g.key, g.starts_at, g.expires_at) for g in grants]
+
+
+@pytest.mark.parametrize(
+    ("series", "before", "expected"),
+    [
+        pytest.param(
+            grant(
+                key="m",
+                amount=D(100),
+                starts_at=at("2026-01-31T09:00"),
+                recurrence=Interval.MONTH,
+            ),
+            at("2026-06-01"),
+            [
+                ("m/2026-01-31", at("2026-01-31T09:00"), at("2026-02-28T09:00")),
+                ("m/2026-02-28", at("2026-02-28T09:00"), at("2026-03-31T09:00")),
+                ("m/2026-03-31", at("2026-03-31T09:00"), at("2026-04-30T09:00")),
+                ("m/2026-04-30", at("2026-04-30T09:00"), at("2026-05-31T09:00")),
+                ("m/2026-05-31", at("2026-05-31T09:00"), at("2026-06-30T09:00")),
+            ],
+            id="31st of the month: clamped, restored, time kept",
+        ),
+        pytest.param(
+            grant(
+                key="m",
+                amount=D(100),
+                starts_at=at("2026-01-01"),
+                recurrence=Interval.MONTH,
+                until=at("2026-03-15"),
+            ),
+            at("2027-01-01"),
+            [
+                ("m/2026-01-01", at("2026-01-01"), at("2026-02-01")),
+                ("m/2026-02-01", at("2026-02-01"), at("2026-03-01")),
+                ("m/2026-03-01", at("2026-03-01"), at("2026-04-01")),
+            ],
+            id="until: none starts after it, the last lasts its interval",
+        ),
+        pytest.param(
+            grant(
+                key="m",
+                amount=D(100),
+                starts_at=at("2026-01-01"),
+                recurrence=Interval.MONTH,
+                until=at("2026-03-01"),
+            ),
+            at("2027-01-01"),
+            [
+                ("m/2026-01-01", at("2026-01-01"), at("2026-02-01")),
+                ("m/2026-02-01", at("2026-02-01"), at("2026-03-01")),
+            ],
+            id="none starts at until",
+        ),
+        pytest.param(
+            grant(
+                key="m",
+                amount=D(100),
+                starts_at=at("2026-01-01"),
+                recurrence=Interval.MONTH,
+                expires_at=at("2026-02-15"),
+            ),
+            at("2027-01-01"),
+            [
+                ("m/2026-01-01", at("2026-01-01"), at("2026-02-01")),
+                ("m/2026-02-01", at("2026-02-01"), at("2026-02-15")),
+            ],
+            id="expires_at cuts the series and the last occurrence",
+        ),
+        pytest.param(
+            grant(
+                key="m",
+                amount=D(100),
+                starts_at=at("2026-01-01"),
+                recurrence=Interval.MONTH,
+                expires_at=at("2026-03-01"),
+            ),
+            at("2027-01-01"),
+            [
+                ("m/2026-01-01", at("2026-01-01"), at("2026-02-01")),
+                ("m/2026-02-01", at("2026-02-01"), at("2026-03-01")),
+            ],
+            id="none starts at expires_at",
+        ),
+        pytest.param(
+            grant(
+                key="w",
+                amount=D(5),
+                starts_at=at("2026-01-01T12:00"),
+                recurrence=Interval.WEEK,
+            ),
+            at("2026-01-20"),
+            [
+                ("w/2026-01-01", at("2026-01-01T12:00"), at("2026-01-08T12:00")),
+                ("w/2026-01-08", at("2026-01-08T12:00"), at("2026-01-15T12:00")),
+                ("w/2026-01-15", at("2026-01-15T12:00"), at("2026-01-22T12:00")),
+            ],
+            id="weekly, bounded by the horizon",
+        ),
+        pytest.param(
+            grant(key="q", amount=D(5), starts_at=at("2026-11-30"), recurrence=Interval.QUARTER),
+            at("2027-05-30"),
+            [
+                ("q/2026-11-30", at("2026-11-30"), at("2027-02-28")),
+                ("q/2027-02-28", at("2027-02-28"), at("2027-05-30")),
+            ],
+            id="quarterly from 30 Nov; none at the horizon",
+        ),
+        pytest.param(
+            grant(key="y", amount=D(5), starts_at=at("2028-02-29"), recurrence=Interval.YEAR),
+            at("2030-01-01"),
+            [
+                ("y/2028-02-29", at("2028-02-29"), at("2029-02-28")),
+                ("y/2029-02-28", at("2029-02-28"), at("2030-02-28")),
+            ],
+            id="yearly from 29 Feb 2028",
+        ),
+        pytest.param(
+            grant(key="m", amount=D(5), starts_at=at("2026-01-01"), recurrence=Interval.MONTH),
+            at("2026-01-01"),
+            [],
+            id="nothing before the first start",
+        ),
+        pytest.param(
+            grant(key="once", amount=D(5), starts_at=at("2026-01-01")),
+            at("2025-01-01"),
+            [("once", at("2026-01-01"), None)],
+            id="a grant without recurrence is itself",
+        ),
+    ],
+)
+def test_occurrences(
+    series: CreditGrant, before: datetime, expected: list[tuple[str, datetime, datetime | None]]
+) -> None:
+    assert occurrence_view(occurrences(series, before=before)) == expected
+
+
+def test_an_occurrence_keeps_amount_kind_and_priority() -> None:
+    series = grant(
+        key="c",
+        kind=COMMIT,
+        amount=D("100.00"),
+        starts_at=at("2026-01-01"),
+        priority=3,
+        recurrence=Interval.MONTH,
+        until=at("2026-12-01"),
+    )
+
+    first, second = occurrences(series, before=at("2026-03-01"))
+
+    assert second == CreditGrant(
+        key="c/2026-02-01",
+        kind=COMMIT,
+        amount=D("100.00"),
+        starts_at=at("2026-02-01"),
+        expires_at=at("2026-03-01"),
+        priority=3,
+    )
+    assert (first.recurrence, first.until) == (None, None)
+
+
+def test_expand_grants_replaces_only_recurring_grants() -> None:
+    once = grant(key="welcome", amount=D(400), starts_at=at("2026-01-01"))
+    monthly = grant(key="m", amount=D(100), starts_at=at("2026-01-01"), recurrence=Interval.MONTH)
+
+    expanded = expand_grants([once, monthly], before=at("2026-02-10"))
+
+    assert [g.key for g in expanded] == ["welcome", "m/2026-01-01", "m/2026-02-01"]
+
+
+def test_unused_occurrence_balance_does_not_roll_over() -> None:
+    monthly = grant(
+        key="m", amount=D("100.00"), starts_at=at("2026-01-01"), recurrence=Interval.MONTH
+    )
+    grants = expand_grants([monthly], before=at("2026-03-01"))
+    balances = opening_balances(grants, {"m/2026-01-01": D("60.00")}, currency="USD")
+    february = Span(at("2026-02-01"), at("2026-03-01"))
+
+    uses = draw_credits(grants, balances, period=february, payable=D("130.00"))
+
+    # January's 40.00 left expired on 1 February; only February's 100.00 can pay.
+    assert uses == [CreditUse("m/2026-02-01", FREE, D("100.00"))]
+    assert balance_after(grants, balances, period=february) == D(0)

@@ -5,7 +5,15 @@ from decimal import Decimal as D
 
 import pytest
 
-from meterbill.core.catalog import CreditGrant, CreditKind, FlatPrice, Interval
+from meterbill.core.catalog import (
+    Aggregation,
+    Anchor,
+    CreditGrant,
+    CreditKind,
+    FlatPrice,
+    Interval,
+    PerUnitPrice,
+)
 from meterbill.core.invoicing import (
     Draft,
     PeriodRef,
@@ -17,7 +25,7 @@ from meterbill.core.invoicing import (
 )
 from meterbill.core.periods import Span
 from meterbill.core.rating import Line
-from tests.builders import at, catalog, customer, grant, plan, product, subscription
+from tests.builders import at, catalog, customer, grant, meter, plan, product, subscription
 
 CATALOG = catalog(
     products=[product(key="platform", name="Platform", price=FlatPrice(amount=D("300.00")))],
@@ -138,12 +146,14 @@ def test_a_purchase_is_billed_on_its_draft_and_not_paid_by_credits() -> None:
 
     # January: welcome pays 300.00. February owes 300.00 + the 200.00 purchase; welcome's
     # last 100.00 and then 200.00 of the top-up pay the 300.00; the purchase stays due.
+    # January's balance after is welcome's 100.00 only: the top-up starts after January
+    # (spec 4.6 counts the grants that started before the period end).
     assert [[line.name for line in d.lines] for d in drafts] == [
         ["Platform"],
         ["Platform", "Prepaid credit purchase"],
     ]
     assert summary(drafts) == [
-        (JAN, D("300.00"), D("300.00"), D("0.00"), D("350.00")),
+        (JAN, D("300.00"), D("300.00"), D("0.00"), D("100.00")),
         (FEB, D("500.00"), D("300.00"), D("200.00"), D("50.00")),
     ]
 
@@ -235,3 +245,119 @@ def test_invoice_id_is_stable_per_customer_plan_and_period() -> None:
         invoice_id("acme", ref("2026-01-01", "2026-02-01", "weekly")),
     }
     assert len(ids) == 4
+
+
+# --------------------------------------------------------------------------- 5.4, 5.5
+
+
+ANNIVERSARY = catalog(
+    products=[
+        product(key="platform", name="Platform", price=FlatPrice(amount=D("310.00"), prorate=True))
+    ],
+    plans=[
+        plan(
+            key="anniversary",
+            products=("platform",),
+            minimum=D("620.00"),
+            anchor=Anchor.SUBSCRIPTION,
+        )
+    ],
+)
+
+
+def test_an_anchored_partial_last_period_is_prorated_against_the_anchored_period() -> None:
+    acme = customer(
+        subscriptions=(
+            subscription(
+                plan="anniversary",
+                starts_at=at("2026-01-31T10:30"),
+                ends_at=at("2026-03-14T10:30"),
+            ),
+        )
+    )
+    refs = customer_periods(acme, ANNIVERSARY, until=at("2026-04-01"))
+
+    drafts = draft_invoices(
+        customer=acme, catalog=ANNIVERSARY, drafts=refs, all_periods=refs, usage={}, used={}
+    )
+
+    # 31 Jan 10:30 -> 28 Feb 10:30 is a full period: 310.00 and a true-up to 620.00.
+    # 28 Feb 10:30 -> 14 Mar 10:30 is 14 days of the anchored period 28 Feb -> 31 Mar
+    # (31 days, not February's 28): 310.00 x 14/31 = 140.00, minimum 620.00 x 14/31 = 280.00.
+    assert [d.ref.period for d in drafts] == [
+        Span(at("2026-01-31T10:30"), at("2026-02-28T10:30")),
+        Span(at("2026-02-28T10:30"), at("2026-03-14T10:30")),
+    ]
+    assert [[(line.name, line.amount) for line in d.lines] for d in drafts] == [
+        [("Platform", D("310.00")), ("Minimum spend true-up", D("310.00"))],
+        [("Platform", D("140.00")), ("Minimum spend true-up", D("140.00"))],
+    ]
+
+
+METERED = catalog(
+    meters=[meter(aggregation=Aggregation.SUM)],
+    products=[product(key="usage", name="Usage", price=PerUnitPrice(unit_price=D(1)))],
+    plans=[plan(key="monthly", products=("usage",))],
+)
+
+
+def test_a_monthly_credit_pays_each_month_and_nothing_rolls_over() -> None:
+    monthly = grant(
+        key="monthly-free",
+        amount=D("100.00"),
+        starts_at=at("2026-01-01"),
+        recurrence=Interval.MONTH,
+    )
+    acme = customer(subscriptions=MONTHLY_FROM_JANUARY, credits=(monthly,))
+    no_group: tuple[str, ...] = ()
+    usage = {
+        JAN: {"usage": {no_group: D(60)}},
+        FEB: {"usage": {no_group: D(130)}},
+        MAR: {"usage": {no_group: D(0)}},
+    }
+
+    drafts = draft_invoices(
+        customer=acme,
+        catalog=METERED,
+        drafts=[JAN, FEB, MAR],
+        all_periods=[JAN, FEB, MAR],
+        usage=usage,
+        used={},
+    )
+
+    # January uses 60.00 of its 100.00; the 40.00 left expires on 1 February. February's
+    # occurrence pays 100.00 of 130.00; March owes nothing. Each occurrence expires at the
+    # period end and the next one starts there, so no balance is left after any period.
+    assert summary(drafts) == [
+        (JAN, D("60.00"), D("60.00"), D("0.00"), D("0.00")),
+        (FEB, D("130.00"), D("100.00"), D("30.00"), D("0.00")),
+        (MAR, D("0.00"), D("0.00"), D("0.00"), D("0.00")),
+    ]
+    assert [[(u.grant, u.amount) for u in d.totals.credits] for d in drafts] == [
+        [("monthly-free/2026-01-01", D("60.00"))],
+        [("monthly-free/2026-02-01", D("100.00"))],
+        [],
+    ]
+
+
+def test_a_recurring_credit_draws_after_what_issued_invoices_used() -> None:
+    monthly = grant(
+        key="monthly-free",
+        amount=D("100.00"),
+        starts_at=at("2026-01-01"),
+        recurrence=Interval.MONTH,
+        until=at("2026-02-01"),
+    )
+    acme = customer(subscriptions=MONTHLY_FROM_JANUARY, credits=(monthly,))
+
+    drafts = draft_invoices(
+        customer=acme,
+        catalog=METERED,
+        drafts=[FEB],
+        all_periods=[JAN, FEB],
+        usage={FEB: {"usage": {(): D(130)}}},
+        used={"monthly-free/2026-01-01": D("60.00")},
+    )
+
+    # until 1 February: only January's occurrence exists, and it expired with January.
+    assert summary(drafts) == [(FEB, D("130.00"), D("0.00"), D("130.00"), D("0.00"))]

@@ -5,16 +5,18 @@ from decimal import Decimal as D
 
 import pytest
 
-from meterbill.core.catalog import Interval
+from meterbill.core.catalog import Anchor, Interval
 from meterbill.core.periods import (
     Span,
     WindowSize,
+    anchored_period,
     billing_periods,
     ceil_to,
     decompose,
     floor_to,
     full_period,
     period_containing,
+    step,
     windows,
 )
 from tests.builders import at
@@ -374,3 +376,316 @@ def test_decompose(
     period: Span, coarsest: WindowSize, segments: list[tuple[WindowSize | None, Span]]
 ) -> None:
     assert decompose(period, coarsest) == segments
+
+
+# --------------------------------------------------------------------------- 5.4 anchors
+
+QUARTER, YEAR = Interval.QUARTER, Interval.YEAR
+CALENDAR, SUBSCRIPTION = Anchor.CALENDAR, Anchor.SUBSCRIPTION
+
+
+@pytest.mark.parametrize(
+    ("moment", "interval", "count", "expected"),
+    [
+        pytest.param(
+            at("2026-01-31T10:30"), MONTH, 1, at("2026-02-28T10:30"), id="31 Jan -> 28 Feb"
+        ),
+        pytest.param(
+            at("2026-01-31T10:30"), MONTH, 2, at("2026-03-31T10:30"), id="31 Jan -> 31 Mar"
+        ),
+        pytest.param(at("2028-01-31"), MONTH, 1, at("2028-02-29"), id="31 Jan -> 29 Feb 2028"),
+        pytest.param(at("2027-01-29"), MONTH, 1, at("2027-02-28"), id="29 Jan -> 28 Feb 2027"),
+        pytest.param(at("2028-01-29"), MONTH, 1, at("2028-02-29"), id="29 Jan -> 29 Feb 2028"),
+        pytest.param(at("2026-12-31"), MONTH, 2, at("2027-02-28"), id="across the year end"),
+        pytest.param(at("2026-11-30T08:00"), QUARTER, 1, at("2027-02-28T08:00"), id="quarter"),
+        pytest.param(at("2028-02-29"), YEAR, 1, at("2029-02-28"), id="29 Feb -> 28 Feb 2029"),
+        pytest.param(at("2028-02-29"), YEAR, 4, at("2032-02-29"), id="29 Feb restored in 2032"),
+        pytest.param(at("2026-01-01T12:00"), WEEK, 3, at("2026-01-22T12:00"), id="three weeks"),
+        pytest.param(at("2026-03-31"), MONTH, -1, at("2026-02-28"), id="backwards, clamped"),
+    ],
+)
+def test_step(moment: datetime, interval: Interval, count: int, expected: datetime) -> None:
+    assert step(moment, interval, count) == expected
+
+
+@pytest.mark.parametrize(
+    ("interval", "moment", "period"),
+    [
+        pytest.param(QUARTER, at("2026-02-15T09:00"), span("2026-01-01", "2026-04-01"), id="Q1"),
+        pytest.param(QUARTER, at("2026-04-01"), span("2026-04-01", "2026-07-01"), id="Q2 opens"),
+        pytest.param(
+            QUARTER, at("2026-09-30T23:59:59.999999"), span("2026-07-01", "2026-10-01"), id="Q3"
+        ),
+        pytest.param(
+            QUARTER, at("2026-12-31T23:00"), span("2026-10-01", "2027-01-01"), id="Q4 ends in 2027"
+        ),
+        pytest.param(YEAR, at("2028-02-29T12:00"), span("2028-01-01", "2029-01-01"), id="year"),
+    ],
+)
+def test_calendar_quarters_and_years(interval: Interval, moment: datetime, period: Span) -> None:
+    assert period_containing(interval, moment) == period
+
+
+@pytest.mark.parametrize(
+    ("interval", "anchor", "starts_at", "ends_at", "until", "periods"),
+    [
+        pytest.param(
+            MONTH,
+            SUBSCRIPTION,
+            at("2026-01-31T10:30"),
+            None,
+            at("2026-05-01"),
+            [
+                span("2026-01-31T10:30", "2026-02-28T10:30"),
+                span("2026-02-28T10:30", "2026-03-31T10:30"),
+                span("2026-03-31T10:30", "2026-04-30T10:30"),
+                span("2026-04-30T10:30", "2026-05-31T10:30"),
+            ],
+            id="31st: clamped to 28 Feb and 30 Apr, restored in March and May, 10:30 kept",
+        ),
+        pytest.param(
+            MONTH,
+            SUBSCRIPTION,
+            at("2028-01-31"),
+            None,
+            at("2028-03-31"),
+            [
+                span("2028-01-31", "2028-02-29"),
+                span("2028-02-29", "2028-03-31"),
+                span("2028-03-31", "2028-04-30"),
+            ],
+            id="31st in the leap year 2028: 29 Feb",
+        ),
+        pytest.param(
+            MONTH,
+            SUBSCRIPTION,
+            at("2027-01-30T06:00"),
+            None,
+            at("2027-03-30T06:00"),
+            [
+                span("2027-01-30T06:00", "2027-02-28T06:00"),
+                span("2027-02-28T06:00", "2027-03-30T06:00"),
+                span("2027-03-30T06:00", "2027-04-30T06:00"),
+            ],
+            id="30th in 2027: 28 Feb, then the 30th again",
+        ),
+        pytest.param(
+            MONTH,
+            SUBSCRIPTION,
+            at("2028-01-29"),
+            None,
+            at("2028-03-01"),
+            [span("2028-01-29", "2028-02-29"), span("2028-02-29", "2028-03-29")],
+            id="29th in 2028: 29 Feb exists, no clamping",
+        ),
+        pytest.param(
+            MONTH,
+            SUBSCRIPTION,
+            at("2027-01-29"),
+            None,
+            at("2027-03-01"),
+            [span("2027-01-29", "2027-02-28"), span("2027-02-28", "2027-03-29")],
+            id="29th in 2027: 28 Feb",
+        ),
+        pytest.param(
+            WEEK,
+            SUBSCRIPTION,
+            at("2026-01-01T12:00"),  # a Thursday
+            None,
+            at("2026-01-15T12:00"),
+            [
+                span("2026-01-01T12:00", "2026-01-08T12:00"),
+                span("2026-01-08T12:00", "2026-01-15T12:00"),
+                span("2026-01-15T12:00", "2026-01-22T12:00"),
+            ],
+            id="weeks from Thursday noon to Thursday noon",
+        ),
+        pytest.param(
+            QUARTER,
+            SUBSCRIPTION,
+            at("2026-11-30T08:00"),
+            None,
+            at("2027-06-01"),
+            [
+                span("2026-11-30T08:00", "2027-02-28T08:00"),
+                span("2027-02-28T08:00", "2027-05-30T08:00"),
+                span("2027-05-30T08:00", "2027-08-30T08:00"),
+            ],
+            id="quarters from 30 Nov: 28 Feb, then 30 May",
+        ),
+        pytest.param(
+            YEAR,
+            SUBSCRIPTION,
+            at("2028-02-29"),
+            None,
+            at("2031-12-31"),
+            [
+                span("2028-02-29", "2029-02-28"),
+                span("2029-02-28", "2030-02-28"),
+                span("2030-02-28", "2031-02-28"),
+                span("2031-02-28", "2032-02-29"),
+            ],
+            id="years from 29 Feb 2028: 28 Feb until 29 Feb 2032",
+        ),
+        pytest.param(
+            MONTH,
+            SUBSCRIPTION,
+            at("2026-01-20T10:30"),
+            at("2026-03-05T12:00"),
+            at("2026-12-31"),
+            [
+                span("2026-01-20T10:30", "2026-02-20T10:30"),
+                span("2026-02-20T10:30", "2026-03-05T12:00"),
+            ],
+            id="anchored: no partial first period, a partial last one",
+        ),
+        pytest.param(
+            MONTH,
+            SUBSCRIPTION,
+            at("2026-01-20"),
+            at("2026-03-20"),
+            at("2026-12-31"),
+            [span("2026-01-20", "2026-02-20"), span("2026-02-20", "2026-03-20")],
+            id="anchored: ending on a boundary adds no empty period",
+        ),
+        pytest.param(
+            QUARTER,
+            CALENDAR,
+            at("2026-02-15T09:00"),
+            None,
+            at("2026-08-01"),
+            [
+                span("2026-02-15T09:00", "2026-04-01"),
+                span("2026-04-01", "2026-07-01"),
+                span("2026-07-01", "2026-10-01"),
+            ],
+            id="calendar quarters with a partial first one",
+        ),
+        pytest.param(
+            YEAR,
+            CALENDAR,
+            at("2026-03-10T06:00"),
+            at("2027-10-01"),
+            at("2030-01-01"),
+            [span("2026-03-10T06:00", "2027-01-01"), span("2027-01-01", "2027-10-01")],
+            id="calendar years with partial first and last",
+        ),
+    ],
+)
+def test_billing_periods_with_intervals_and_anchors(
+    interval: Interval,
+    anchor: Anchor,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    until: datetime,
+    periods: list[Span],
+) -> None:
+    found = list(billing_periods(interval, starts_at, ends_at, until=until, anchor=anchor))
+
+    assert found == periods
+
+
+@pytest.mark.parametrize(
+    ("interval", "anchored_at", "period", "full", "seconds"),
+    [
+        pytest.param(
+            MONTH,
+            at("2026-01-31T10:30"),
+            span("2026-02-28T10:30", "2026-03-14T10:30"),
+            span("2026-02-28T10:30", "2026-03-31T10:30"),
+            D(31 * 86400),
+            id="partial last after a clamped start: the full period is 31 days",
+        ),
+        pytest.param(
+            MONTH,
+            at("2026-01-20"),
+            span("2026-02-20", "2026-03-05"),
+            span("2026-02-20", "2026-03-20"),
+            D(28 * 86400),
+            id="20 Feb to 20 Mar",
+        ),
+        pytest.param(
+            QUARTER,
+            at("2026-11-30T08:00"),
+            span("2027-02-28T08:00", "2027-04-01"),
+            span("2027-02-28T08:00", "2027-05-30T08:00"),
+            D(91 * 86400),
+            id="anchored quarter",
+        ),
+        pytest.param(
+            WEEK,
+            at("2026-01-01T12:00"),
+            span("2026-01-15T12:00", "2026-01-17"),
+            span("2026-01-15T12:00", "2026-01-22T12:00"),
+            D(7 * 86400),
+            id="anchored week",
+        ),
+        pytest.param(
+            YEAR,
+            None,
+            span("2026-03-10T06:00", "2027-01-01"),
+            span("2026-01-01", "2027-01-01"),
+            D(365 * 86400),
+            id="calendar year of a partial first period",
+        ),
+        pytest.param(
+            QUARTER,
+            None,
+            span("2026-02-15T09:00", "2026-04-01"),
+            span("2026-01-01", "2026-04-01"),
+            D(90 * 86400),
+            id="calendar Q1 of a partial first period",
+        ),
+    ],
+)
+def test_full_period_of_anchored_and_calendar_periods(
+    interval: Interval, anchored_at: datetime | None, period: Span, full: Span, seconds: D
+) -> None:
+    found = full_period(interval, period, anchored_at=anchored_at)
+
+    assert found == full
+    assert found.seconds == seconds
+
+
+@pytest.mark.parametrize(
+    ("moment", "period"),
+    [
+        pytest.param(
+            at("2026-03-31T10:29:59"),
+            span("2026-02-28T10:30", "2026-03-31T10:30"),
+            id="just before the 31 Mar start",
+        ),
+        pytest.param(
+            at("2026-03-31T10:30"),
+            span("2026-03-31T10:30", "2026-04-30T10:30"),
+            id="at the 31 Mar start",
+        ),
+        pytest.param(
+            at("2026-02-28T10:00"),
+            span("2026-01-31T10:30", "2026-02-28T10:30"),
+            id="28 Feb before 10:30 is still January's period",
+        ),
+        pytest.param(
+            at("2027-01-15"),
+            span("2026-12-31T10:30", "2027-01-31T10:30"),
+            id="a year later",
+        ),
+    ],
+)
+def test_anchored_period_containing(moment: datetime, period: Span) -> None:
+    assert anchored_period(MONTH, at("2026-01-31T10:30"), moment) == period
+
+
+def test_day_windows_of_an_anchored_period_are_cut_at_utc_midnights() -> None:
+    period = span("2026-01-20T10:30", "2026-02-20T10:30")
+
+    days = windows(period, DAY)
+
+    assert len(days) == 32
+    assert days[0] == span("2026-01-20T10:30", "2026-01-21")
+    assert days[1] == span("2026-01-21", "2026-01-22")
+    assert days[-1] == span("2026-02-20", "2026-02-20T10:30")
+    assert sum((w.seconds for w in days), D(0)) == period.seconds
+    # The 10:30 edges are read from raw events, the rest from hour and day buckets.
+    assert decompose(period, DAY)[0] == (None, span("2026-01-20T10:30", "2026-01-20T11:00"))
+    assert decompose(period, DAY)[-1] == (None, span("2026-02-20T10:00", "2026-02-20T10:30"))

@@ -12,6 +12,7 @@ import yaml
 
 from meterbill.core.catalog import (
     Aggregation,
+    Anchor,
     Catalog,
     CreditKind,
     FlatPrice,
@@ -109,7 +110,8 @@ products:
     price: {model: flat, amount: "500.00", prorate: true}
 plans:
   - {key: byoc, name: BYOC, interval: month, products: [written, support], minimum: "100.00"}
-  - {key: weekly, name: Weekly, interval: week, products: [per_gb, calls, seats]}
+  - {key: weekly, name: Weekly, interval: week, anchor: subscription,
+     products: [per_gb, calls, seats]}
 customers:
   - id: acme
     name: Acme Corp
@@ -131,6 +133,8 @@ customers:
          expires_at: "2027-01-01T00:00:00Z", priority: 1}
       - {key: topup-1, kind: prepaid, amount: "250.00", starts_at: "2026-01-15T00:00:00Z",
          price: "200.00"}
+      - {key: monthly-free, kind: free, amount: "100.00", starts_at: "2026-01-31T09:00:00Z",
+         recurrence: month, until: "2026-07-01T00:00:00Z"}
   - {id: globex, name: Globex}
 """
 
@@ -313,6 +317,7 @@ def test_written_times_keep_only_nonzero_microseconds() -> None:
         "2026-01-01T00:00:00Z",
         "2026-01-01T00:00:00.250000Z",
         "2026-01-15T00:00:00Z",
+        "2026-01-31T09:00:00Z",
     ]
 
 
@@ -339,8 +344,79 @@ def test_every_field_comes_out_typed() -> None:
     assert isinstance(seats.price, VolumePrice)
     assert support.price == FlatPrice(amount=Decimal("500.00"), prorate=True)
     byoc, weekly = document.plans
-    assert (byoc.interval, byoc.minimum) == (Interval.MONTH, Decimal("100.00"))
-    assert (weekly.interval, weekly.minimum) == (Interval.WEEK, None)
+    assert (byoc.interval, byoc.minimum, byoc.anchor) == (
+        Interval.MONTH,
+        Decimal("100.00"),
+        Anchor.CALENDAR,
+    )
+    assert (weekly.interval, weekly.minimum, weekly.anchor) == (
+        Interval.WEEK,
+        None,
+        Anchor.SUBSCRIPTION,
+    )
+    (acme, _globex) = document.customers
+    monthly = acme.credits[3]
+    assert (monthly.recurrence, monthly.until) == (
+        Interval.MONTH,
+        datetime(2026, 7, 1, tzinfo=UTC),
+    )
+    assert acme.credits[0].recurrence is None
+
+
+@pytest.mark.parametrize(
+    ("interval", "expected"),
+    [
+        pytest.param("week", Interval.WEEK, id="week"),
+        pytest.param("month", Interval.MONTH, id="month"),
+        pytest.param("quarter", Interval.QUARTER, id="quarter"),
+        pytest.param("year", Interval.YEAR, id="year"),
+    ],
+)
+def test_every_interval_is_read_and_written(interval: str, expected: Interval) -> None:
+    document = patched({"plans.0.interval": interval, "plans.0.anchor": "subscription"})
+
+    (byoc, _weekly) = parse_setup(document).plans
+    written = setup_to_document(to_catalog(parse_setup(document)), ())
+
+    assert (byoc.interval, byoc.anchor) == (expected, Anchor.SUBSCRIPTION)
+    plans = written["plans"]
+    assert isinstance(plans, list)
+    assert plans[0] == {
+        "key": "byoc",
+        "name": "BYOC",
+        "interval": interval,
+        "anchor": "subscription",
+        "products": ["written", "support"],
+        "minimum": "100.00",
+    }
+
+
+def test_a_calendar_anchor_is_the_default_and_written_as_such() -> None:
+    document = patched({"plans.0.anchor": "calendar"})
+
+    (byoc, _weekly) = parse_setup(document).plans
+    written = setup_to_document(to_catalog(parse_setup(document)), ())
+
+    assert byoc.anchor is Anchor.CALENDAR
+    plans = written["plans"]
+    assert isinstance(plans, list)
+    assert "anchor" not in plans[0]
+
+
+def test_a_recurring_credit_is_written_back() -> None:
+    (customer, _globex) = parse_setup(base()).customers
+
+    credits = customer_to_document(customer)["credits"]
+
+    assert isinstance(credits, list)
+    assert credits[3] == {
+        "key": "monthly-free",
+        "kind": "free",
+        "amount": "100.00",
+        "starts_at": "2026-01-31T09:00:00Z",
+        "recurrence": "month",
+        "until": "2026-07-01T00:00:00Z",
+    }
 
 
 def test_times_become_utc() -> None:
@@ -408,6 +484,7 @@ def test_defaults() -> None:
     assert (customer.currency, customer.aliases, customer.resources) == ("USD", (), ())
     (credit,) = customer.credits
     assert (credit.priority, credit.expires_at, credit.price) == (10, None, None)
+    assert (credit.recurrence, credit.until) == (None, None)
 
 
 def test_empty_document_is_valid() -> None:
@@ -590,7 +667,49 @@ BAD_DOCUMENTS = [
         "products[0].description",
         "must be a plain group_by name",
     ),
-    Bad("unknown-interval", {"plans.0.interval": "year"}, "plans[0].interval", "got 'year'"),
+    Bad(
+        "unknown-interval",
+        {"plans.0.interval": "fortnight"},
+        "plans[0].interval",
+        "must be one of month, week, quarter, year; got 'fortnight'",
+    ),
+    Bad(
+        "unknown-anchor",
+        {"plans.1.anchor": "billing_day"},
+        "plans[1].anchor",
+        "must be one of calendar, subscription; got 'billing_day'",
+    ),
+    Bad("anchor-not-text", {"plans.1.anchor": 15}, "plans[1].anchor", "must be a string"),
+    Bad(
+        "unknown-recurrence",
+        {"customers.0.credits.3.recurrence": "daily"},
+        "customers[0].credits[3].recurrence",
+        "must be one of month, week, quarter, year; got 'daily'",
+    ),
+    Bad(
+        "prepaid-recurs",
+        {"customers.0.credits.2.recurrence": "month"},
+        "customers[0].credits[2].recurrence",
+        "a prepaid credit cannot recur",
+    ),
+    Bad(
+        "until-without-recurrence",
+        {"customers.0.credits.1.until": "2026-06-01T00:00:00Z"},
+        "customers[0].credits[1].until",
+        "only a recurring credit (with recurrence) has until",
+    ),
+    Bad(
+        "until-not-after-start",
+        {"customers.0.credits.3.until": "2026-01-31T09:00:00Z"},
+        "customers[0].credits[3].until",
+        "must be after starts_at",
+    ),
+    Bad(
+        "until-not-a-time",
+        {"customers.0.credits.3.until": "next summer"},
+        "customers[0].credits[3].until",
+        "must be an RFC 3339 time",
+    ),
     Bad(
         "duplicate-plan-product",
         {"plans.0.products": ["written", "written"]},

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 __all__ = [
     "Aggregation",
+    "Anchor",
     "Catalog",
     "CreditGrant",
     "CreditKind",
@@ -44,8 +45,19 @@ class Aggregation(StrEnum):
 
 
 class Interval(StrEnum):
+    """A plan's billing interval, or a recurring credit's (spec 5.4, 5.5)."""
+
     MONTH = "month"
     WEEK = "week"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class Anchor(StrEnum):
+    """Where a plan's periods start: calendar boundaries, or the subscription's start."""
+
+    CALENDAR = "calendar"
+    SUBSCRIPTION = "subscription"
 
 
 class CreditKind(StrEnum):
@@ -159,6 +171,7 @@ class Plan:
     interval: Interval
     products: tuple[str, ...]
     minimum: Decimal | None = None
+    anchor: Anchor = Anchor.CALENDAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +199,8 @@ class CreditGrant:
     expires_at: datetime | None = None
     priority: int = 10
     price: Decimal | None = None
+    recurrence: Interval | None = None
+    until: datetime | None = None
 
     @property
     def purchase_price(self) -> Decimal:

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from meterbill.core.aggregation import GroupKey
-from meterbill.core.catalog import Catalog, CreditGrant, CreditKind, Customer, Plan
-from meterbill.core.credits import opening_balances
+from meterbill.core.catalog import Anchor, Catalog, CreditGrant, CreditKind, Customer, Plan
+from meterbill.core.credits import expand_grants, opening_balances
 from meterbill.core.periods import Span, billing_periods
 from meterbill.core.rating import Line, Totals, rate_period, totals
 
@@ -25,6 +25,7 @@ __all__ = [
     "customer_periods",
     "draft_invoices",
     "invoice_id",
+    "period_anchor",
     "purchases",
 ]
 
@@ -63,9 +64,27 @@ def customer_periods(customer: Customer, catalog: Catalog, *, until: datetime) -
             subscription.starts_at,
             subscription.ends_at,
             until=until,
+            anchor=catalog.plans[subscription.plan].anchor,
         )
     ]
     return sorted(refs)
+
+
+def period_anchor(customer: Customer, catalog: Catalog, ref: PeriodRef) -> datetime | None:
+    """The ``starts_at`` its periods are anchored at, when the period's subscription is on a
+    plan with ``anchor: subscription``; None for calendar periods (``rate_period``'s
+    ``anchored_at``)."""
+    plan = catalog.plans.get(ref.plan)
+    if plan is None or plan.anchor is not Anchor.SUBSCRIPTION:
+        return None
+    for subscription in customer.subscriptions:
+        if (
+            subscription.plan == ref.plan
+            and subscription.starts_at <= ref.period.start
+            and (subscription.ends_at is None or ref.period.start < subscription.ends_at)
+        ):
+            return subscription.starts_at
+    return None
 
 
 def closable(ref: PeriodRef, *, as_of: datetime, grace_hours: Decimal) -> bool:
@@ -102,7 +121,11 @@ def draft_invoices(
     ``corrections`` maps an issued period to its late-usage lines; they go on
     the earliest draft that starts at or after that period's end.
     """
-    balances = opening_balances(customer.credits, used, currency=customer.currency)
+    # A recurring grant stands for its occurrences; none starting after the last draft's end
+    # can pay any of them (spec 5.5).
+    horizon = max((ref.period.end for ref in drafts), default=None)
+    grants = expand_grants(customer.credits, before=horizon) if horizon else customer.credits
+    balances = opening_balances(grants, used, currency=customer.currency)
     placed = purchases(customer, all_periods)
     pending = dict(corrections)
     result: list[Draft] = []
@@ -115,10 +138,11 @@ def draft_invoices(
             currency=customer.currency,
             usage=usage.get(ref, {}),
             purchases=placed.get(ref, ()),
+            anchored_at=period_anchor(customer, catalog, ref),
         )
         taken = sorted(period for period in pending if period.end <= ref.period.start)
         for period in taken:
             lines.extend(pending.pop(period))
-        figures = totals(lines, grants=customer.credits, balances=balances, period=ref.period)
+        figures = totals(lines, grants=grants, balances=balances, period=ref.period)
         result.append(Draft(ref, tuple(lines), figures, tuple(p.start for p in taken)))
     return result

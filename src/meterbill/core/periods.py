@@ -1,16 +1,23 @@
 """Billing periods and breakdown windows: half-open ``[start, end)`` spans in UTC.
 
-A ``month`` plan bills calendar months, a ``week`` plan Monday-to-Monday weeks (spec 4.1).
-A subscription that starts or ends inside a period gets a partial first or last period.
+With ``anchor: calendar`` a ``month`` plan bills calendar months, a ``week`` plan
+Monday-to-Monday weeks (spec 4.1), a ``quarter`` plan the quarters from 1 January, 1 April,
+1 July and 1 October, a ``year`` plan years from 1 January (spec 5.4); a subscription that
+starts or ends inside a period gets a partial first or last period. With
+``anchor: subscription`` period *i* starts at the subscription's ``starts_at`` stepped *i*
+intervals (:func:`step`: same weekday and time, or same day of month and time, clamped to a
+shorter month); there is no partial first period, and an ``ends_at`` inside a period still
+makes a partial last one.
 """
 
+import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from meterbill.core.catalog import Interval
+from meterbill.core.catalog import Anchor, Interval
 from meterbill.core.errors import InvalidEvent, InvalidRequest
 from meterbill.core.events import parse_timestamp
 
@@ -19,6 +26,7 @@ __all__ = [
     "SUPPORTED",
     "Span",
     "WindowSize",
+    "anchored_period",
     "billing_periods",
     "ceil_to",
     "check_supported",
@@ -28,6 +36,7 @@ __all__ = [
     "full_period",
     "parse_instant",
     "period_containing",
+    "step",
     "windows",
 ]
 
@@ -103,21 +112,65 @@ def epoch_seconds(moment: datetime) -> int:
     return delta.days * 86400 + delta.seconds
 
 
+_MONTHS = {Interval.MONTH: 1, Interval.QUARTER: 3, Interval.YEAR: 12}
+_WEEK = timedelta(days=7)
+
+
+def step(moment: datetime, interval: Interval, count: int) -> datetime:
+    """``moment`` moved on ``count`` intervals, keeping the time of day (spec 5.4, 5.5).
+
+    ``week``: ``count`` × 7 days (the same weekday). ``month``, ``quarter``, ``year``:
+    ``count`` × 1, 3 or 12 months on the same day of the month, clamped to the last day of a
+    shorter month. Always counted from ``moment`` itself, never from an earlier clamped
+    result: 31 January steps to 28 February (count 1) and to 31 March (count 2).
+    """
+    if interval is Interval.WEEK:
+        return moment + _WEEK * count
+    months = moment.month - 1 + count * _MONTHS[interval]
+    year, month = moment.year + months // 12, months % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
 def period_containing(interval: Interval, moment: datetime) -> Span:
     """The full calendar period of ``interval`` that contains ``moment``."""
     moment = moment.astimezone(UTC)
-    if interval is Interval.MONTH:
-        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-        return Span(start, start.replace(year=year, month=month))
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    start = day - timedelta(days=day.weekday())
-    return Span(start, start + timedelta(days=7))
+    if interval is Interval.WEEK:
+        start = day - timedelta(days=day.weekday())
+        return Span(start, start + _WEEK)
+    first_month = {
+        Interval.MONTH: day.month,
+        Interval.QUARTER: (day.month - 1) // 3 * 3 + 1,
+        Interval.YEAR: 1,
+    }[interval]
+    start = day.replace(month=first_month, day=1)
+    return Span(start, step(start, interval, 1))
 
 
-def full_period(interval: Interval, period: Span) -> Span:
-    """The full calendar period a (possibly partial) period belongs to."""
-    return period_containing(interval, period.start)
+def anchored_period(interval: Interval, anchored_at: datetime, moment: datetime) -> Span:
+    """The full period of ``interval`` anchored at ``anchored_at`` that contains ``moment``:
+    ``[step(anchored_at, i), step(anchored_at, i + 1))`` for the one ``i`` that holds it."""
+    if interval is Interval.WEEK:
+        index = (moment - anchored_at) // _WEEK
+    else:
+        months = (moment.year - anchored_at.year) * 12 + moment.month - anchored_at.month
+        index = months // _MONTHS[interval]
+    # The month count is only an estimate: clamping and the time of day move it by one.
+    while step(anchored_at, interval, index) > moment:
+        index -= 1
+    while step(anchored_at, interval, index + 1) <= moment:
+        index += 1
+    return Span(step(anchored_at, interval, index), step(anchored_at, interval, index + 1))
+
+
+def full_period(interval: Interval, period: Span, *, anchored_at: datetime | None = None) -> Span:
+    """The full period a (possibly partial) period belongs to: the calendar one, or with
+    ``anchored_at`` (the ``starts_at`` of a subscription on an anchored plan) the anchored
+    one. Flat proration and the plan minimum divide by its seconds (spec 4.3, 4.5, 5.7)."""
+    if anchored_at is None:
+        return period_containing(interval, period.start)
+    return anchored_period(interval, anchored_at, period.start)
 
 
 def billing_periods(
@@ -126,15 +179,23 @@ def billing_periods(
     ends_at: datetime | None,
     *,
     until: datetime,
+    anchor: Anchor = Anchor.CALENDAR,
 ) -> Iterator[Span]:
     """Periods of a subscription that have started by ``until`` (inclusive), in order.
 
-    The first and last periods are clipped to the subscription's ``[starts_at, ends_at)``.
+    Calendar periods: the first and last are clipped to the subscription's
+    ``[starts_at, ends_at)``. Anchored periods start at ``starts_at`` stepped *i* intervals;
+    only the last can be partial (clipped to ``ends_at``).
     """
+    index = 0
     cursor = starts_at
     while cursor <= until and (ends_at is None or cursor < ends_at):
-        full = period_containing(interval, cursor)
-        end = full.end if ends_at is None else min(full.end, ends_at)
+        if anchor is Anchor.SUBSCRIPTION:
+            index += 1
+            following = step(starts_at, interval, index)
+        else:
+            following = period_containing(interval, cursor).end
+        end = following if ends_at is None else min(following, ends_at)
         yield Span(cursor, end)
         cursor = end
 

@@ -97,15 +97,20 @@ def rate_period(
     currency: str,
     usage: Mapping[str, Mapping[GroupKey, Decimal]],
     purchases: Sequence[CreditGrant] = (),
+    anchored_at: datetime | None = None,
 ) -> list[Line]:
     """Every line of one period: usage and flat products in plan order, then the minimum
     true-up, then prepaid credit purchases.
 
     ``usage`` maps a usage product's key to its quantity per group (already divided by the
-    product's ``quantity_divisor``); a group absent from it has no line.
+    product's ``quantity_divisor``); a group absent from it has no line. ``anchored_at`` is
+    the subscription's ``starts_at`` when the plan is anchored to it
+    (``core.invoicing.period_anchor``): a partial period is then prorated against the
+    anchored full period, not the calendar one (spec 5.7).
     """
     lines: list[Line] = []
-    fraction = period.seconds / full_period(plan.interval, period).seconds
+    full = full_period(plan.interval, period, anchored_at=anchored_at)
+    fraction = period.seconds / full.seconds
     for key in plan.products:
         product = catalog.products[key]
         if isinstance(product.price, FlatPrice):

@@ -22,6 +22,7 @@ from itertools import pairwise
 
 from meterbill.core.catalog import (
     Aggregation,
+    Anchor,
     Catalog,
     CreditGrant,
     CreditKind,
@@ -100,7 +101,7 @@ _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
     "flat": ("model", "amount", "prorate"),
 }
 _TIER_FIELDS = ("up_to", "unit_price")
-_PLAN_FIELDS = ("key", "name", "interval", "products", "minimum")
+_PLAN_FIELDS = ("key", "name", "interval", "anchor", "products", "minimum")
 _CUSTOMER_FIELDS = (
     "id",
     "name",
@@ -115,7 +116,17 @@ _CUSTOMER_FIELDS = (
 )
 _RESOURCE_FIELDS = ("id", "kind", "name", "parent", "attributes")
 _SUBSCRIPTION_FIELDS = ("plan", "starts_at", "ends_at")
-_CREDIT_FIELDS = ("key", "kind", "amount", "starts_at", "expires_at", "priority", "price")
+_CREDIT_FIELDS = (
+    "key",
+    "kind",
+    "amount",
+    "starts_at",
+    "expires_at",
+    "priority",
+    "price",
+    "recurrence",
+    "until",
+)
 
 
 # --------------------------------------------------------------------------- value readers
@@ -573,12 +584,14 @@ def _parse_plan(value: object, path: str) -> Plan:
     products = _strings(fields, "products")
     if not products:
         raise InvalidSetup(fields.at("products"), "must list at least one product")
+    anchor = fields.get("anchor")
     return Plan(
         key=_matching(fields.required("key"), fields.at("key"), _KEY),
         name=fields.string("name"),
         interval=Interval(_choice(fields.required("interval"), fields.at("interval"), Interval)),
         products=products,
         minimum=fields.optional_decimal("minimum"),
+        anchor=Anchor(_choice(anchor, fields.at("anchor"), Anchor)) if anchor else Anchor.CALENDAR,
     )
 
 
@@ -703,6 +716,23 @@ def _parse_credit(value: object, path: str) -> CreditGrant:
     if price is not None and kind is not CreditKind.PREPAID:
         raise InvalidSetup(fields.at("price"), "only a prepaid credit has a price")
     priority = fields.get("priority")
+    recurrence_value = fields.get("recurrence")
+    recurrence = (
+        None
+        if recurrence_value is None
+        else Interval(_choice(recurrence_value, fields.at("recurrence"), Interval))
+    )
+    if recurrence is not None and kind is CreditKind.PREPAID:
+        raise InvalidSetup(
+            fields.at("recurrence"), "a prepaid credit cannot recur (it is bought once)"
+        )
+    until = fields.optional_time("until")
+    if until is not None and recurrence is None:
+        raise InvalidSetup(
+            fields.at("until"), "only a recurring credit (with recurrence) has until"
+        )
+    if until is not None and until <= starts_at:
+        raise InvalidSetup(fields.at("until"), "must be after starts_at")
     return CreditGrant(
         key=_matching(fields.required("key"), fields.at("key"), _ID),
         kind=kind,
@@ -711,6 +741,8 @@ def _parse_credit(value: object, path: str) -> CreditGrant:
         expires_at=expires_at,
         priority=10 if priority is None else _integer(priority, fields.at("priority")),
         price=price,
+        recurrence=recurrence,
+        until=until,
     )
 
 
@@ -882,8 +914,10 @@ def _plan_to_document(plan: Plan) -> dict[str, object]:
         "key": plan.key,
         "name": plan.name,
         "interval": plan.interval.value,
-        "products": list(plan.products),
     }
+    if plan.anchor is not Anchor.CALENDAR:
+        document["anchor"] = plan.anchor.value
+    document["products"] = list(plan.products)
     _put(document, "minimum", _money(plan.minimum))
     return document
 
@@ -937,4 +971,8 @@ def _credit_to_document(credit: CreditGrant) -> dict[str, object]:
     if credit.priority != 10:
         document["priority"] = credit.priority
     _put(document, "price", _money(credit.price))
+    if credit.recurrence is not None:
+        document["recurrence"] = credit.recurrence.value
+    if credit.until is not None:
+        document["until"] = _time_text(credit.until)
     return document

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from meterbill.core.breakdown import WindowFigure, break_down
-from meterbill.core.invoicing import customer_periods, purchases
+from meterbill.core.invoicing import customer_periods, period_anchor, purchases
 from meterbill.core.periods import Span, WindowSize, windows
 from meterbill.core.rating import Line, rate_period
 from meterbill.db import Session
@@ -61,6 +61,7 @@ def _lines(session: Session, state: CatalogState, view: InvoiceView, as_of: date
         currency=view.currency,
         usage=period_quantities(session, state, view.customer.id, view.ref),
         purchases=purchases(view.customer, refs).get(view.ref, ()),
+        anchored_at=period_anchor(view.customer, state.catalog, view.ref),
     )
 
 

@@ -21,6 +21,7 @@ from meterbill.core.invoicing import (
     customer_periods,
     draft_invoices,
     invoice_id,
+    period_anchor,
     purchases,
 )
 from meterbill.core.money import decimal_text, from_minor, to_minor
@@ -202,6 +203,7 @@ def _drafts(
             currency=customer.currency,
             usage=period_quantities(session, state, customer.id, ref),
             purchases=placed.get(ref, ()),
+            anchored_at=period_anchor(customer, catalog, ref),
         )
         billed = [
             _line(line, customer.currency)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from meterbill.core.aggregation import GroupKey
 from meterbill.core.catalog import CreditGrant
+from meterbill.core.credits import expand_grants
 from meterbill.core.errors import InvalidRequest
 from meterbill.core.money import from_minor, round_money
 from meterbill.core.periods import Span, WindowSize, windows
@@ -84,14 +85,21 @@ def range_breakdowns(
 
 
 def credit_balances(session: Session, customer_id: str, *, as_of: datetime) -> list[CreditBalance]:
-    """Each grant: its amount, what issued invoices used, what the drafts will draw."""
+    """Each grant: its amount, what issued invoices used, what the drafts will draw.
+
+    A recurring grant is listed as its occurrences (spec 5.5) that start before the end of
+    the customer's latest period at ``as_of`` (or before ``as_of``): every one an invoice
+    shown at ``as_of`` can draw from.
+    """
     customer = load_customer(session, customer_id)
     issued = invoice_store.credit_usage(session, customer_id=customer_id)
     pending: dict[str, Decimal] = {}
-    for view in customer_invoices(session, customer_id, as_of=as_of):
+    views = customer_invoices(session, customer_id, as_of=as_of)
+    for view in views:
         if view.status == "draft":
             for use in view.totals.credits:
                 pending[use.grant] = pending.get(use.grant, _ZERO) + use.amount
+    horizon = max([as_of, *(view.ref.period.end for view in views)])
     return [
         CreditBalance(
             grant=grant,
@@ -100,7 +108,7 @@ def credit_balances(session: Session, customer_id: str, *, as_of: datetime) -> l
             pending_draft=pending.get(grant.key, _ZERO),
             expired=grant.expires_at is not None and grant.expires_at <= as_of,
         )
-        for grant in customer.credits
+        for grant in expand_grants(customer.credits, before=horizon)
     ]
 
 
