@@ -3,7 +3,8 @@ by hand, payments, void, late usage, pagination and every error case.
 
 Alpha's January (see ``test_warpstream_api`` for the arithmetic): subtotal 100.00 ->
 ``amount_cents`` 10000; commit 50.00 + free 10.00 -> ``paid_via_credits_cents`` 6000; the
-balance left on grants that can still pay is the prepaid grant's 100.00 -> 10000.
+balance left is 0: the prepaid grant starts on 1 February, after January's end, so it is not
+part of January's balance (spec 4.6: grants that started before the period end).
 February: 0.14 + 20.00 + 79.86 + 90.00 = 190.00 -> 19000; the prepaid grant pays 10000
 (never the 90.00 purchase) and is then empty. January is invoice #1, February #2 (beta's
 are #3 and #4): ``close_periods`` numbers customers in id order.
@@ -106,7 +107,7 @@ def test_the_listing_by_hand(world: World) -> None:
         february, 2, 19000, FEBRUARY_START, FEBRUARY_LAST, (0, 10000, 0)
     )
     assert without(january, "id", "status", "invoice_html_url") == summary(
-        january, 1, 10000, JANUARY_START, JANUARY_LAST, (0, 6000, 10000)
+        january, 1, 10000, JANUARY_START, JANUARY_LAST, (0, 6000, 0)
     )
     assert (february["status"], january["status"]) == ("due", "due")
     with world.database.transaction() as session:
@@ -249,7 +250,7 @@ def test_payments_and_void(fresh: World) -> None:
             {
                 "paid_via_card_cents": 4000,
                 "paid_via_credits_cents": 6000,
-                "credit_balance_snapshot_cents": 10000,
+                "credit_balance_snapshot_cents": 0,
             },
         ),
     ]

@@ -15,7 +15,7 @@ Hand-computed figures (spec 5.4, 5.5, 5.7):
 - orbit is on ``quarterly`` from 15 Feb: a partial first quarter 15 Feb -> 1 Apr.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ from meterbill.services.catalog import apply_setup, current_setup, load_catalog
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.invoicing import InvoiceView, close_periods, customer_invoices
 from meterbill.services.reports import credit_balances
+from meterbill.views.dashboard import dashboard
 from meterbill.views.reports import credit_balance_document
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -149,6 +150,14 @@ def test_anchored_periods_and_a_monthly_credit_end_to_end(db_url: str) -> None:
                 credit_balance_document(balance)
                 for balance in credit_balances(session, "acme", as_of=at("2026-04-05"))
             ]
+            board = dashboard(session, "acme", as_of=at("2026-03-05"))
+        # A late event for the issued first period (after #1 was issued).
+        late = [work("a5", "acme", "2026-02-20T00:00:00Z", 10)]
+        with database.transaction() as session:
+            ingest_batch(session, load_catalog(session), late, now=at("2026-03-11"))
+        with database.transaction() as session:
+            after = customer_invoices(session, "acme", as_of=at("2026-03-20"))
+            rerated = breakdown_of(session, after[0], size=WindowSize.DAY, as_of=at("2026-03-20"))
     finally:
         database.dispose()
 
@@ -234,3 +243,33 @@ def test_anchored_periods_and_a_monthly_credit_end_to_end(db_url: str) -> None:
             False,
         ),
     ]
+
+    # The dashboard at 5 March: the current period is the anchored one holding it, the
+    # previous one ends where it starts; its daily chart runs 31 Jan to 14 Mar (43 UTC days)
+    # and adds up to both subtotals; 28 Feb holds the end of one period and the start of the
+    # other.
+    assert (board.previous_span, board.current_span) == (
+        Span(at("2026-01-31T10:30"), at("2026-02-28T10:30")),
+        Span(at("2026-02-28T10:30"), at("2026-03-14T10:30")),
+    )
+    assert (board.days[0].day, board.days[-1].day, len(board.days)) == (
+        date(2026, 1, 31),
+        date(2026, 3, 14),
+        43,
+    )
+    assert sum((day.total for day in board.days), d(0)) == d("545.00")
+    (february_28,) = [day for day in board.days if day.day == date(2026, 2, 28)]
+    assert february_28.period == "current"
+
+    # Late usage: #1 stays as issued; the next draft carries only the units' difference (the
+    # re-rated anchored period is not prorated, so Platform needs no correction), and the
+    # re-rated breakdown of #1 shows all usage: 375.00 + 10.00.
+    assert summary(after[0]) == summary(acme[0])
+    assert [(line.name, line.quantity, line.amount) for line in after[1].lines] == [
+        ("Units", d(30), d("30.00")),
+        ("Platform", d(1), d("140.00")),
+        ("Units (late usage, 2026-01-31)", d(10), d("10.00")),
+    ]
+    assert sum(
+        (figure.amount for entry in rerated.windows for _line, figure in entry.lines), d(0)
+    ) == d("385.00")

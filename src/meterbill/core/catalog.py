@@ -192,6 +192,9 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True)
 class CreditGrant:
+    """A credit grant; with ``recurrence`` it stands for a series of grants, expanded by
+    ``core.credits.occurrences`` (spec 5.5), none starting at or after ``until``."""
+
     key: str
     kind: CreditKind
     amount: Decimal
