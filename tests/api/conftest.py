@@ -92,7 +92,7 @@ def billed(database: Database, client: TestClient, keys: Keys) -> Billed:
     summary = ingest(client, keys.admin, STANDARD_EVENTS)
     assert summary["accepted"] == len(STANDARD_EVENTS), summary
     with database.transaction() as session:
-        issued = close_periods(session, as_of=FIXED)
+        issued = close_periods(session, as_of=FIXED).issued
     assert sorted((v.customer.id, v.ref.period.start.month) for v in issued) == [
         (ALPHA, 1),
         (ALPHA, 2),

@@ -86,7 +86,18 @@ def test_apply_ingest_close_and_read_back(db: str, setup_file: Path, tmp_path: P
     assert "line 7: timestamp 1999-12-31T23:00:00Z is before 2000-01-01" in ingested.stderr
     closed = run(db, "close", "--as-of", "2026-02-02T00:00:00Z")
     assert "issued #1 acme 2026-01-01T00:00:00Z → 2026-02-01T00:00:00Z total 0.50" in closed.stdout
-    listed = json.loads(run(db, "invoices", "list", "--customer", "acme", "--json").stdout)
+    listed = json.loads(
+        run(
+            db,
+            "invoices",
+            "list",
+            "--customer",
+            "acme",
+            "--json",
+            "--as-of",
+            "2026-02-02T00:00:00Z",
+        ).stdout
+    )
     assert [(i["status"], i["number"], i["total"]) for i in listed["data"]] == [
         ("issued", 1, "0.5"),
         ("draft", None, "0"),

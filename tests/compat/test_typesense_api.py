@@ -277,7 +277,7 @@ def test_late_usage_shows_as_corrections(fresh: World) -> None:
     }
     ingest(fresh.database, [late], now=SMALL_CLOCK)
     with fresh.database.transaction() as session:
-        issued = close_periods(session, as_of=datetime(2026, 4, 2, tzinfo=UTC))
+        issued = close_periods(session, as_of=datetime(2026, 4, 2, tzinfo=UTC)).issued
     assert [(v.customer.id, v.number) for v in issued] == [(ALPHA, 5)]
     march = get(fresh, PREFIX)["invoices"][0]
     assert (march["number"], march["amount_cents"], march["status"]) == (5, 10000, "due")

@@ -72,7 +72,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert package_dir / "db" / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_models_declare_every_table() -> None:
@@ -174,3 +174,94 @@ def test_processes_upgrading_at_once_all_succeed(db_url: str) -> None:
         outcomes.append((process.returncode, err))
     assert outcomes == [(0, "")] * len(processes)
     assert_at_head(db_url)
+
+
+def test_0002_names_the_plan_of_existing_correction_lines(db_url: str) -> None:
+    """A database with issued invoices and corrections from before 0002 upgrades in place:
+    each correction line gets the plan of the period it corrects."""
+    engine = create_engine_for(db_url)
+    try:
+        with migration_transaction(engine) as connection:
+            command.upgrade(alembic_config(connection), "0001")
+        jan = 1767225600000000  # 2026-01-01T00:00:00Z in microseconds
+        feb = 1769904000000000  # 2026-02-01T00:00:00Z
+        mar = 1772323200000000  # 2026-03-01T00:00:00Z
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO plans (key, definition, position) VALUES"
+                    " ('basic', '{\"products\": [\"calls\"]}', 0),"
+                    " ('extra', '{\"products\": [\"storage\"]}', 1),"
+                    " ('solo', '{\"products\": [\"calls\"]}', 2)"
+                )
+            )
+            for customer in ("acme", "bolt"):
+                connection.execute(
+                    text(
+                        "INSERT INTO customers (id, name, currency, definition, uuid, created_at)"
+                        " VALUES (:id, :id, 'USD', '{}', :id, 0)"
+                    ),
+                    {"id": customer},
+                )
+            invoices = [
+                ("a-jan-basic", "acme", "basic", jan, feb, 1),
+                ("a-jan-extra", "acme", "extra", jan, feb, 2),
+                ("b-jan-solo", "bolt", "solo", jan, feb, 3),
+                ("a-feb-basic", "acme", "basic", feb, mar, 4),
+                ("b-feb-solo", "bolt", "solo", feb, mar, 5),
+            ]
+            for number, (invoice, customer, plan, start, end, _) in enumerate(invoices, 1):
+                connection.execute(
+                    text(
+                        "INSERT INTO invoices (id, customer_id, plan_key, period_start,"
+                        " period_end, currency, status, number, issued_at, subtotal,"
+                        " credits_applied, total, document) VALUES (:id, :customer, :plan,"
+                        " :start, :end, 'USD', 'issued', :number, 0, 0, 0, 0, '{}')"
+                    ),
+                    {
+                        "id": invoice,
+                        "customer": customer,
+                        "plan": plan,
+                        "start": start,
+                        "end": end,
+                        "number": number,
+                    },
+                )
+            lines = [
+                ("a-feb-basic", 0, "calls", None),
+                ("a-feb-basic", 1, "calls", jan),
+                ("a-feb-basic", 2, "storage", jan),
+                ("b-feb-solo", 0, "calls", jan),
+            ]
+            for invoice, position, product, corrects in lines:
+                connection.execute(
+                    text(
+                        "INSERT INTO invoice_lines (invoice_id, position, line_key, name,"
+                        " product_key, line_type, group_values, quantity, amount,"
+                        " corrects_period_start) VALUES (:invoice, :position, 'k', 'n',"
+                        " :product, 'usage', '{}', '1', 100, :corrects)"
+                    ),
+                    {
+                        "invoice": invoice,
+                        "position": position,
+                        "product": product,
+                        "corrects": corrects,
+                    },
+                )
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as connection:
+            filled = connection.execute(
+                text(
+                    "SELECT invoice_id, position, corrects_plan_key FROM invoice_lines"
+                    " ORDER BY invoice_id, position"
+                )
+            ).all()
+        assert [tuple(row) for row in filled] == [
+            ("a-feb-basic", 0, None),
+            ("a-feb-basic", 1, "basic"),
+            ("a-feb-basic", 2, "extra"),
+            ("b-feb-solo", 0, "solo"),
+        ]
+    finally:
+        engine.dispose()

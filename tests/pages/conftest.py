@@ -65,7 +65,7 @@ def story(database: Database, client: TestClient) -> Story:
             session, load_catalog(session), [*JANUARY_EVENTS, *MARCH_EVENTS], now=FIXED
         )
         assert all(outcome.status is Status.ACCEPTED for outcome in outcomes), outcomes
-        issued = close_periods(session, as_of=FIXED)
+        issued = close_periods(session, as_of=FIXED).issued
         assert [view.ref.period.start.month for view in issued] == [1, 2]
         views = customer_invoices(session, CUSTOMER, as_of=FIXED)
         _, admin = create_key(session, customer_id=None, now=FIXED, name="admin")

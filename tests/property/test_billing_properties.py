@@ -161,7 +161,7 @@ def ingest(database: Database, parts: Sequence[Items]) -> list[Status]:
 
 def close(database: Database, as_of: datetime) -> list[InvoiceView]:
     with database.transaction() as session:
-        return close_periods(session, as_of=as_of)
+        return close_periods(session, as_of=as_of).issued
 
 
 def invoices(database: Database, customer_id: str = CUSTOMER) -> list[InvoiceView]:

@@ -63,7 +63,16 @@ def test_scenario_matches_expected(db_url: str, scenario: Scenario) -> None:
     problems: list[str] = []
     for customer_id, wanted in invoices.items():
         listed = json.loads(
-            meterbill(db_url, "invoices", "list", "--customer", customer_id, "--json")
+            meterbill(
+                db_url,
+                "invoices",
+                "list",
+                "--customer",
+                customer_id,
+                "--json",
+                "--as-of",
+                str(expected["as_of"]),
+            )
         )
         problems.extend(compare_invoices(wanted, listed["data"]))
     breakdowns = expected["breakdowns"]

@@ -32,6 +32,7 @@ CATALOG = catalog(
     plans=[
         plan(key="monthly", products=("platform",)),
         plan(key="weekly", products=("platform",), interval=Interval.WEEK),
+        plan(key="addon", products=("platform",)),
     ],
 )
 
@@ -184,11 +185,11 @@ def test_corrections_go_on_the_next_draft() -> None:
         all_periods=[JAN, FEB, MAR],
         usage={},
         used={},
-        corrections={JAN.period: [late]},
+        corrections={JAN: [late]},
     )
 
     assert [([line.name for line in d.lines], d.corrected) for d in drafts] == [
-        (["Platform", "Platform (late usage, 2026-01-01)"], (at("2026-01-01"),)),
+        (["Platform", "Platform (late usage, 2026-01-01)"], (JAN,)),
         (["Platform"], ()),
     ]
     assert [d.totals.subtotal for d in drafts] == [D("312.00"), D("300.00")]
@@ -212,13 +213,94 @@ def test_a_correction_waits_for_a_draft_starting_after_the_corrected_period() ->
         all_periods=[JAN, week, FEB],
         usage={},
         used={},
-        corrections={JAN.period: [late_line(D("12.00"), at("2026-01-01"))]},
+        corrections={JAN: [late_line(D("12.00"), at("2026-01-01"))]},
     )
 
     assert [(d.ref, d.corrected) for d in drafts] == [
         (week, ()),
-        (FEB, (at("2026-01-01"),)),
+        (FEB, (JAN,)),
     ]
+
+
+def placed(drafts: list[Draft]) -> list[tuple[PeriodRef, tuple[PeriodRef, ...]]]:
+    return [(d.ref, d.corrected) for d in drafts]
+
+
+def test_same_start_subscriptions_keep_their_own_corrections() -> None:
+    # Two monthly subscriptions whose periods start at the same instant: each January's
+    # late usage goes on the same subscription's February, never on the other's (spec 5.3).
+    both = customer(
+        subscriptions=(
+            subscription(plan="monthly", starts_at=at("2026-01-01")),
+            subscription(plan="addon", starts_at=at("2026-01-01")),
+        )
+    )
+    jan_addon, feb_addon = (
+        ref("2026-01-01", "2026-02-01", "addon"),
+        ref("2026-02-01", "2026-03-01", "addon"),
+    )
+    drafts = draft_invoices(
+        customer=both,
+        catalog=CATALOG,
+        drafts=[FEB, feb_addon],
+        all_periods=[JAN, jan_addon, FEB, feb_addon],
+        usage={},
+        used={},
+        corrections={
+            JAN: [late_line(D("12.00"), at("2026-01-01"))],
+            jan_addon: [late_line(D("5.00"), at("2026-01-01"))],
+        },
+    )
+    assert placed(drafts) == [(feb_addon, (jan_addon,)), (FEB, (JAN,))]
+    assert [d.totals.subtotal for d in drafts] == [D("305.00"), D("312.00")]
+
+
+def test_an_ended_subscription_passes_its_corrections_to_the_earliest_other_draft() -> None:
+    # "monthly" ended with January; its late usage goes on the earliest draft of the other
+    # subscriptions that starts at or after January's end: period start, then plan key, so
+    # "addon" (February) before "weekly" (the week of February 2nd starts later).
+    three = customer(
+        subscriptions=(
+            subscription(plan="monthly", starts_at=at("2026-01-01"), ends_at=at("2026-02-01")),
+            subscription(plan="weekly", starts_at=at("2026-01-05")),
+            subscription(plan="addon", starts_at=at("2026-01-01")),
+        )
+    )
+    week = ref("2026-02-02", "2026-02-09", "weekly")
+    feb_addon = ref("2026-02-01", "2026-03-01", "addon")
+    drafts = draft_invoices(
+        customer=three,
+        catalog=CATALOG,
+        drafts=[week, feb_addon],
+        all_periods=[JAN, week, feb_addon],
+        usage={},
+        used={},
+        corrections={JAN: [late_line(D("12.00"), at("2026-01-01"))]},
+    )
+    assert placed(drafts) == [(feb_addon, (JAN,)), (week, ())]
+
+
+def test_a_continuing_subscription_waits_for_its_own_next_draft() -> None:
+    # The weekly subscription goes on, so its late week waits for its own next week even
+    # though the monthly subscription's February draft starts earlier.
+    both = customer(
+        subscriptions=(
+            subscription(plan="monthly", starts_at=at("2026-01-01")),
+            subscription(plan="weekly", starts_at=at("2026-01-05")),
+        )
+    )
+    late_week = ref("2026-01-26", "2026-02-02", "weekly")
+    next_week = ref("2026-02-02", "2026-02-09", "weekly")
+    drafts = draft_invoices(
+        customer=both,
+        catalog=CATALOG,
+        drafts=[FEB, next_week],
+        all_periods=[late_week, FEB, next_week],
+        usage={},
+        used={},
+        corrections={late_week: [late_line(D("12.00"), at("2026-01-26"))]},
+    )
+    assert placed(drafts) == [(FEB, ()), (next_week, (late_week,))]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterbill.core.money import allocate, from_minor, minor_exponent, round_money, to_minor
+from meterbill.core.errors import Unrepresentable
+from meterbill.core.money import (
+    MAX_MINOR,
+    allocate,
+    from_minor,
+    minor_exponent,
+    round_money,
+    to_minor,
+)
 
 
 @pytest.mark.parametrize(
@@ -176,3 +184,29 @@ def test_allocate_adds_up_and_stays_within_a_cent(cents: int, weights: list[int]
         for part, share in zip(parts, shares, strict=True)
         if abs(part - share) >= D("0.01")
     ] == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [
+        # 10^30 units at 0.01: more digits than the decimal context rounds exactly.
+        (D("999999999999999999999999999999") * D("0.01"), "USD"),
+        (D("1e25"), "USD"),  # 10^27 cents: beyond a 64-bit integer
+        (D("92233720368547758.08"), "USD"),  # MAX_MINOR + 1 cent
+        (D("-92233720368547758.08"), "USD"),
+        (D("9223372036854775808"), "JPY"),
+        (D("NaN"), "USD"),
+        (D("Infinity"), "USD"),
+    ],
+)
+def test_an_amount_that_cannot_be_stored_is_a_domain_error(amount: D, currency: str) -> None:
+    with pytest.raises(Unrepresentable, match="cannot be represented in minor units"):
+        round_money(amount, currency)
+    with pytest.raises(Unrepresentable):
+        to_minor(amount, currency)
+
+
+def test_the_largest_storable_amount_rounds() -> None:
+    assert to_minor(D("92233720368547758.07"), "USD") == MAX_MINOR
+    assert to_minor(D("-92233720368547758.07"), "USD") == -MAX_MINOR
+    assert to_minor(D("9223372036854775807"), "JPY") == MAX_MINOR

@@ -17,6 +17,7 @@ from meterbill.core.catalog import (
     PerUnitPrice,
     Tier,
 )
+from meterbill.core.errors import Unrepresentable
 from meterbill.core.periods import Span
 from meterbill.core.rating import Line, corrections, rate_period, totals
 from tests.builders import at, catalog, grant, meter, plan, product
@@ -409,3 +410,18 @@ def test_a_correction_line_keeps_the_key_and_holds_the_exact_difference() -> Non
         D("1.05"),
         D("1.05"),
     )
+
+
+def test_a_line_that_cannot_be_stored_names_its_product() -> None:
+    # 10^30 GiB at 0.01 (the top tier), and a flat fee of 10^25: neither fits in cents.
+    with pytest.raises(Unrepresentable, match=r"^product 'gib': amount "):
+        rate({"gib": {("c1",): D("999999999999999999999999999999")}})
+    huge = product(key="huge", name="Huge", price=FlatPrice(amount=D("1e25")))
+    with pytest.raises(Unrepresentable, match=r"^product 'huge': amount 1E"):
+        rate_period(
+            catalog=catalog(products=[huge]),
+            plan=plan(key="p", products=("huge",)),
+            period=JANUARY,
+            currency="USD",
+            usage={},
+        )

@@ -45,7 +45,7 @@ from meterbill.core.periods import Span, WindowSize
 from meterbill.db import Session
 from meterbill.db.database import Database
 from meterbill.services.catalog import customer_choices
-from meterbill.services.invoicing import InvoiceView, billing_clock
+from meterbill.services.invoicing import InvoiceView
 from meterbill.services.jsonio import dumps_text
 from meterbill.services.keys import Principal, authenticate
 from meterbill.services.links import invoice_link_token, link_secret, verify_dashboard_link_token
@@ -417,7 +417,7 @@ def _dashboard_page(
     size = query.size
     if size is None:
         return _bad_request(request, "window must be day or hour")
-    as_of = billing_clock(session, default=clock)
+    as_of = clock
     try:
         data = figures.dashboard(
             session, customer_id, as_of=as_of, size=size, invoice_id=query.invoice
@@ -446,7 +446,7 @@ def _csv_response(
     size = query.size
     if size is None:
         return _bad_request(request, "window must be day or hour")
-    as_of = billing_clock(session, default=clock)
+    as_of = clock
     try:
         table = figures.breakdown_table(
             session, customer_id, as_of=as_of, size=size, invoice_id=query.invoice

@@ -19,7 +19,9 @@ from meterbill.core.errors import (
     InvalidRequest,
     InvalidSetup,
     NotFound,
+    OutOfRange,
     Unpriced,
+    Unrepresentable,
 )
 
 __all__ = ["ApiError", "error_response", "install_error_handlers", "status_for"]
@@ -33,6 +35,8 @@ _STATUS: dict[type[BillingError], int] = {
     NotFound: 404,
     Conflict: 409,
     Unpriced: 409,
+    Unrepresentable: 422,
+    OutOfRange: 422,
 }
 
 

@@ -90,12 +90,16 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page.")]
 AsOf = Annotated[
     str | None,
-    Query(description="Show the state at this RFC 3339 time (default: the billing clock)."),
+    Query(
+        description="Show the state at this RFC 3339 time (default: now); at most 366 days "
+        "after now."
+    ),
 ]
 
 
-def _as_of(session: SessionDep, clock: datetime, as_of: str | None) -> datetime:
-    return parse_time(as_of, "as_of") or invoicing.billing_clock(session, default=clock)
+def _as_of(clock: datetime, as_of: str | None) -> datetime:
+    moment = parse_time(as_of, "as_of")
+    return clock if moment is None else invoicing.check_as_of(moment, now=clock)
 
 
 async def _authenticated(request: Request) -> Principal:
@@ -241,7 +245,7 @@ def list_invoices(
     limit: Limit = 100,
 ) -> JsonResponse:
     require_customer(principal, customer_id)
-    moment = _as_of(session, clock, as_of)
+    moment = _as_of(clock, as_of)
     since = parse_time(period_start_from, "period_start_from")
     until = parse_time(period_start_before, "period_start_before")
     views = [
@@ -263,7 +267,7 @@ def get_invoice(
     as_of: AsOf = None,
 ) -> JsonResponse:
     view = invoicing.find_invoice(
-        session, invoice_id, as_of=_as_of(session, clock, as_of), customer_id=principal.customer_id
+        session, invoice_id, as_of=_as_of(clock, as_of), customer_id=principal.customer_id
     )
     return JsonResponse({"data": invoice_document(view)})
 
@@ -330,7 +334,7 @@ def list_breakdowns(
         customer_id,
         span=span,
         size=window_size,
-        as_of=_as_of(session, clock, as_of),
+        as_of=_as_of(clock, as_of),
     )
     docs = [range_window_document(item, skip_zero=skip_zero_qty_line_items) for item in windows]
     return JsonResponse(page(docs, cursor, limit))
@@ -345,7 +349,7 @@ def list_credits(
     as_of: AsOf = None,
 ) -> JsonResponse:
     require_customer(principal, customer_id)
-    balances = reports.credit_balances(session, customer_id, as_of=_as_of(session, clock, as_of))
+    balances = reports.credit_balances(session, customer_id, as_of=_as_of(clock, as_of))
     return JsonResponse({"data": [credit_balance_document(balance) for balance in balances]})
 
 

@@ -205,7 +205,7 @@ def list_invoices(
     size = _positive(per_page, "per_page", DEFAULT_PER_PAGE)
     if size > MAX_PER_PAGE:
         raise InvalidRequest(f"per_page must be at most {MAX_PER_PAGE}, got {size}")
-    views = _finalized(session, customer_id, invoicing.billing_clock(session, default=clock))
+    views = _finalized(session, customer_id, clock)
     chunk = views[(number - 1) * size : number * size]
     secret = link_secret(session) if chunk else b""
     return ExactJSONResponse(
@@ -233,7 +233,7 @@ def get_invoice(
     query_key: QueryKey = None,
 ) -> Response:
     customer_id = _account(session, header_key, query_key)
-    as_of = invoicing.billing_clock(session, default=clock)
+    as_of = clock
     view = invoicing.find_invoice(session, invoice_id, as_of=as_of, customer_id=customer_id)
     if view.status not in STATUSES:
         raise NotFound(f"invoice '{invoice_id}' not found")

@@ -211,7 +211,7 @@ async def _serve(
         with database.transaction() as session:
             customer_id = _account(session, secret)
             payload = _payload(body)
-            as_of = invoicing.billing_clock(session, default=clock)
+            as_of = clock
             return work(session, customer_id, payload, as_of)
 
     return ExactJSONResponse(await run_in_threadpool(run))

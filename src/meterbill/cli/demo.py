@@ -45,7 +45,7 @@ def build_demo(database: Database, *, now: datetime, console: Console) -> dict[s
                 summary.add(ingest_batch(session, load_catalog(session), batch, now=now))
             progress.advance(task, len(batch))
     with database.transaction() as session:
-        issued = close_periods(session, as_of=now)
+        issued = close_periods(session, as_of=now).issued
         keys = {"admin": create_key(session, customer_id=None, now=now, name="demo admin")[1]}
         for customer in DEMO_CUSTOMERS:
             keys[customer] = create_key(session, customer_id=customer, now=now, name="demo")[1]

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -183,9 +184,23 @@ def close_command(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="RFC 3339 time (default: now).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow an --as-of time in the future.")
+    ] = False,
 ) -> None:
-    """Finalize every draft whose period end + grace period ≤ the given time."""
-    moment = _time(as_of, "--as-of") or _now()
+    """Finalize every draft whose period end + grace period ≤ the given time.
+
+    Each customer is closed on its own: one whose invoice cannot be computed is reported
+    (and the exit status is 1) while every other customer is still closed.
+    """
+    now = _now()
+    moment = _time(as_of, "--as-of") or now
+    if moment > now and not force:
+        raise CliError(
+            f"--as-of {format_timestamp(moment)} is in the future (now is "
+            f"{format_timestamp(now)}): closing it would issue invoices for periods that "
+            "have not ended; pass --force to do it anyway"
+        )
     progress = Progress(
         TextColumn("closing"),
         BarColumn(),
@@ -200,15 +215,33 @@ def close_command(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        issued = invoicing.close_periods(session, as_of=moment, progress=advance)
-        for view in issued:
+        result = invoicing.close_periods(session, as_of=moment, progress=advance)
+        for view in result.issued:
             period = view.ref.period
             stdout.print(
                 f"issued #{view.number} {view.customer.id} {format_timestamp(period.start)}"
                 f" → {format_timestamp(period.end)} total {view.totals.total} "
                 f"{view.currency} ({view.status})"
             )
-    stdout.print(f"{len(issued)} invoice(s) issued as of {format_timestamp(moment)}")
+    stdout.print(f"{len(result.issued)} invoice(s) issued as of {format_timestamp(moment)}")
+    if result.failed:
+        for failure in result.failed:
+            stderr.print(
+                f"error: customer {failure.customer_id!r} not closed: {failure.message}",
+                markup=False,
+            )
+        stderr.print(
+            f"{len(result.failed)} customer(s) not closed; every other customer was closed",
+            markup=False,
+        )
+        raise typer.Exit(1)
+
+
+def _read_time(as_of: str | None) -> datetime:
+    """The ``--as-of`` of a read: now by default, at most a bounded time ahead."""
+    now = _now()
+    moment = _time(as_of, "--as-of")
+    return now if moment is None else invoicing.check_as_of(moment, now=now, name="--as-of")
 
 
 def _print_json(value: object) -> None:
@@ -217,9 +250,7 @@ def _print_json(value: object) -> None:
 
 AsOf = Annotated[
     str | None,
-    typer.Option(
-        "--as-of", help="Show invoices as of this time (default: the last close, else now)."
-    ),
+    typer.Option("--as-of", help="Show invoices as of this time (default: now)."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the native API's JSON.")]
 
@@ -233,7 +264,7 @@ def invoices_list(
 ) -> None:
     """List a customer's invoices: issued ones and the live drafts."""
     with _database(ctx) as database, database.transaction() as session:
-        moment = _time(as_of, "--as-of") or invoicing.billing_clock(session, default=_now())
+        moment = _read_time(as_of)
         views = invoicing.customer_invoices(session, customer, as_of=moment)
     documents = [invoice_document(view) for view in views]
     if json_output:
@@ -266,7 +297,7 @@ def invoices_show(
 ) -> None:
     """Show one invoice with its lines."""
     with _database(ctx) as database, database.transaction() as session:
-        moment = _time(as_of, "--as-of") or invoicing.billing_clock(session, default=_now())
+        moment = _read_time(as_of)
         view = invoicing.find_invoice(session, invoice_id, as_of=moment)
     doc = invoice_document(view)
     if json_output:
@@ -311,7 +342,7 @@ def invoices_pdf(
     if size is None:
         raise CliError(f"--paper must be one of {', '.join(pdf.PAPERS)}, got {paper!r}")
     with _database(ctx) as database, database.transaction() as session:
-        moment = _time(as_of, "--as-of") or invoicing.billing_clock(session, default=_now())
+        moment = _read_time(as_of)
         view = invoicing.find_invoice(session, invoice_id, as_of=moment)
         sheet = pdf.invoice_sheet(view, seller_of(session))
     document = pdf.invoice_pdf(sheet, paper=size)
@@ -324,6 +355,54 @@ def invoices_pdf(
     except OSError as error:
         raise CliError(f"cannot write {output}: {error.strerror}") from None
     stdout.print(f"wrote {output}: {sheet.title} ({sheet.status}), {len(document):,} bytes")
+
+
+@invoices_app.command("pay")
+def invoices_pay(
+    ctx: typer.Context,
+    invoice: Annotated[str, typer.Argument(help="Invoice id or number.")],
+    amount: Annotated[str, typer.Option("--amount", help="Amount paid, e.g. 12.50.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="RFC 3339 time of the payment (default: now).")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="The payment's reference.")
+    ] = None,
+) -> None:
+    """Record a payment; one above the amount due, or on an invoice that is not issued, is
+    refused."""
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        raise CliError(f"--amount: {amount!r} is not a decimal number") from None
+    if not value.is_finite() or value <= 0:
+        raise CliError(f"--amount: {amount!r} must be a number above 0")
+    moment = _time(at, "--at") or _now()
+    with _database(ctx) as database, database.transaction() as session:
+        view = invoicing.record_payment(
+            session,
+            invoicing.resolve_invoice(session, invoice),
+            amount=value,
+            now=moment,
+            reference=reference,
+        )
+    stdout.print(
+        f"paid {value} {view.currency} on invoice #{view.number}: {view.status}, "
+        f"amount due {view.amount_due} {view.currency}"
+    )
+
+
+@invoices_app.command("void")
+def invoices_void(
+    ctx: typer.Context,
+    invoice: Annotated[str, typer.Argument(help="Invoice id or number.")],
+) -> None:
+    """Void an issued, unpaid invoice."""
+    with _database(ctx) as database, database.transaction() as session:
+        view = invoicing.void_invoice(
+            session, invoicing.resolve_invoice(session, invoice), now=_now()
+        )
+    stdout.print(f"voided invoice #{view.number} of {view.customer.id}")
 
 
 @keys_app.command("create")

@@ -32,9 +32,15 @@ def start_closer(database: Database, *, every: float, stop: threading.Event) -> 
         while not stop.wait(every):
             try:
                 with database.transaction() as session:
-                    issued = close_periods(session, as_of=_now())
-                for view in issued:
+                    result = close_periods(session, as_of=_now())
+                for view in result.issued:
                     log.info("issued invoice %s #%s for %s", view.id, view.number, view.customer.id)
+                for failure in result.failed:
+                    log.error(
+                        "customer %s not closed (the others were): %s",
+                        failure.customer_id,
+                        failure.message,
+                    )
             except Exception:
                 log.exception("background close failed; retrying in %s s", every)
 

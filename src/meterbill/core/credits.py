@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from meterbill.core.catalog import CreditGrant, CreditKind
+from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
 from meterbill.core.periods import Span, step
 
@@ -90,7 +91,13 @@ def opening_balances(
     grants: Iterable[CreditGrant], used: Mapping[str, Decimal], *, currency: str
 ) -> dict[str, Decimal]:
     """Each grant's amount, in the currency's minor unit, less what invoices already used."""
-    return {g.key: round_money(g.amount, currency) - used.get(g.key, _ZERO) for g in grants}
+    balances: dict[str, Decimal] = {}
+    for grant in grants:
+        try:
+            balances[grant.key] = round_money(grant.amount, currency) - used.get(grant.key, _ZERO)
+        except Unrepresentable as error:
+            raise error.within(product=f"credit grant {grant.key}") from None
+    return balances
 
 
 def draw_credits(

@@ -15,6 +15,8 @@ from decimal import Decimal
 from meterbill.core.aggregation import GroupKey
 from meterbill.core.catalog import Anchor, Catalog, CreditGrant, CreditKind, Customer, Plan
 from meterbill.core.credits import expand_grants, opening_balances
+from meterbill.core.errors import Unrepresentable
+from meterbill.core.money import round_money
 from meterbill.core.periods import Span, billing_periods
 from meterbill.core.rating import Line, Totals, rate_period, totals
 
@@ -27,6 +29,9 @@ __all__ = [
     "invoice_id",
     "period_anchor",
     "purchases",
+    "representable",
+    "span_of",
+    "subscription_of",
 ]
 
 _NAMESPACE = uuid.UUID("6f1c8a52-5a55-4c43-9a0f-3f1b9d2c7e10")
@@ -46,7 +51,7 @@ class Draft:
     ref: PeriodRef
     lines: tuple[Line, ...]
     totals: Totals
-    corrected: tuple[datetime, ...] = field(default=())
+    corrected: tuple[PeriodRef, ...] = field(default=())
 
 
 def invoice_id(customer_id: str, ref: PeriodRef) -> str:
@@ -77,14 +82,61 @@ def period_anchor(customer: Customer, catalog: Catalog, ref: PeriodRef) -> datet
     plan = catalog.plans.get(ref.plan)
     if plan is None or plan.anchor is not Anchor.SUBSCRIPTION:
         return None
-    for subscription in customer.subscriptions:
+    position = subscription_of(customer, ref)
+    return None if position is None else customer.subscriptions[position].starts_at
+
+
+def subscription_of(customer: Customer, ref: PeriodRef) -> int | None:
+    """The position in the customer's list of the subscription ``ref`` is a period of.
+
+    Two subscriptions to one plan never overlap (the setup refuses it), so the plan and a
+    period identify the subscription; ``None`` when the list no longer holds it.
+    """
+    for position, subscription in enumerate(customer.subscriptions):
         if (
             subscription.plan == ref.plan
-            and subscription.starts_at <= ref.period.start
-            and (subscription.ends_at is None or ref.period.start < subscription.ends_at)
+            and subscription.starts_at < ref.period.end
+            and (subscription.ends_at is None or subscription.ends_at > ref.period.start)
         ):
-            return subscription.starts_at
+            return position
     return None
+
+
+def _continues(customer: Customer, position: int | None, period: Span) -> bool:
+    """Whether the subscription at ``position`` has a period after ``period``."""
+    if position is None:
+        return False
+    ends_at = customer.subscriptions[position].ends_at
+    return ends_at is None or ends_at > period.end
+
+
+def _carriers(
+    customer: Customer, drafts: Sequence[PeriodRef], corrected: Sequence[PeriodRef]
+) -> dict[PeriodRef, list[PeriodRef]]:
+    """Which draft carries each corrected period's late usage (spec 5.7).
+
+    The first draft of the same subscription that starts at or after the period's end;
+    when that subscription has no later period, the earliest such draft of the customer's
+    other subscriptions (period start, then plan key). A period with no such draft yet
+    waits (its corrections stay pending, nothing is lost).
+    """
+    order = sorted(drafts, key=lambda ref: (ref.period.start, ref.plan))
+    owners = {ref: subscription_of(customer, ref) for ref in order}
+    carried: dict[PeriodRef, list[PeriodRef]] = {}
+    for ref in sorted(corrected, key=lambda ref: (ref.period.start, ref.plan)):
+        own = subscription_of(customer, ref)
+        same = _continues(customer, own, ref.period)
+        carrier = next(
+            (
+                draft
+                for draft in order
+                if draft.period.start >= ref.period.end and (owners[draft] == own) == same
+            ),
+            None,
+        )
+        if carrier is not None:
+            carried.setdefault(carrier, []).append(ref)
+    return carried
 
 
 def closable(ref: PeriodRef, *, as_of: datetime, grace_hours: Decimal) -> bool:
@@ -114,35 +166,61 @@ def draft_invoices(
     all_periods: Sequence[PeriodRef],
     usage: Mapping[PeriodRef, Usage],
     used: Mapping[str, Decimal],
-    corrections: Mapping[Span, Sequence[Line]] = {},
+    corrections: Mapping[PeriodRef, Sequence[Line]] = {},
 ) -> list[Draft]:
     """Rate the draft periods in order, drawing credits after what issued invoices used.
 
-    ``corrections`` maps an issued period to its late-usage lines; they go on
-    the earliest draft that starts at or after that period's end.
+    ``corrections`` maps an issued period (subscription and period) to its late-usage
+    lines; the draft chosen by :func:`_carriers` carries them.
     """
     # A recurring grant stands for its occurrences; none starting after the last draft's end
     # can pay any of them (spec 5.5).
     horizon = max((ref.period.end for ref in drafts), default=None)
     grants = expand_grants(customer.credits, before=horizon) if horizon else customer.credits
-    balances = opening_balances(grants, used, currency=customer.currency)
+    try:
+        balances = opening_balances(grants, used, currency=customer.currency)
+    except Unrepresentable as error:
+        raise error.within(customer=customer.id) from None
     placed = purchases(customer, all_periods)
-    pending = dict(corrections)
+    carried = _carriers(customer, drafts, list(corrections))
     result: list[Draft] = []
     for ref in sorted(drafts):
         plan: Plan = catalog.plans[ref.plan]
-        lines = rate_period(
-            catalog=catalog,
-            plan=plan,
-            period=ref.period,
-            currency=customer.currency,
-            usage=usage.get(ref, {}),
-            purchases=placed.get(ref, ()),
-            anchored_at=period_anchor(customer, catalog, ref),
-        )
-        taken = sorted(period for period in pending if period.end <= ref.period.start)
-        for period in taken:
-            lines.extend(pending.pop(period))
-        figures = totals(lines, grants=grants, balances=balances, period=ref.period)
-        result.append(Draft(ref, tuple(lines), figures, tuple(p.start for p in taken)))
+        try:
+            lines = rate_period(
+                catalog=catalog,
+                plan=plan,
+                period=ref.period,
+                currency=customer.currency,
+                usage=usage.get(ref, {}),
+                purchases=placed.get(ref, ()),
+                anchored_at=period_anchor(customer, catalog, ref),
+            )
+            taken = tuple(carried.get(ref, ()))
+            for corrected in taken:
+                lines.extend(corrections[corrected])
+            figures = totals(lines, grants=grants, balances=balances, period=ref.period)
+            representable(figures, customer.currency)
+        except Unrepresentable as error:
+            raise error.within(customer=customer.id, period=span_of(ref)) from None
+        result.append(Draft(ref, tuple(lines), figures, taken))
     return result
+
+
+def span_of(ref: PeriodRef) -> tuple[datetime, datetime]:
+    """The period as the (start, end) pair errors name."""
+    return (ref.period.start, ref.period.end)
+
+
+def representable(figures: Totals, currency: str) -> None:
+    """Raise :class:`Unrepresentable` unless every sum fits in minor units: each line does
+    (``rate_period`` checks them), but their sum may not."""
+    for name, amount in (
+        ("subtotal", figures.subtotal),
+        ("credits applied", figures.credits_applied),
+        ("total", figures.total),
+    ):
+        try:
+            round_money(amount, currency)
+        except Unrepresentable as error:
+            raise error.within(product=f"the invoice {name}") from None

@@ -6,9 +6,12 @@ minor units.
 """
 
 from collections.abc import Sequence
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, DecimalException
+
+from meterbill.core.errors import Unrepresentable
 
 __all__ = [
+    "MAX_MINOR",
     "allocate",
     "decimal_text",
     "from_minor",
@@ -48,6 +51,10 @@ _EXPONENTS: dict[str, int] = {
 }
 
 
+# Money is stored as a signed 64-bit count of minor units (BIGINT on both databases).
+MAX_MINOR = 2**63 - 1
+
+
 def is_currency(code: str) -> bool:
     """A three-letter upper-case code (ISO 4217 shape)."""
     return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
@@ -59,12 +66,28 @@ def minor_exponent(currency: str) -> int:
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
-    """Round an exact amount half-up to the currency's minor unit."""
-    return amount.quantize(Decimal(1).scaleb(-minor_exponent(currency)), rounding=ROUND_HALF_UP)
+    """Round an exact amount half-up to the currency's minor unit.
+
+    Raises :class:`Unrepresentable` when the result cannot be stored: not a finite number,
+    too many digits to round exactly, or more minor units than a signed 64-bit integer
+    holds (``MAX_MINOR``).
+    """
+    exponent = minor_exponent(currency)
+    try:
+        rounded = amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP)
+    except DecimalException:
+        rounded = None
+    if rounded is None or not rounded.is_finite() or abs(rounded.scaleb(exponent)) > MAX_MINOR:
+        raise Unrepresentable(
+            f"amount {amount} {currency} cannot be represented in minor units "
+            f"(at most {Decimal(MAX_MINOR).scaleb(-exponent)} {currency})"
+        )
+    return rounded
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
-    """An amount as an integer count of minor units (rounded half-up first)."""
+    """An amount as an integer count of minor units (rounded half-up first); raises
+    :class:`Unrepresentable` when it does not fit."""
     return int(round_money(amount, currency).scaleb(minor_exponent(currency)))
 
 

@@ -15,6 +15,7 @@ from string import Formatter
 from meterbill.core.aggregation import GroupKey
 from meterbill.core.catalog import Catalog, CreditGrant, FlatPrice, Plan, Product
 from meterbill.core.credits import CreditUse, balance_after, draw_credits
+from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
 from meterbill.core.periods import Span, full_period
 from meterbill.core.pricing import rate
@@ -43,7 +44,8 @@ class Line:
 
     ``key`` identifies the line across re-ratings of the same period (product, group and
     tier), so late usage can be billed as the difference per line. ``corrects`` is the start
-    of the earlier period a correction line bills late usage for.
+    of the earlier period a correction line bills late usage for and ``corrects_plan`` the
+    plan of its subscription: together they name the subscription's period (spec 5.3).
     """
 
     key: str
@@ -58,6 +60,7 @@ class Line:
     description: str | None = None
     tier: int | None = None
     corrects: datetime | None = None
+    corrects_plan: str | None = None
 
     @property
     def group_dict(self) -> dict[str, str]:
@@ -113,22 +116,34 @@ def rate_period(
     fraction = period.seconds / full.seconds
     for key in plan.products:
         product = catalog.products[key]
-        if isinstance(product.price, FlatPrice):
-            lines.append(_flat_line(product, product.price, fraction, currency))
-            continue
-        meter = catalog.meters[product.meter or ""]
-        for group in sorted(usage.get(key, {})):
-            quantity = usage[key][group]
-            lines.extend(_usage_lines(product, meter.group_by, group, quantity, currency))
+        try:
+            if isinstance(product.price, FlatPrice):
+                lines.append(_flat_line(product, product.price, fraction, currency))
+                continue
+            meter = catalog.meters[product.meter or ""]
+            for group in sorted(usage.get(key, {})):
+                quantity = usage[key][group]
+                lines.extend(_usage_lines(product, meter.group_by, group, quantity, currency))
+        except Unrepresentable as error:
+            raise error.within(product=key) from None
     if plan.minimum is not None:
         spent = sum((line.amount for line in lines), _ZERO)
         floor = plan.minimum * fraction
         if spent < floor:
-            lines.append(
-                _fixed_line(LINE_MINIMUM, "Minimum spend true-up", floor - spent, currency)
-            )
+            try:
+                minimum = _fixed_line(
+                    LINE_MINIMUM, "Minimum spend true-up", floor - spent, currency
+                )
+            except Unrepresentable as error:
+                raise error.within(product=f"minimum of plan {plan.key}") from None
+            lines.append(minimum)
     for grant in purchases:
-        line = _fixed_line(LINE_PURCHASE, "Prepaid credit purchase", grant.purchase_price, currency)
+        try:
+            line = _fixed_line(
+                LINE_PURCHASE, "Prepaid credit purchase", grant.purchase_price, currency
+            )
+        except Unrepresentable as error:
+            raise error.within(product=f"prepaid credit purchase {grant.key}") from None
         lines.append(replace(line, key=f"{LINE_PURCHASE}:{grant.key}"))
     return lines
 
@@ -195,10 +210,12 @@ def _fixed_line(kind: str, name: str, exact: Decimal, currency: str) -> Line:
 def corrections(
     *,
     period: Span,
+    plan: str | None = None,
     rerated: Iterable[Line],
     billed: Iterable[Line],
 ) -> list[Line]:
-    """Late-usage correction lines for an issued ``period`` (spec 4.7).
+    """Late-usage correction lines for an issued ``period`` of a subscription to ``plan``
+    (spec 4.7).
 
     Each is the difference, per line key, between re-rating the period with all its events
     and everything already billed for it (the issued invoice and earlier corrections).
@@ -230,6 +247,7 @@ def corrections(
                 exact=amount - old_amount,
                 amount=amount - old_amount,
                 corrects=period.start,
+                corrects_plan=plan,
             )
         )
     return result

@@ -6,4 +6,6 @@ call the repository modules; the CLI or the HTTP request owns the transaction.
 
 from sqlalchemy.orm import Session
 
-__all__ = ["Session"]
+from meterbill.db.session import savepoint
+
+__all__ = ["Session", "savepoint"]

@@ -24,6 +24,7 @@ __all__ = [
     "credit_usage",
     "flag_late_usage",
     "get_invoice",
+    "invoice_id_by_number",
     "invoice_lines",
     "invoice_rows",
     "lines_for_period",
@@ -44,6 +45,10 @@ def get_invoice(session: Session, invoice_id: str, *, lock: bool = False) -> Inv
     if lock:
         query = query.with_for_update()
     return session.scalar(query)
+
+
+def invoice_id_by_number(session: Session, number: int) -> str | None:
+    return session.scalar(select(InvoiceRow.id).where(InvoiceRow.number == number))
 
 
 def invoice_lines(session: Session, invoice_ids: Sequence[str]) -> dict[str, list[InvoiceLineRow]]:
@@ -71,7 +76,10 @@ def lines_for_period(
                 & (InvoiceRow.period_start == period_start)
                 & InvoiceLineRow.corrects_period_start.is_(None)
             )
-            | (InvoiceLineRow.corrects_period_start == period_start),
+            | (
+                (InvoiceLineRow.corrects_period_start == period_start)
+                & (InvoiceLineRow.corrects_plan_key == plan_key)
+            ),
         )
         .order_by(InvoiceRow.number, InvoiceLineRow.position)
     )

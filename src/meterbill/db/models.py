@@ -4,8 +4,8 @@ Conventions (see ``meterbill.db.base``): instants are :class:`UtcMicros`, exact 
 :class:`DecimalText`, money is ``BigInteger`` minor units, JSON documents are ``TEXT``.
 A column is ``NOT NULL`` unless it is typed ``... | None``.
 
-The initial migration (``migrations/versions/2026_11_21_0001_initial.py``) creates exactly
-these tables; ``tests/db/test_migrations.py`` checks that the two never drift apart.
+The migration chain (``migrations/versions/``) creates exactly these tables;
+``tests/db/test_migrations.py`` checks that the two never drift apart.
 """
 
 from datetime import datetime
@@ -218,6 +218,7 @@ class InvoiceLineRow(Base):
     unit_price: Mapped[Decimal | None] = mapped_column(DecimalText)
     amount: Mapped[int] = mapped_column(BigInteger)
     corrects_period_start: Mapped[datetime | None] = mapped_column(UtcMicros)
+    corrects_plan_key: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "create_engine_for",
     "database_url",
     "make_sessionmaker",
+    "savepoint",
     "transaction",
 ]
 
@@ -125,3 +126,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint inside the session's transaction: the block's writes are undone on an
+    exception (which propagates), and the rest of the transaction goes on.
+
+    ``meterbill close`` closes each customer in one, so a customer whose invoice cannot be
+    computed gives back everything it wrote, invoice numbers included, and the others
+    are still closed.
+    """
+    with session.begin_nested():
+        yield

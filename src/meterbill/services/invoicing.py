@@ -8,12 +8,19 @@ flag it, and the customer's next draft carries the difference as correction line
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from meterbill.core.catalog import CreditKind, Customer
 from meterbill.core.credits import CreditUse
-from meterbill.core.errors import Conflict, InvalidRequest, NotFound
+from meterbill.core.errors import (
+    BillingError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    OutOfRange,
+    Unrepresentable,
+)
 from meterbill.core.invoicing import (
     Draft,
     PeriodRef,
@@ -23,11 +30,12 @@ from meterbill.core.invoicing import (
     invoice_id,
     period_anchor,
     purchases,
+    span_of,
 )
 from meterbill.core.money import decimal_text, from_minor, to_minor
 from meterbill.core.periods import Span
 from meterbill.core.rating import Line, Totals, corrections, rate_period
-from meterbill.db import Session
+from meterbill.db import Session, savepoint
 from meterbill.db import catalog as catalog_store
 from meterbill.db import invoices as store
 from meterbill.db.models import CreditApplicationRow, InvoiceLineRow, InvoiceRow
@@ -36,18 +44,37 @@ from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.usage import divided, period_usage
 
 __all__ = [
+    "MAX_AS_OF_AHEAD",
+    "CloseFailure",
+    "CloseResult",
     "InvoiceView",
-    "billing_clock",
+    "check_as_of",
     "close_periods",
     "customer_invoices",
     "find_invoice",
     "period_quantities",
     "record_payment",
+    "resolve_invoice",
     "void_invoice",
 ]
 
-_CLOCK_KEY = "billing_clock"
 _ZERO = Decimal(0)
+
+# How far past now a read may look (``as_of``): the end of the current period of the
+# longest interval (a year) plus the grace period. Every period up to ``as_of`` is rated
+# on a read, so the bound keeps a read's work and size bounded (docs/decisions.md).
+MAX_AS_OF_AHEAD = timedelta(days=366)
+
+
+def check_as_of(as_of: datetime, *, now: datetime, name: str = "as_of") -> datetime:
+    """``as_of`` unless it lies more than :data:`MAX_AS_OF_AHEAD` after ``now``."""
+    if as_of > now + MAX_AS_OF_AHEAD:
+        raise OutOfRange(
+            f"{name} {as_of.strftime('%Y-%m-%dT%H:%M:%SZ')} is too far ahead: at most "
+            f"{MAX_AS_OF_AHEAD.days} days after now "
+            f"({(now + MAX_AS_OF_AHEAD).strftime('%Y-%m-%dT%H:%M:%SZ')})"
+        )
+    return as_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +102,6 @@ class InvoiceView:
         if self.status in ("void", "paid"):
             return _ZERO
         return max(self.totals.total - self.payments, _ZERO)
-
-
-def billing_clock(session: Session, *, default: datetime) -> datetime:
-    """The time reads default to: the latest ``close --as-of``, else ``default`` (now).
-
-    The closer of ``meterbill serve`` runs every minute with the real time, so in service
-    this is now; after ``meterbill close --as-of T`` on a file, reads show the state at T.
-    """
-    stored = catalog_store.get_meta(session, _CLOCK_KEY)
-    if stored is None:
-        return default
-    value = loads_exact(stored)
-    assert isinstance(value, str)
-    return datetime.fromisoformat(value)
 
 
 def period_quantities(
@@ -137,6 +150,7 @@ def _line(row: InvoiceLineRow, currency: str) -> Line:
         description=row.description,
         tier=tier,
         corrects=row.corrects_period_start,
+        corrects_plan=row.corrects_plan_key,
     )
 
 
@@ -191,20 +205,23 @@ def _drafts(
         for key, minor in store.credit_usage(session, customer_id=customer.id).items()
     }
     placed = purchases(customer, refs)
-    pending: dict[Span, list[Line]] = {}
+    pending: dict[PeriodRef, list[Line]] = {}
     for row in rows:
         if not row.late_usage or row.status == "void":
             continue
         ref = PeriodRef(Span(row.period_start, row.period_end), row.plan_key)
-        rerated = rate_period(
-            catalog=catalog,
-            plan=catalog.plans[row.plan_key],
-            period=ref.period,
-            currency=customer.currency,
-            usage=period_quantities(session, state, customer.id, ref),
-            purchases=placed.get(ref, ()),
-            anchored_at=period_anchor(customer, catalog, ref),
-        )
+        try:
+            rerated = rate_period(
+                catalog=catalog,
+                plan=catalog.plans[row.plan_key],
+                period=ref.period,
+                currency=customer.currency,
+                usage=period_quantities(session, state, customer.id, ref),
+                purchases=placed.get(ref, ()),
+                anchored_at=period_anchor(customer, catalog, ref),
+            )
+        except Unrepresentable as error:
+            raise error.within(customer=customer.id, period=span_of(ref)) from None
         billed = [
             _line(line, customer.currency)
             for line in store.lines_for_period(
@@ -214,9 +231,9 @@ def _drafts(
                 period_start=row.period_start,
             )
         ]
-        found = corrections(period=ref.period, rerated=rerated, billed=billed)
+        found = corrections(period=ref.period, plan=ref.plan, rerated=rerated, billed=billed)
         if found:
-            pending[ref.period] = found
+            pending[ref] = found
     return draft_invoices(
         customer=customer,
         catalog=catalog,
@@ -277,33 +294,78 @@ def find_invoice(
     raise NotFound(f"invoice '{invoice_id_}' not found")
 
 
+@dataclass(frozen=True, slots=True)
+class CloseFailure:
+    """A customer whose invoices could not be issued, and why (spec 7)."""
+
+    customer_id: str
+    error: BillingError
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """What one close did: the invoices issued and the customers that failed."""
+
+    issued: list[InvoiceView]
+    failed: list[CloseFailure]
+
+
 def close_periods(
     session: Session,
     *,
     as_of: datetime,
     progress: Callable[[int, int], None] | None = None,
-) -> list[InvoiceView]:
+) -> CloseResult:
     """Finalize every draft whose period end + grace period ≤ ``as_of`` (spec 4.7).
 
-    ``progress(done, total)`` is called after each customer (for a progress bar).
+    Each customer is closed in a savepoint: a customer whose invoice cannot be computed
+    (an amount that cannot be represented, spec 7; or any other billing error) gives back
+    what it wrote, invoice numbers included, is reported in ``failed``, and every other
+    customer is still closed. ``progress(done, total)`` is called after each customer.
     """
     state = load_catalog(session)
     grace = state.catalog.settings.grace_period_hours
     issued: list[InvoiceView] = []
+    failed: list[CloseFailure] = []
     customers = catalog_store.customer_rows(session)
     for done, customer_row in enumerate(customers, start=1):
         if progress is not None:
             progress(done - 1, len(customers))
         catalog_store.lock_customers(session, [customer_row.id])
-        customer = load_customer(session, customer_row.id)
-        rows = store.invoice_rows(session, customer_id=customer.id)
-        for draft in _drafts(session, state, customer, rows, as_of=as_of):
-            if not closable(draft.ref, as_of=as_of, grace_hours=grace):
-                break
-            issued.append(_finalize(session, customer, draft, rows, as_of=as_of))
+        try:
+            with savepoint(session):
+                issued.extend(_close_customer(session, state, customer_row.id, as_of, grace))
+        except (BillingError, ArithmeticError) as error:
+            problem = error if isinstance(error, BillingError) else _unexpected(error)
+            if isinstance(problem, Unrepresentable):
+                problem = problem.within(customer=customer_row.id)
+            failed.append(CloseFailure(customer_row.id, problem))
     if progress is not None:
         progress(len(customers), len(customers))
-    catalog_store.set_meta(session, _CLOCK_KEY, dumps_text(as_of.isoformat()))
+    return CloseResult(issued=issued, failed=failed)
+
+
+def _unexpected(error: ArithmeticError) -> BillingError:
+    return Unrepresentable(f"{type(error).__name__}: {error}")
+
+
+def _close_customer(
+    session: Session, state: CatalogState, customer_id: str, as_of: datetime, grace: Decimal
+) -> list[InvoiceView]:
+    customer = load_customer(session, customer_id)
+    rows = store.invoice_rows(session, customer_id=customer.id)
+    issued: list[InvoiceView] = []
+    for draft in _drafts(session, state, customer, rows, as_of=as_of):
+        if not closable(draft.ref, as_of=as_of, grace_hours=grace):
+            break
+        try:
+            issued.append(_finalize(session, customer, draft, rows, as_of=as_of))
+        except Unrepresentable as error:
+            raise error.within(customer=customer.id, period=span_of(draft.ref)) from None
     return issued
 
 
@@ -352,6 +414,7 @@ def _finalize(
             unit_price=line.unit_price,
             amount=to_minor(line.amount, currency),
             corrects_period_start=line.corrects,
+            corrects_plan_key=line.corrects_plan,
             description=line.description,
         )
         for position, line in enumerate(draft.lines)
@@ -366,7 +429,8 @@ def _finalize(
         )
         for use in figures.credits
     )
-    corrected = [r.id for r in rows if r.period_start in draft.corrected]
+    done = {(ref.plan, ref.period.start) for ref in draft.corrected}
+    corrected = [r.id for r in rows if (r.plan_key, r.period_start) in done]
     store.unflag_late_usage(session, corrected)
     session.flush()
     return InvoiceView(
@@ -380,6 +444,17 @@ def _finalize(
         issued_at=as_of,
         paid_at=row.paid_at,
     )
+
+
+def resolve_invoice(session: Session, id_or_number: str) -> str:
+    """An invoice id from an id or an issued invoice's number (``42`` or ``#42``)."""
+    text = id_or_number.strip().removeprefix("#")
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        found = store.invoice_id_by_number(session, int(text))
+        if found is None:
+            raise NotFound(f"invoice number {text} not found")
+        return found
+    return id_or_number
 
 
 def void_invoice(
@@ -409,7 +484,11 @@ def record_payment(
     method: str = "card",
     customer_id: str | None = None,
 ) -> InvoiceView:
-    """Record a payment on an issued invoice; it is paid once payments cover the total."""
+    """Record a payment on an issued invoice; it is paid once payments cover the total.
+
+    A payment above the amount due, or on an invoice that is not issued, is refused
+    (spec 5.7): nothing is recorded.
+    """
     row = store.get_invoice(session, invoice_id_, lock=True)
     if row is None or (customer_id is not None and row.customer_id != customer_id):
         raise NotFound(f"invoice '{invoice_id_}' not found (drafts cannot be paid)")
@@ -417,9 +496,22 @@ def record_payment(
         raise Conflict(f"invoice '{invoice_id_}' is {row.status}: payments go on issued invoices")
     if amount <= 0:
         raise InvalidRequest("amount must be positive")
-    minor = to_minor(amount, row.currency)
+    try:
+        minor = to_minor(amount, row.currency)
+    except Unrepresentable:
+        raise OutOfRange(
+            f"payment of {amount} {row.currency} on invoice {row.number} is above the amount "
+            f"due, {from_minor(row.total - store.paid_amount(session, row.id), row.currency)} "
+            f"{row.currency}"
+        ) from None
     if from_minor(minor, row.currency) != amount:
         raise InvalidRequest(f"amount {amount} has more decimals than {row.currency} allows")
+    due = row.total - store.paid_amount(session, row.id)
+    if minor > due:
+        raise OutOfRange(
+            f"payment of {amount} {row.currency} on invoice {row.number} is above the amount "
+            f"due, {from_minor(due, row.currency)} {row.currency}: pay at most the amount due"
+        )
     store.add_payment(
         session, invoice_id=row.id, amount=minor, paid_at=now, reference=reference, method=method
     )

@@ -93,7 +93,7 @@ def list_invoices(
     until = instant(ending_before, "ending_before") if ending_before is not None else None
     wanted = _statuses(status)
     descending = _descending(sort)
-    as_of = invoicing.billing_clock(session, default=clock)
+    as_of = clock
     catalog = load_catalog(session).catalog
     views = [
         view
@@ -155,7 +155,7 @@ def list_breakdowns(
         following = start
     if not span.start <= chunk.start < chunk.end <= span.end:
         raise InvalidRequest(f"next_page: invalid cursor '{next_page}'")
-    as_of = invoicing.billing_clock(session, default=clock)
+    as_of = clock
     catalog = load_catalog(session).catalog
     found = reports.range_breakdowns(
         session, record.id, span=chunk, size=size, as_of=as_of, statuses=wanted
@@ -185,7 +185,7 @@ def get_invoice(
     view = invoicing.find_invoice(
         session,
         invoice_id,
-        as_of=invoicing.billing_clock(session, default=clock),
+        as_of=clock,
         customer_id=record.id,
     )
     catalog = load_catalog(session).catalog

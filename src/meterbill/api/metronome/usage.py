@@ -222,7 +222,7 @@ def list_usage_groups(
     if body.current_period:
         if body.starting_on is not None or body.ending_before is not None:
             raise InvalidRequest("current_period cannot be combined with starting_on/ending_before")
-        as_of = invoicing.billing_clock(session, default=clock)
+        as_of = clock
         periods = [
             view.ref.period
             for view in invoicing.customer_invoices(session, record.id, as_of=as_of)
