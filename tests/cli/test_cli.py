@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,103 @@ def test_keys_create_list_revoke(db: str, setup_file: Path) -> None:
     assert key_id in run(db, "keys", "list").stdout
     assert run(db, "keys", "revoke", key_id).returncode == 0
     assert "already revoked" in run(db, "keys", "revoke", key_id).stderr
+
+
+def test_close_refuses_a_time_in_the_future_unless_forced(db: str, setup_file: Path) -> None:
+    run(db, "apply", str(setup_file))
+    ahead = (datetime.now(UTC) + timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    refused = run(db, "close", "--as-of", ahead)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"error: --as-of {ahead} is in the future")
+    assert "pass --force" in refused.stderr
+    assert "issued" not in refused.stdout
+    listed = json.loads(run(db, "invoices", "list", "--customer", "acme", "--json").stdout)
+    assert {i["status"] for i in listed["data"]} == {"draft"}
+    forced = run(db, "close", "--as-of", ahead, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "issued #1 acme 2026-01-01T00:00:00Z" in forced.stdout
+
+
+def test_reads_refuse_an_as_of_too_far_ahead(db: str, setup_file: Path) -> None:
+    run(db, "apply", str(setup_file))
+    done = run(db, "invoices", "list", "--customer", "acme", "--as-of", "2099-12-01T00:00:00Z")
+    assert done.returncode == 1
+    assert "error: --as-of 2099-12-01T00:00:00Z is too far ahead: at most 366 days" in (done.stderr)
+
+
+BIG_SETUP = """
+meters:
+  - {key: units, name: Units, event_type: call, aggregation: sum, property: units}
+products:
+  - {key: calls, name: Calls, meter: units, price: {model: per_unit, unit_price: "0.25"}}
+  - {key: units, name: Units, meter: units, price: {model: per_unit, unit_price: "999999999999999"}}
+plans:
+  - {key: basic, name: Basic, interval: month, products: [calls]}
+  - {key: huge, name: Huge, interval: month, products: [units]}
+customers:
+  - {id: acme, name: Acme, subscriptions: [{plan: basic, starts_at: "2026-01-01T00:00:00Z"}]}
+  - {id: big, name: Big, subscriptions: [{plan: huge, starts_at: "2026-01-01T00:00:00Z"}]}
+  - {id: zeta, name: Zeta, subscriptions: [{plan: basic, starts_at: "2026-01-01T00:00:00Z"}]}
+"""
+
+
+def units(txid: str, customer: str, amount: int) -> str:
+    return json.dumps(
+        {
+            "transaction_id": txid,
+            "customer_id": customer,
+            "event_type": "call",
+            "timestamp": "2026-01-05T10:00:00Z",
+            "properties": {"units": amount},
+        }
+    )
+
+
+def test_close_reports_a_customer_that_cannot_be_invoiced_and_closes_the_others(
+    db: str, tmp_path: Path
+) -> None:
+    (tmp_path / "big.yaml").write_text(BIG_SETUP)
+    assert run(db, "apply", str(tmp_path / "big.yaml")).returncode == 0
+    lines = [units("a", "acme", 4), units("b1", "big", 6000), units("b2", "big", 4000)]
+    (tmp_path / "events.jsonl").write_text("\n".join([*lines, units("z", "zeta", 8)]) + "\n")
+    assert run(db, "ingest", str(tmp_path / "events.jsonl")).returncode == 0
+    closed = run(db, "close", "--as-of", "2026-02-02T00:00:00Z")
+    assert closed.returncode == 1
+    assert "issued #1 acme 2026-01-01T00:00:00Z → 2026-02-01T00:00:00Z total 1.00" in (
+        closed.stdout
+    )
+    assert "issued #2 zeta 2026-01-01T00:00:00Z → 2026-02-01T00:00:00Z total 2.00" in (
+        closed.stdout
+    )
+    assert (
+        "error: customer 'big' not closed: customer 'big', product 'units', period "
+        "2026-01-01T00:00:00Z → 2026-02-01T00:00:00Z: amount 9999999999999990000"
+    ) in closed.stderr
+    assert "1 customer(s) not closed; every other customer was closed" in closed.stderr
+    shown = run(db, "invoices", "list", "--customer", "big", "--as-of", "2026-02-02T00:00:00Z")
+    assert shown.returncode == 1
+    assert "customer 'big', product 'units', period 2026-01-01T00:00:00Z" in shown.stderr
+
+
+def test_pay_and_void_by_number(db: str, setup_file: Path, tmp_path: Path) -> None:
+    run(db, "apply", str(setup_file))
+    (tmp_path / "events.jsonl").write_text(event("e1") + "\n" + event("e2") + "\n")
+    run(db, "ingest", str(tmp_path / "events.jsonl"))
+    run(db, "close", "--as-of", "2026-03-02T00:00:00Z")  # January 0.50 (#1), February 0 (#2)
+    over = run(db, "invoices", "pay", "1", "--amount", "999999.00")
+    assert over.returncode == 1
+    assert "payment of 999999.00 USD on invoice 1 is above the amount due, 0.50 USD" in (
+        over.stderr
+    )
+    part = run(db, "invoices", "pay", "#1", "--amount", "0.20", "--at", "2026-03-03T00:00:00Z")
+    assert part.returncode == 0, part.stderr
+    assert "paid 0.20 USD on invoice #1: issued, amount due 0.30 USD" in part.stdout
+    voided = run(db, "invoices", "void", "1")
+    assert voided.returncode == 1
+    assert "only issued, unpaid invoices can be voided" in voided.stderr
+    rest = run(db, "invoices", "pay", "1", "--amount", "0.30")
+    assert "paid 0.30 USD on invoice #1: paid, amount due 0 USD" in rest.stdout
+    assert (
+        "payments go on issued invoices" in run(db, "invoices", "pay", "2", "--amount", "1").stderr
+    )
+    assert "invoice number 9 not found" in run(db, "invoices", "void", "9").stderr

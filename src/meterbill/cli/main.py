@@ -514,7 +514,10 @@ def demo_command(
 def main() -> None:
     """Entry point: run the app, turning every failure into one line on stderr."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead.
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except (CliError, BillingError) as error:
