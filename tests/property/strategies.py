@@ -72,8 +72,16 @@ GRANTS = (
 )
 
 
-def setup_document(*, second_customer: bool = False) -> dict[str, object]:
-    """A setup document as parsed from YAML: every aggregation and price model."""
+def setup_document(
+    *, second_customer: bool = False, subscriptions: bool = False
+) -> dict[str, object]:
+    """A setup document as parsed from YAML: every aggregation and price model.
+
+    With ``subscriptions``, the customer has three subscriptions whose periods start at the
+    same instants: ``standard`` and ``addon`` (monthly, from 2026-01-01, sharing some
+    products) and ``legacy`` (monthly, January only, so its late usage moves to another
+    subscription, spec 5.7).
+    """
     meters: list[dict[str, object]] = [
         {
             "key": "api_calls",
@@ -225,19 +233,45 @@ def setup_document(*, second_customer: bool = False) -> dict[str, object]:
                 "subscriptions": [{"plan": "standard", "starts_at": "2026-01-01T00:00:00Z"}],
             }
         )
+    plans: list[dict[str, object]] = [
+        {
+            "key": "standard",
+            "name": "Standard",
+            "interval": "month",
+            "products": [str(p["key"]) for p in products],
+            "minimum": "150.00",
+        }
+    ]
+    if subscriptions:
+        plans += [
+            {
+                "key": "addon",
+                "name": "Add-on",
+                "interval": "month",
+                "products": ["api_calls", "gib_written", "gib_days", "platform_fee"],
+                "minimum": "60.00",
+            },
+            {
+                "key": "legacy",
+                "name": "Legacy",
+                "interval": "month",
+                "products": ["seats", "active_users", "plan_level"],
+            },
+        ]
+        customers[0]["subscriptions"] = [
+            {"plan": "standard", "starts_at": "2026-01-01T00:00:00Z"},
+            {"plan": "addon", "starts_at": "2026-01-01T00:00:00Z"},
+            {
+                "plan": "legacy",
+                "starts_at": "2026-01-01T00:00:00Z",
+                "ends_at": "2026-02-01T00:00:00Z",
+            },
+        ]
     return {
         "settings": {"grace_period_hours": "24"},
         "meters": meters,
         "products": products,
-        "plans": [
-            {
-                "key": "standard",
-                "name": "Standard",
-                "interval": "month",
-                "products": [str(p["key"]) for p in products],
-                "minimum": "150.00",
-            }
-        ],
+        "plans": plans,
         "customers": customers,
     }
 

@@ -107,21 +107,24 @@ class Databases:
         self.count = 0
 
     @contextmanager
-    def fresh(self, *, second_customer: bool = False) -> Iterator[Database]:
+    def fresh(
+        self, *, second_customer: bool = False, subscriptions: bool = False
+    ) -> Iterator[Database]:
+        document = setup_document(second_customer=second_customer, subscriptions=subscriptions)
         if not self.url.startswith("sqlite"):
             reset_postgres_schema(self.url)
             database = Database(self.url)
             try:
-                apply_document(database, setup_document(second_customer=second_customer))
+                apply_document(database, document)
                 yield database
             finally:
                 database.dispose()
             return
-        template = self.folder / f"template-{int(second_customer)}.db"
+        template = self.folder / f"template-{int(second_customer)}-{int(subscriptions)}.db"
         if not template.exists():
             build = Database(f"sqlite:///{template}")
             try:
-                apply_document(build, setup_document(second_customer=second_customer))
+                apply_document(build, document)
             finally:
                 build.dispose()
         self.count += 1
@@ -571,6 +574,75 @@ def test_late_usage_after_finalization(databases: Databases, data: st.DataObject
     # Once February is issued with the corrections, nothing for January is billed again.
     assert invoice_document(final[1]) == {**invoice_document(feb), **_issue_fields(final[1])}
     assert [line for line in final[2].lines if is_correction(line)] == []
+    check_totals(final)
+
+
+Origin = tuple[str, datetime, str]
+
+
+def billed_by_origin(views: Sequence[InvoiceView]) -> dict[Origin, tuple[Decimal, Decimal]]:
+    """Quantity and amount billed per (plan, period start, line key) over every invoice:
+    a line counts for its own invoice's subscription and period, a correction for the one
+    it names (``corrects_plan``, ``corrects``). Purchases are never corrected; zero sums
+    are left out."""
+    sums: dict[Origin, tuple[Decimal, Decimal]] = {}
+    for view in views:
+        for line in view.lines:
+            if line.type == "prepaid_credit_purchase":
+                continue
+            if line.corrects is None:
+                origin = (view.ref.plan, view.ref.period.start, line.key)
+            else:
+                assert line.corrects_plan is not None, line
+                origin = (line.corrects_plan, line.corrects, line.key)
+            quantity, amount = sums.get(origin, (_ZERO, _ZERO))
+            sums[origin] = (quantity + line.quantity, amount + line.amount)
+    return {
+        origin: (quantity.quantize(PLACES, rounding=ROUND_HALF_UP), amount)
+        for origin, (quantity, amount) in sums.items()
+        if (quantity, amount) != (_ZERO, _ZERO)
+    }
+
+
+@examples(6)
+@given(data=st.data())
+def test_late_usage_with_several_subscriptions(databases: Databases, data: st.DataObject) -> None:
+    """Spec 5.3, 5.7: three subscriptions whose periods start at the same instants (one
+    ends with January), late events for January and for February after each is issued.
+    Over all invoices, what each subscription's period bills (its own lines plus the
+    corrections naming it) is what a database that saw every event before any close rates
+    for it: nothing lost, nothing billed twice, nothing on another subscription's account."""
+    events = data.draw(usage_events(), label="events")
+    late_jan = data.draw(
+        usage_events(start=JAN_START, end=FEB_START, min_size=1, max_size=6, prefix="late"),
+        label="late January events",
+    )
+    late_feb = data.draw(
+        usage_events(start=FEB_START, end=MAR_START, min_size=1, max_size=6, prefix="later"),
+        label="late February events",
+    )
+    with databases.fresh(subscriptions=True) as reference:
+        ingest(reference, [events + late_jan + late_feb])
+        expected = invoices(reference)
+    assert all(view.status == "draft" for view in expected)
+    with databases.fresh(subscriptions=True) as database:
+        ingest(database, [events])
+        first = close(database, FEB_2)
+        assert sorted(view.ref.plan for view in first) == ["addon", "legacy", "standard"]
+        ingest(database, [late_jan])
+        second = close(database, MAR_2)
+        assert sorted(view.ref.plan for view in second) == ["addon", "standard"]
+        ingest(database, [late_feb])
+        final = invoices(database)
+    # Every correction sits on an invoice that starts at or after the corrected period's
+    # end: the same subscription's, or (legacy ended) another's.
+    for view in final:
+        for line in view.lines:
+            if line.corrects is not None:
+                assert line.corrects < view.ref.period.start, (view.ref, line)
+                if line.corrects_plan != "legacy":
+                    assert line.corrects_plan == view.ref.plan, (view.ref, line)
+    assert billed_by_origin(final) == billed_by_origin(expected)
     check_totals(final)
 
 

@@ -14,6 +14,9 @@ identify the subscription's period.
 Existing correction lines are filled in: the customer's only issued invoice of that period
 start when there is one; otherwise the one whose plan holds the line's product (the plan
 key breaks a tie, the order in which the old code drew them).
+
+It also drops the ``billing_clock`` kept in ``meta`` by ``close --as-of``: reads now default
+to the current time, never to a stored clock.
 """
 
 import json
@@ -34,6 +37,7 @@ def upgrade() -> None:
     with op.batch_alter_table("invoice_lines") as batch:
         batch.add_column(sa.Column("corrects_plan_key", sa.Text(), nullable=True))
     _fill_in()
+    op.execute(sa.text("DELETE FROM meta WHERE key = 'billing_clock'"))
 
 
 def _plan_products(connection: sa.Connection) -> dict[str, set[str]]:
