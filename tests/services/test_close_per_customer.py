@@ -2,13 +2,18 @@
 customer is still closed with gap-free numbers, and its reads answer a 422 naming the
 customer, product and period instead of a 500."""
 
+import logging
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
 
 from meterbill.api.app import create_app
+from meterbill.cli.serve import start_closer
 from meterbill.core.errors import Unrepresentable
+from meterbill.db.invoices import invoice_rows
 from meterbill.services.ingest import Status
 from meterbill.services.keys import create_key
 from tests.api.support import TestClient
@@ -111,3 +116,32 @@ def test_reads_of_that_customer_answer_422_naming_customer_product_and_period(
             # Everyone else reads as usual.
             fine = client.get("/v1/customers/acme/invoices", headers=admin)
             assert fine.status_code == 200, fine.text
+
+
+def test_the_background_closer_closes_the_others_and_logs_the_failure(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The closer of ``meterbill serve`` runs with the real time: every month since January
+    # has ended, so acme and zeta get invoices and big is logged, on every pass.
+    with open_world(db_url, document(), now=at("2026-01-01T00:00:00")) as world:
+        world.ingest(EVENTS, now=at("2026-01-10T00:00:00"))
+        stop = threading.Event()
+        with caplog.at_level(logging.ERROR, logger="meterbill.closer"):
+            thread = start_closer(world.database, every=0.05, stop=stop)
+            try:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not any(
+                    "customer big not closed" in r.getMessage() for r in caplog.records
+                ):
+                    time.sleep(0.05)
+            finally:
+                stop.set()
+                thread.join(timeout=30)
+        assert not thread.is_alive()
+        failure = next(r for r in caplog.records if "customer big not closed" in r.getMessage())
+        assert WHERE in failure.getMessage()
+        with world.database.transaction() as session:
+            numbers = [row.number for row in invoice_rows(session, customer_id="acme")]
+            assert invoice_rows(session, customer_id="big") == []
+        assert numbers[0] == 1
+        assert numbers == sorted(numbers)
