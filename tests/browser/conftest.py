@@ -121,7 +121,8 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Pa
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    """``meterbill serve --close-every 0`` over the demo database, for the whole session."""
+    """``meterbill serve --close-every 0 --clock DEMO_NOW`` over the demo database, for the
+    whole session."""
     folder = tmp_path_factory.mktemp("browser-demo")
     database_url = f"sqlite:///{folder / 'demo.db'}"
     database = Database(database_url)
@@ -149,6 +150,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
                 str(port),
                 "--close-every",
                 "0",
+                # Reads default to now: serve at the demo's time, not the real one.
+                "--clock",
+                DEMO_NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
             ],
             stdin=subprocess.DEVNULL,
             stdout=output,

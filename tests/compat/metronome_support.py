@@ -133,9 +133,12 @@ class MetronomeEnv:
 
 
 @contextmanager
-def metronome_env(db_url: str, *, setup: str | None = SETUP) -> Iterator[MetronomeEnv]:
-    """The application over ``db_url`` with an admin key; with ``setup`` (the small setup by
-    default) also applied, and a key for each of its customers ``acme`` and ``globex``."""
+def metronome_env(
+    db_url: str, *, setup: str | None = SETUP, clock: datetime = CLOCK
+) -> Iterator[MetronomeEnv]:
+    """The application over ``db_url`` with an admin key and its clock fixed at ``clock``;
+    with ``setup`` (the small setup by default) also applied, and a key for each of its
+    customers ``acme`` and ``globex``."""
     database = Database(db_url)
     try:
         keys: dict[str, str] = {}
@@ -145,7 +148,7 @@ def metronome_env(db_url: str, *, setup: str | None = SETUP) -> Iterator[Metrono
                 apply_setup(session, yaml.safe_load(setup), now=CLOCK, rebuild=rebuild_meter)
                 for name in ("acme", "globex"):
                     keys[name] = create_key(session, customer_id=name, now=CLOCK)[1]
-        app = create_app(database, clock=lambda: CLOCK)
+        app = create_app(database, clock=lambda: clock)
         with TestClient(app, raise_server_exceptions=False) as client:
             ids = {
                 name: str(

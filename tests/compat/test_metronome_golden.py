@@ -101,7 +101,8 @@ def _load(db_url: str, scenario: Scenario) -> None:
 def test_golden_scenario_through_metronome(db_url: str, scenario: Scenario) -> None:
     _load(db_url, scenario)
     expected = scenario.expected
-    with metronome_env(db_url, setup=None) as env:
+    as_of = parse_timestamp(scenario.expected["as_of"])
+    with metronome_env(db_url, setup=None, clock=as_of) as env:
         client, admin = env.client, env.admin
         problems: list[str] = []
         invoices = expected["invoices"]

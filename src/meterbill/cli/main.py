@@ -487,12 +487,26 @@ def serve_command(
     close_every: Annotated[
         float, typer.Option(help="Seconds between background closes (0: off).")
     ] = 60.0,
+    clock: Annotated[
+        str | None,
+        typer.Option(
+            "--clock",
+            help="Serve as if it were always this RFC 3339 time (demos, screenshots); "
+            "default: the real time.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API and close ended periods in the background."""
     from meterbill.cli.serve import serve
 
     url = ctx.find_root().obj
-    serve(url if isinstance(url, str) else None, host=host, port=port, close_every=close_every)
+    serve(
+        url if isinstance(url, str) else None,
+        host=host,
+        port=port,
+        close_every=close_every,
+        clock=_time(clock, "--clock"),
+    )
 
 
 @app.command("demo")

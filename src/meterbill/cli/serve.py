@@ -8,6 +8,7 @@ so an invoice is issued once with one number whichever process gets there first.
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import uvicorn
@@ -25,14 +26,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def start_closer(database: Database, *, every: float, stop: threading.Event) -> threading.Thread:
+def start_closer(
+    database: Database,
+    *,
+    every: float,
+    stop: threading.Event,
+    clock: Callable[[], datetime] = _now,
+) -> threading.Thread:
     """A daemon thread that closes ended periods every ``every`` seconds until ``stop``."""
 
     def loop() -> None:
         while not stop.wait(every):
             try:
                 with database.transaction() as session:
-                    result = close_periods(session, as_of=_now())
+                    result = close_periods(session, as_of=clock())
                 for view in result.issued:
                     log.info("issued invoice %s #%s for %s", view.id, view.number, view.customer.id)
                 for failure in result.failed:
@@ -49,17 +56,27 @@ def start_closer(database: Database, *, every: float, stop: threading.Event) -> 
     return thread
 
 
-def serve(url: str | None, *, host: str, port: int, close_every: float) -> None:
+def serve(
+    url: str | None,
+    *,
+    host: str,
+    port: int,
+    close_every: float,
+    clock: datetime | None = None,
+) -> None:
+    """Serve ``url``; with ``clock``, as if it were always that time (demos, screenshots):
+    reads and the background closer use it instead of the real time."""
     database = Database(url)
+    now: Callable[[], datetime] = _now if clock is None else (lambda: clock)
     # Everything imported so far lives as long as the server: keep it out of the garbage
     # collector's full passes, which otherwise add tens of ms to a request's tail latency.
     gc.collect()
     gc.freeze()
     stop = threading.Event()
     if close_every > 0:
-        start_closer(database, every=close_every, stop=stop)
+        start_closer(database, every=close_every, stop=stop, clock=now)
     try:
-        uvicorn.run(create_app(database), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(database, clock=now), host=host, port=port, log_level="info")
     finally:
         stop.set()
         database.dispose()
