@@ -168,7 +168,8 @@ def test_anchored_periods_and_a_monthly_credit_end_to_end(db_url: str) -> None:
     assert customers[0]["credits"] == SETUP["customers"][0]["credits"]
 
     d = Decimal
-    assert [view.number for view in issued] == [1]
+    assert [view.number for view in issued.issued] == [1]
+    assert issued.failed == []
     assert [summary(view) for view in acme] == [
         {
             "period": (at("2026-01-31T10:30"), at("2026-02-28T10:30")),
