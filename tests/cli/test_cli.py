@@ -80,11 +80,15 @@ def test_apply_ingest_close_and_read_back(db: str, setup_file: Path, tmp_path: P
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(lines) + "\n")
     ingested = run(db, "ingest", str(events))
-    assert ingested.returncode == 0
+    assert ingested.returncode == 3
     assert ingested.stdout.strip().endswith("2 accepted, 1 duplicate, 3 rejected")
-    assert "line 4: invalid JSON" in ingested.stderr
-    assert "line 6: unknown customer 'nobody'" in ingested.stderr
-    assert "line 7: timestamp 1999-12-31T23:00:00Z is before 2000-01-01" in ingested.stderr
+    assert ingested.stderr.splitlines() == [
+        "rejected line 4: invalid JSON: Expecting property name enclosed in double quotes at "
+        "column 2",
+        "rejected line 6: unknown customer 'nobody'",
+        "rejected line 7: timestamp 1999-12-31T23:00:00Z is before 2000-01-01T00:00:00Z",
+        "error: 3 line(s) rejected (listed above); --allow-rejects exits 0 anyway",
+    ]
     closed = run(db, "close", "--as-of", "2026-02-02T00:00:00Z")
     assert "issued #1 acme 2026-01-01T00:00:00Z → 2026-02-01T00:00:00Z total 0.50" in closed.stdout
     listed = json.loads(

@@ -7,7 +7,7 @@ a traceback.
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,14 +24,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from meterbill.cli.ingest import (
+    REJECTED_EXIT,
+    FileRejects,
+    RejectSink,
+    StderrRejects,
+    ingest_lines,
+    report,
+)
 from meterbill.core.errors import BillingError, InvalidSetup
 from meterbill.core.events import format_timestamp
 from meterbill.core.periods import parse_instant
 from meterbill.db.database import Database
 from meterbill.services import invoicing, keys
-from meterbill.services.catalog import apply_setup, load_catalog
-from meterbill.services.ingest import BatchSummary, Status, ingest_batch, rebuild_meter
-from meterbill.services.jsonio import JSONError, dumps, iter_json_lines, loads_exact
+from meterbill.services.catalog import apply_setup
+from meterbill.services.ingest import rebuild_meter
+from meterbill.services.jsonio import dumps
 from meterbill.services.setupio import load_setup_document
 from meterbill.views.invoice import invoice_document
 
@@ -53,7 +61,6 @@ app.add_typer(links_app, name="links")
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-BATCH = 5000
 
 
 class CliError(Exception):
@@ -123,59 +130,74 @@ def apply_command(
     )
 
 
-def _batches(stream: BinaryIO) -> Iterator[list[tuple[int, object]]]:
-    batch: list[tuple[int, object]] = []
-    for number, line in iter_json_lines(stream):
-        try:
-            batch.append((number, loads_exact(line)))
-        except JSONError as error:
-            batch.append((number, error))
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @app.command("ingest")
 def ingest_command(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="JSON Lines file of events, - for stdin.")],
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejects",
+            help='Write rejected lines to this file as JSON Lines ({"line", "transaction_id",'
+            ' "reason"}) instead of stderr.',
+        ),
+    ] = None,
+    allow_rejects: Annotated[
+        bool,
+        typer.Option(
+            "--allow-rejects",
+            help=f"Exit 0 even if lines were rejected (otherwise exit {REJECTED_EXIT}).",
+        ),
+    ] = False,
 ) -> None:
-    """Ingest usage events from a JSON Lines file, in constant memory."""
-    summary = BatchSummary()
-    rejected: list[str] = []
+    """Ingest usage events from a JSON Lines file, in constant memory.
+
+    Each rejected line is reported once its batch is stored: on stderr, or in --rejects.
+
+    The summary (accepted, duplicate, rejected) goes to stdout.
+
+    Exit code: 0 when no line was rejected; 3 when some were (0 with --allow-rejects).
+
+    Exit code 1: the file or the database cannot be used.
+    """
     try:
         stream: BinaryIO = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as error:
         raise CliError(f"cannot read {file}: {error.strerror}") from None
+    try:
+        output = None if rejects is None else rejects.open("wb")
+    except OSError as error:
+        stream.close()
+        raise CliError(f"cannot write {rejects}: {error.strerror}") from None
+    sink: RejectSink = StderrRejects(stderr) if output is None else FileRejects(output)
     size = None if file == "-" else Path(file).stat().st_size
     progress = Progress(
         TextColumn("ingesting"),
         BarColumn(),
-        TextColumn("{task.completed:,.0f} events"),
+        TextColumn("{task.completed:,.0f} bytes"),
         TimeRemainingColumn(),
         console=stderr,
         transient=True,
         disable=not stderr.is_terminal,
     )
-    with stream, progress, _database(ctx) as database:
+    with stream, progress, _database(ctx) as database, output or nullcontext():
         task = progress.add_task("ingest", total=size)
-        for batch in _batches(stream):
-            with database.transaction() as session:
-                state = load_catalog(session)
-                outcomes = ingest_batch(session, state, [item for _, item in batch], now=_now())
-            summary.add(outcomes)
-            for (number, _), outcome in zip(batch, outcomes, strict=True):
-                if outcome.status is Status.REJECTED:
-                    rejected.append(f"line {number}: {outcome.reason}")
-            progress.update(task, completed=stream.tell() if size else None, advance=0)
-            progress.update(task, description=f"{summary.accepted}")
-    for line in rejected:
-        stderr.print(f"rejected {line}", markup=False)
+
+        def after_batch() -> None:
+            sink.flush()
+            progress.update(task, completed=stream.tell() if size else None)
+
+        summary = report(ingest_lines(database, stream, clock=_now, after_batch=after_batch), sink)
     stdout.print(
         f"{summary.accepted} accepted, {summary.duplicate} duplicate, {summary.rejected} rejected"
     )
+    if summary.rejected and not allow_rejects:
+        where = f"listed in {rejects}" if rejects is not None else "listed above"
+        stderr.print(
+            f"error: {summary.rejected} line(s) rejected ({where}); --allow-rejects exits 0 anyway",
+            markup=False,
+        )
+        raise typer.Exit(REJECTED_EXIT)
 
 
 @app.command("close")
