@@ -70,7 +70,7 @@ from bench.workload import (
     next_month,
     setup_document,
 )
-from meterbill.cli.main import BATCH as CLI_BATCH
+from meterbill.cli.ingest import BATCH as CLI_BATCH
 from meterbill.core.events import format_timestamp, parse_timestamp
 from meterbill.core.periods import Span, WindowSize
 from meterbill.db.base import UtcMicros
