@@ -13,15 +13,13 @@
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from bench.server import ServeProcess, ServerError
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from rich.console import Console
 
@@ -91,34 +89,6 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"meterbill serve exited with {process.returncode}:\n{log.read_text()[-3000:]}",
-                pytrace=False,
-            )
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(
-        f"meterbill serve did not answer within {SERVER_START_TIMEOUT:.0f} s:\n"
-        f"{log.read_text()[-3000:]}",
-        pytrace=False,
-    )
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """``meterbill serve --close-every 0 --clock DEMO_NOW`` over the demo database, for the
@@ -132,48 +102,28 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
         database.dispose()
     admin_key = meterbill(database_url, "keys", "create", "--admin")
     customer_key = meterbill(database_url, "keys", "create", "--customer", CUSTOMER)
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log = folder / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "meterbill",
-                "--database",
-                database_url,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--close-every",
-                "0",
-                # Reads default to now: serve at the demo's time, not the real one.
-                "--clock",
-                DEMO_NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = ServeProcess(
+        database_url,
+        log=folder / "serve.log",
+        startup=SERVER_START_TIMEOUT,
+        close_every=0,
+        # Reads default to now: serve at the demo's time, not the real one.
+        options=("--clock", DEMO_NOW.strftime("%Y-%m-%dT%H:%M:%SZ")),
+    )
     try:
-        _wait_until_serving(process, base_url, log)
+        process.start()
+    except ServerError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
         yield DemoServer(
-            base_url=base_url,
+            base_url=process.base_url,
             database_url=database_url,
             admin_key=admin_key,
             customer_key=customer_key,
-            log=log,
+            log=process.log,
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        process.stop(grace=10)
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,6 @@ fee of 10.00; meter ``spare`` (count of ``spare`` events) is priced by nothing. 
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +27,7 @@ from typing import Any
 
 import httpx
 import yaml
+from bench.server import serve
 from fastapi import FastAPI
 
 from meterbill.api.app import create_app
@@ -180,53 +176,8 @@ def close(database: Database, as_of: datetime) -> None:
 # --------------------------------------------------------------------------- a real server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_server(db_url: str, log: Path) -> Iterator[str]:
     """``meterbill serve`` on a free port of 127.0.0.1; yields its base URL."""
-    executable = Path(sys.executable).with_name("meterbill")
-    port = _free_port()
-    command = [
-        str(executable),
-        "--database",
-        db_url,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--close-every",
-        "0",
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ}
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise AssertionError(f"meterbill serve exited:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"meterbill serve did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with serve(db_url, log=log, startup=30) as server:
+        yield server.base_url
