@@ -226,6 +226,16 @@ def test_customers_create_retrieve_aliases_and_archive(env: MetronomeEnv) -> Non
 # --------------------------------------------------------------------------- metrics
 
 
+@pytest.mark.parametrize("bad", ["\x00", "a\x00b"], ids=["nul", "nul-inside"])
+def test_a_nul_in_an_alias_is_a_400_not_a_500(env: MetronomeEnv, bad: str) -> None:
+    # Found by the schemathesis run (tests/reliability): PostgreSQL cannot compare text
+    # holding a NUL, so aliases must be validated before they are looked up.
+    for body in ({"name": "N", "external_id": bad}, {"name": "N", "ingest_aliases": ["ok", bad]}):
+        assert "NUL" in message(post(env, "/customers", body), 400)
+    replaced = post(env, f"/customers/{env.acme}/setIngestAliases", {"ingest_aliases": [bad]})
+    assert "NUL" in message(replaced, 400)
+
+
 def test_billable_metrics_are_meters(env: MetronomeEnv) -> None:
     setup_meter = data(get(env, f"/billable-metrics/{metric_uuid('cpu_hours')}"))
     assert setup_meter == {

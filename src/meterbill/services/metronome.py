@@ -202,10 +202,12 @@ def create_customer(
     uses is a ``Conflict``.
     """
     wanted = list(dict.fromkeys(([external_id] if external_id else []) + list(aliases)))
-    _check_aliases(session, None, wanted)
     new_id = str(uuid.uuid4())
     document: dict[str, object] = {"id": new_id, "name": name[:_MAX_NAME], "aliases": wanted}
+    # Validate first: an alias holding a NUL must be refused, not looked up (PostgreSQL
+    # cannot compare such text).
     customer = parse_customer(document, "customer")
+    _check_aliases(session, None, wanted)
     save_customer(session, customer, now=now)
     row = store.get_customer(session, new_id)
     assert row is not None
@@ -221,9 +223,9 @@ def set_ingest_aliases(
     """Replace the customer's ingest aliases (idempotent)."""
     record = find_customer(session, reference)
     wanted = list(dict.fromkeys(aliases))
-    _check_aliases(session, record.id, wanted)
     customer = load_customer(session, record.id)
     updated = parse_customer({**customer_to_document(customer), "aliases": wanted}, "customer")
+    _check_aliases(session, record.id, wanted)
     if save_customer(session, updated, now=now):
         _touch(session, record.id, now)
     return find_customer(session, record.id)
