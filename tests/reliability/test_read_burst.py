@@ -7,6 +7,7 @@ request may take up to 60 s, so the test always ends.
 """
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -51,7 +52,10 @@ def test_a_burst_of_concurrent_reads_gets_no_error(db_url: str, tmp_path: Path) 
         server.start()
         expected = httpx.get(f"{server.base_url}{path}", headers=bearer(secret), timeout=30)
         assert expected.status_code == 200, expected.text
-        answers = asyncio.run(_burst(server.base_url, secret, path))
+        # A loop of its own in a thread of its own: the test's thread may have one already.
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(lambda: asyncio.run(_burst(server.base_url, secret, path)))
+            answers = running.result(timeout=REQUEST_TIMEOUT + 60)
     finally:
         server.stop(grace=10)  # requests still stuck in the server are not waited for
     failed = [
