@@ -20,6 +20,7 @@ from meterbill.core.catalog import (
     Meter,
     Plan,
     Price,
+    PriceChange,
     Product,
     Subscription,
 )
@@ -93,6 +94,7 @@ def product(
     quantity_divisor: Decimal = Decimal(1),
     line_item_type: str | None = None,
     description: str | None = None,
+    price_changes: tuple[PriceChange, ...] = (),
 ) -> Product:
     flat = isinstance(price, FlatPrice)
     return Product(
@@ -103,6 +105,7 @@ def product(
         quantity_divisor=quantity_divisor,
         line_item_type=("flat" if flat else "usage") if line_item_type is None else line_item_type,
         description=description,
+        price_changes=price_changes,
     )
 
 

@@ -21,7 +21,7 @@ from meterbill.core.catalog import (
 from meterbill.core.money import allocate
 from meterbill.core.periods import Span
 from meterbill.core.pricing import graduated_slices, package_amount
-from meterbill.core.rating import Line
+from meterbill.core.rating import Line, piece_key, price_pieces
 
 __all__ = ["WindowFigure", "break_down"]
 
@@ -76,13 +76,27 @@ def _exact_figures(
     usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
 ) -> tuple[list[Decimal], list[Decimal]]:
     product = catalog.products.get(line.product or "")
-    if product is None or product.meter is None or line.corrects is not None:
+    if product is not None and line.since is not None and line.corrects is None:
+        # A line of a price piece (spec 5.1): its windows are the piece's only.
+        period = Span(windows[0].start, windows[-1].end)
+        piece = next(p for p in price_pieces(product, period) if p.span.start == line.since)
+        price = piece.price
+        if product.meter is None:
+            weights = [_overlap(window, piece.span) for window in windows]
+            return [line.quantity if w else _ZERO for w in weights], _proportional(
+                line.exact, weights
+            )
+        usage_key = piece_key(product.key, line.since)
+    elif product is None or product.meter is None or line.corrects is not None:
         share = line.exact / len(windows)
         return [line.quantity] * len(windows), [share] * len(windows)
+    else:
+        price = product.price_at(windows[0].start)
+        usage_key = product.key
+    assert product.meter is not None
     meter = catalog.meters[product.meter]
     group = tuple(value for _, value in line.group)
-    series = list(usage.get(product.key, {}).get(group, [_ZERO] * len(windows)))
-    price = product.price
+    series = list(usage.get(usage_key, {}).get(group, [_ZERO] * len(windows)))
     if meter.aggregation not in _ADDITIVE or isinstance(price, VolumePrice):
         return series, _proportional(line.exact, series)
     if isinstance(price, PerUnitPrice):
@@ -103,6 +117,11 @@ def _exact_figures(
             quantities.append(quantity)
             exacts.append(package_amount(price, cumulative) - package_amount(price, start))
     return quantities, exacts
+
+
+def _overlap(window: Span, piece: Span) -> Decimal:
+    inside = window.clip(piece)
+    return _ZERO if inside is None else inside.seconds
 
 
 def _proportional(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:

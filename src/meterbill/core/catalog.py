@@ -26,6 +26,7 @@ __all__ = [
     "PerUnitPrice",
     "Plan",
     "Price",
+    "PriceChange",
     "Product",
     "Resource",
     "Settings",
@@ -150,7 +151,18 @@ Price = PerUnitPrice | GraduatedPrice | VolumePrice | PackagePrice | FlatPrice
 
 
 @dataclass(frozen=True, slots=True)
+class PriceChange:
+    """A new price for a product from ``effective_from`` (a whole UTC hour) on (spec 5.1)."""
+
+    effective_from: datetime
+    price: Price
+
+
+@dataclass(frozen=True, slots=True)
 class Product:
+    """A priced line. ``price`` is in force until the first of ``price_changes`` (which are
+    in strictly increasing ``effective_from`` order)."""
+
     key: str
     name: str
     price: Price
@@ -158,10 +170,21 @@ class Product:
     quantity_divisor: Decimal = Decimal(1)
     line_item_type: str = "usage"
     description: str | None = None
+    price_changes: tuple[PriceChange, ...] = ()
 
     @property
     def is_flat(self) -> bool:
         return isinstance(self.price, FlatPrice)
+
+    def price_at(self, moment: datetime) -> Price:
+        """The price in force at ``moment``: the last change effective at or before it,
+        else ``price``."""
+        price = self.price
+        for change in self.price_changes:
+            if change.effective_from > moment:
+                break
+            price = change.price
+        return price
 
 
 @dataclass(frozen=True, slots=True)

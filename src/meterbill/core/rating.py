@@ -10,10 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 from string import Formatter
 
 from meterbill.core.aggregation import GroupKey
-from meterbill.core.catalog import Catalog, CreditGrant, FlatPrice, Plan, Product
+from meterbill.core.catalog import Catalog, CreditGrant, FlatPrice, Plan, Price, Product
 from meterbill.core.credits import CreditUse, balance_after, draw_credits
 from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
@@ -24,10 +25,14 @@ __all__ = [
     "LINE_MINIMUM",
     "LINE_PURCHASE",
     "Line",
+    "PricePiece",
     "Totals",
     "corrections",
     "describe",
     "line_key",
+    "piece_key",
+    "piece_suffix",
+    "price_pieces",
     "rate_period",
     "totals",
 ]
@@ -46,6 +51,8 @@ class Line:
     tier), so late usage can be billed as the difference per line. ``corrects`` is the start
     of the earlier period a correction line bills late usage for and ``corrects_plan`` the
     plan of its subscription: together they name the subscription's period (spec 5.3).
+    ``since`` is the start of the line's price piece when a price change splits its
+    product's period (spec 5.1), else None.
     """
 
     key: str
@@ -61,6 +68,7 @@ class Line:
     tier: int | None = None
     corrects: datetime | None = None
     corrects_plan: str | None = None
+    since: datetime | None = None
 
     @property
     def group_dict(self) -> dict[str, str]:
@@ -76,8 +84,52 @@ class Totals:
     credit_balance_after: Decimal
 
 
-def line_key(product: str, group: GroupKey, tier: int | None) -> str:
-    return json.dumps([product, list(group), tier], separators=(",", ":"))
+def line_key(product: str, group: GroupKey, tier: int | None, since: datetime | None = None) -> str:
+    """A line's identity across re-ratings; a line of a price piece (spec 5.1) adds the
+    piece's start, so each piece is corrected on its own."""
+    parts: list[object] = [product, list(group), tier]
+    if since is not None:
+        parts.append(_instant_text(since))
+    return json.dumps(parts, separators=(",", ":"))
+
+
+def _instant_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class PricePiece:
+    """The part of a period one price is in force over (spec 5.1)."""
+
+    span: Span
+    price: Price
+
+
+def price_pieces(product: Product, period: Span) -> list[PricePiece]:
+    """The period cut at every price change strictly inside it, each piece with its price;
+    one piece (the price in force over the whole period) when none is inside."""
+    cuts = [
+        change.effective_from
+        for change in product.price_changes
+        if period.start < change.effective_from < period.end
+    ]
+    bounds = [period.start, *cuts, period.end]
+    return [
+        PricePiece(Span(start, end), product.price_at(start)) for start, end in pairwise(bounds)
+    ]
+
+
+def piece_key(product: str, start: datetime) -> str:
+    """The key under which ``rate_period``'s ``usage`` holds a split product's quantities
+    over the piece starting at ``start`` (product keys never contain ``@``)."""
+    return f"{product}@{_instant_text(start)}"
+
+
+def piece_suffix(start: datetime) -> str:
+    """`` (from YYYY-MM-DD)``, or `` (from YYYY-MM-DD HH:00)`` off midnight (spec 5.1)."""
+    if start.hour == 0 and start.minute == 0:
+        return f" (from {start:%Y-%m-%d})"
+    return f" (from {start:%Y-%m-%d %H:%M})"
 
 
 def describe(product: Product, group: Mapping[str, str]) -> str | None:
@@ -116,14 +168,32 @@ def rate_period(
     fraction = period.seconds / full.seconds
     for key in plan.products:
         product = catalog.products[key]
+        pieces = price_pieces(product, period)
+        split = len(pieces) > 1
         try:
-            if isinstance(product.price, FlatPrice):
-                lines.append(_flat_line(product, product.price, fraction, currency))
-                continue
-            meter = catalog.meters[product.meter or ""]
-            for group in sorted(usage.get(key, {})):
-                quantity = usage[key][group]
-                lines.extend(_usage_lines(product, meter.group_by, group, quantity, currency))
+            for piece in pieces:
+                since = piece.span.start if split else None
+                if isinstance(piece.price, FlatPrice):
+                    # A split flat amount is prorated by the piece's seconds (spec 5.1).
+                    share = piece.span.seconds / full.seconds if split else fraction
+                    lines.append(
+                        _flat_line(product, piece.price, share, currency, since, prorate=split)
+                    )
+                    continue
+                meter = catalog.meters[product.meter or ""]
+                quantities = usage.get(piece_key(key, piece.span.start) if split else key, {})
+                for group in sorted(quantities):
+                    lines.extend(
+                        _usage_lines(
+                            product,
+                            piece.price,
+                            meter.group_by,
+                            group,
+                            quantities[group],
+                            currency,
+                            since,
+                        )
+                    )
         except Unrepresentable as error:
             raise error.within(product=key) from None
     if plan.minimum is not None:
@@ -150,19 +220,22 @@ def rate_period(
 
 def _usage_lines(
     product: Product,
+    price: Price,
     dimensions: tuple[str, ...],
     group: GroupKey,
     quantity: Decimal,
     currency: str,
+    since: datetime | None = None,
 ) -> list[Line]:
     values = dict(zip(dimensions, group, strict=True))
-    charges = rate(product.price, quantity, group=values, product=product.key)
+    charges = rate(price, quantity, group=values, product=product.key)
     tiered = any(charge.tier is not None for charge in charges)
-    many_tiers = tiered and len(getattr(product.price, "tiers", ())) > 1
+    many_tiers = tiered and len(getattr(price, "tiers", ())) > 1
+    suffix = "" if since is None else piece_suffix(since)
     return [
         Line(
-            key=line_key(product.key, group, charge.tier if tiered else None),
-            name=f"{product.name} - Tier {charge.tier}" if many_tiers else product.name,
+            key=line_key(product.key, group, charge.tier if tiered else None, since),
+            name=(f"{product.name} - Tier {charge.tier}" if many_tiers else product.name) + suffix,
             product=product.key,
             type=product.line_item_type,
             group=tuple(values.items()),
@@ -172,16 +245,25 @@ def _usage_lines(
             amount=round_money(charge.amount, currency),
             description=describe(product, values),
             tier=charge.tier if tiered else None,
+            since=since,
         )
         for charge in charges
     ]
 
 
-def _flat_line(product: Product, price: FlatPrice, fraction: Decimal, currency: str) -> Line:
-    exact = price.amount * fraction if price.prorate else price.amount
+def _flat_line(
+    product: Product,
+    price: FlatPrice,
+    fraction: Decimal,
+    currency: str,
+    since: datetime | None = None,
+    *,
+    prorate: bool = False,
+) -> Line:
+    exact = price.amount * fraction if price.prorate or prorate else price.amount
     return Line(
-        key=line_key(product.key, (), None),
-        name=product.name,
+        key=line_key(product.key, (), None, since),
+        name=product.name + ("" if since is None else piece_suffix(since)),
         product=product.key,
         type=product.line_item_type,
         group=(),
@@ -190,6 +272,7 @@ def _flat_line(product: Product, price: FlatPrice, fraction: Decimal, currency: 
         exact=exact,
         amount=round_money(exact, currency),
         description=product.description,
+        since=since,
     )
 
 

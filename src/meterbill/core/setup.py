@@ -35,6 +35,7 @@ from meterbill.core.catalog import (
     PerUnitPrice,
     Plan,
     Price,
+    PriceChange,
     Product,
     Resource,
     Settings,
@@ -92,7 +93,9 @@ _PRODUCT_FIELDS = (
     "line_item_type",
     "description",
     "price",
+    "price_changes",
 )
+_PRICE_CHANGE_FIELDS = ("effective_from", "price")
 _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
     "per_unit": ("model", "unit_price", "by", "unit_prices", "default_unit_price"),
     "graduated": ("model", "tiers"),
@@ -477,7 +480,36 @@ def _parse_product(value: object, path: str) -> Product:
         quantity_divisor=Decimal(1) if divisor is None else divisor,
         line_item_type=line_item_type,
         description=description,
+        price_changes=_parse_price_changes(fields, flat=flat),
     )
+
+
+def _parse_price_changes(fields: _Fields, *, flat: bool) -> tuple[PriceChange, ...]:
+    """``price_changes`` (spec 5.1): each effective at a whole UTC hour, in strictly
+    increasing order, flat exactly when the product's ``price`` is."""
+    changes: list[PriceChange] = []
+    for path, item in fields.items("price_changes"):
+        change = _Fields(item, path, _PRICE_CHANGE_FIELDS)
+        moment = change.time("effective_from")
+        if moment.minute or moment.second or moment.microsecond:
+            raise InvalidSetup(
+                change.at("effective_from"),
+                f"must be a whole UTC hour (like 2026-03-01T00:00:00Z), got {_time_text(moment)}",
+            )
+        if changes and moment <= changes[-1].effective_from:
+            raise InvalidSetup(
+                change.at("effective_from"),
+                f"must be after the previous change's effective_from "
+                f"({_time_text(changes[-1].effective_from)})",
+            )
+        price = _parse_price(change.required("price"), change.at("price"))
+        if isinstance(price, FlatPrice) != flat:
+            raise InvalidSetup(
+                _join(change.at("price"), "model"),
+                "must be flat exactly when the product's price is flat",
+            )
+        changes.append(PriceChange(effective_from=moment, price=price))
+    return tuple(changes)
 
 
 def _placeholders(template: str, path: str) -> tuple[str, ...]:
@@ -783,12 +815,16 @@ def _check_product(catalog: Catalog, product: Product, base: str) -> None:
             raise InvalidSetup(f"{base}.meter", f"unknown meter {product.meter!r}")
         group_by = meter.group_by
     dimensions = ", ".join(group_by) or "none"
-    price = product.price
-    if isinstance(price, PerUnitPrice) and price.by is not None and price.by not in group_by:
-        raise InvalidSetup(
-            f"{base}.price.by",
-            f"{price.by!r} is not in the group_by of meter {product.meter!r} ({dimensions})",
-        )
+    prices = [(f"{base}.price", product.price)] + [
+        (f"{base}.price_changes[{index}].price", change.price)
+        for index, change in enumerate(product.price_changes)
+    ]
+    for path, price in prices:
+        if isinstance(price, PerUnitPrice) and price.by is not None and price.by not in group_by:
+            raise InvalidSetup(
+                f"{path}.by",
+                f"{price.by!r} is not in the group_by of meter {product.meter!r} ({dimensions})",
+            )
     if product.description is not None:
         for name in _placeholders(product.description, f"{base}.description"):
             if name not in group_by:
@@ -870,6 +906,14 @@ def _product_to_document(product: Product) -> dict[str, object]:
         document["line_item_type"] = product.line_item_type
     _put(document, "description", product.description)
     document["price"] = _price_to_document(product.price)
+    if product.price_changes:
+        document["price_changes"] = [
+            {
+                "effective_from": _time_text(change.effective_from),
+                "price": _price_to_document(change.price),
+            }
+            for change in product.price_changes
+        ]
     return document
 
 

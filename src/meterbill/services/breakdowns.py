@@ -14,7 +14,7 @@ from decimal import Decimal
 from meterbill.core.breakdown import WindowFigure, break_down
 from meterbill.core.invoicing import customer_periods, period_anchor, purchases
 from meterbill.core.periods import Span, WindowSize, windows
-from meterbill.core.rating import Line, rate_period
+from meterbill.core.rating import Line, piece_key, price_pieces, rate_period
 from meterbill.db import Session
 from meterbill.db import invoices as invoice_store
 from meterbill.services.catalog import CatalogState, load_catalog
@@ -79,9 +79,14 @@ def breakdown_of(
     lines = _lines(session, state, view, as_of)
     spans = windows(view.ref.period, size)
     groups: dict[str, set[tuple[str, ...]]] = {}
+    split: dict[tuple[str, datetime], set[tuple[str, ...]]] = {}
     for line in lines:
         if line.product is not None and catalog.products[line.product].meter is not None:
-            groups.setdefault(line.product, set()).add(tuple(v for _, v in line.group))
+            group = tuple(v for _, v in line.group)
+            if line.since is not None:
+                split.setdefault((line.product, line.since), set()).add(group)
+            else:
+                groups.setdefault(line.product, set()).add(group)
     # One read per meter, however many products price it.
     by_meter: dict[str, set[tuple[str, ...]]] = {}
     for key, wanted in groups.items():
@@ -105,6 +110,10 @@ def breakdown_of(
         usage[key] = {
             group: [value / product.quantity_divisor for value in series[group]] for group in wanted
         }
+    for (key, since), wanted in split.items():
+        usage[piece_key(key, since)] = _piece_series(
+            session, state, view, key, since, spans, size, wanted
+        )
     figures = break_down(lines, catalog=catalog, windows=spans, usage=usage, currency=view.currency)
     per_window: list[WindowLines] = []
     for index, window in enumerate(spans):
@@ -112,6 +121,40 @@ def breakdown_of(
             WindowLines(window, tuple((line, figures[n][index]) for n, line in enumerate(lines)))
         )
     return InvoiceBreakdown(view, size, tuple(per_window))
+
+
+def _piece_series(
+    session: Session,
+    state: CatalogState,
+    view: InvoiceView,
+    key: str,
+    since: datetime,
+    spans: Sequence[Span],
+    size: WindowSize,
+    groups: set[tuple[str, ...]],
+) -> dict[tuple[str, ...], list[Decimal]]:
+    """A split product's quantities per window over one price piece (spec 5.1): windows
+    are cut at the piece's bounds, and windows outside it hold nothing."""
+    product = state.catalog.products[key]
+    piece = next(p for p in price_pieces(product, view.ref.period) if p.span.start == since)
+    clipped = [(index, window.clip(piece.span)) for index, window in enumerate(spans)]
+    inside = [(index, window) for index, window in clipped if window is not None]
+    measured = window_usage(
+        session,
+        state.meters[product.meter or ""],
+        customer_id=view.customer.id,
+        windows=[window for _, window in inside],
+        size=size,
+        groups=groups,
+        divisor=None,
+    )
+    result: dict[tuple[str, ...], list[Decimal]] = {}
+    for group in groups:
+        series = [Decimal(0)] * len(spans)
+        for (index, _), value in zip(inside, measured.get(group, []), strict=False):
+            series[index] = value / product.quantity_divisor
+        result[group] = series
+    return result
 
 
 def visible(entry: WindowLines, *, skip_zero: bool) -> Sequence[tuple[Line, WindowFigure]]:

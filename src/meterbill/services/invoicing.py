@@ -34,7 +34,14 @@ from meterbill.core.invoicing import (
 )
 from meterbill.core.money import decimal_text, from_minor, to_minor
 from meterbill.core.periods import Span
-from meterbill.core.rating import Line, Totals, corrections, rate_period
+from meterbill.core.rating import (
+    Line,
+    Totals,
+    corrections,
+    piece_key,
+    price_pieces,
+    rate_period,
+)
 from meterbill.db import Session, savepoint
 from meterbill.db import catalog as catalog_store
 from meterbill.db import invoices as store
@@ -108,23 +115,35 @@ def period_quantities(
     session: Session, state: CatalogState, customer_id: str, ref: PeriodRef
 ) -> dict[str, dict[tuple[str, ...], Decimal]]:
     """Each usage product's quantity per group over the period; a meter shared by several
-    products is read once."""
+    products is read once per span.
+
+    A product whose period a price change splits (spec 5.1) has its quantities per piece
+    instead, under ``piece_key(product, piece start)``: each piece is measured over its own
+    span (hour-aligned, so from buckets).
+    """
     catalog = state.catalog
     result: dict[str, dict[tuple[str, ...], Decimal]] = {}
-    measured: dict[str, dict[tuple[str, ...], Decimal]] = {}
+    measured: dict[tuple[str, Span], dict[tuple[str, ...], Decimal]] = {}
+
+    def measure(meter: str, span: Span) -> dict[tuple[str, ...], Decimal]:
+        if (meter, span) not in measured:
+            measured[meter, span] = period_usage(
+                session, state.meters[meter], customer_id=customer_id, span=span, divisor=None
+            )
+        return measured[meter, span]
+
     for key in catalog.plans[ref.plan].products:
         product = catalog.products[key]
         if product.meter is None:
             continue
-        if product.meter not in measured:
-            measured[product.meter] = period_usage(
-                session,
-                state.meters[product.meter],
-                customer_id=customer_id,
-                span=ref.period,
-                divisor=None,
+        pieces = price_pieces(product, ref.period)
+        if len(pieces) == 1:
+            result[key] = divided(measure(product.meter, ref.period), product.quantity_divisor)
+            continue
+        for piece in pieces:
+            result[piece_key(key, piece.span.start)] = divided(
+                measure(product.meter, piece.span), product.quantity_divisor
             )
-        result[key] = divided(measured[product.meter], product.quantity_divisor)
     return result
 
 
@@ -133,10 +152,13 @@ def _line(row: InvoiceLineRow, currency: str) -> Line:
     assert isinstance(group, dict)
     amount = from_minor(row.amount, currency)
     tier = None
+    since = None
     if row.product_key is not None:
         key = loads_exact(row.line_key)
-        if isinstance(key, list) and len(key) == 3 and isinstance(key[2], int):
+        if isinstance(key, list) and len(key) in (3, 4) and isinstance(key[2], int):
             tier = key[2]
+        if isinstance(key, list) and len(key) == 4 and isinstance(key[3], str):
+            since = datetime.fromisoformat(key[3])
     return Line(
         key=row.line_key,
         name=row.name,
@@ -151,6 +173,7 @@ def _line(row: InvoiceLineRow, currency: str) -> Line:
         tier=tier,
         corrects=row.corrects_period_start,
         corrects_plan=row.corrects_plan_key,
+        since=since,
     )
 
 
