@@ -229,3 +229,32 @@ def test_a_json_setup_with_escaped_non_bmp_characters(client: TestClient, keys: 
     assert json_object(customer)["data"]["name"] == "Smile \U0001f600 Inc"
     lone = client.put("/v1/setup", content=body.replace("\\ude00", ""), headers=headers)
     assert error_of(lone, 400)["code"] in ("invalid_request", "invalid_setup")
+
+
+def test_a_change_to_what_an_issued_invoice_was_rated_from_is_a_409(
+    billed: object, client: TestClient, keys: Keys
+) -> None:
+    # January and February are issued: api_calls' price may not change under them (5.2).
+    changed = SETUP_YAML.replace('unit_price: "0.25"', 'unit_price: "0.30"')
+    error = error_of(put_setup(client, keys, changed), 409)
+    assert error["code"] == "refused_change"
+    assert error["message"].startswith("products[1].price.unit_price: cannot change: issued")
+    assert "period 2026-02-01T00:00:00Z to 2026-03-01T00:00:00Z" in error["message"]
+    products = {p["key"]: p for p in json_list(current(client, keys)["products"])}
+    assert products["api_calls"]["price"]["unit_price"] == "0.25"
+    # A new price from March on, after the latest issued period, is accepted and read back.
+    versioned = SETUP_YAML.replace(
+        '    price: {model: per_unit, unit_price: "0.25"}\n',
+        '    price: {model: per_unit, unit_price: "0.25"}\n'
+        "    price_changes:\n"
+        '      - {effective_from: "2026-03-01T00:00:00Z",'
+        ' price: {model: per_unit, unit_price: "0.30"}}\n',
+    )
+    assert put_setup(client, keys, versioned).status_code == 200
+    products = {p["key"]: p for p in json_list(current(client, keys)["products"])}
+    assert products["api_calls"]["price_changes"] == [
+        {
+            "effective_from": "2026-03-01T00:00:00Z",
+            "price": {"model": "per_unit", "unit_price": "0.30"},
+        }
+    ]

@@ -294,3 +294,21 @@ def test_pay_and_void_by_number(db: str, setup_file: Path, tmp_path: Path) -> No
         "payments go on issued invoices" in run(db, "invoices", "pay", "2", "--amount", "1").stderr
     )
     assert "invoice number 9 not found" in run(db, "invoices", "void", "9").stderr
+
+
+def test_apply_refuses_a_change_under_an_issued_invoice(
+    db: str, setup_file: Path, tmp_path: Path
+) -> None:
+    assert run(db, "apply", str(setup_file)).returncode == 0
+    assert run(db, "ingest", "-", stdin=event("e1") + "\n").returncode == 0
+    assert run(db, "close", "--as-of", "2026-02-02T00:00:00Z").returncode == 0
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(SETUP.replace('"0.25"', '"0.30"').replace("name: Acme", "name: Acme 2"))
+    done = run(db, "apply", str(changed))
+    assert done.returncode != 0
+    assert "products[0].price.unit_price: cannot change: issued invoice 1" in done.stderr
+    assert "period 2026-01-01T00:00:00Z to 2026-02-01T00:00:00Z" in done.stderr
+    # Nothing of the document was applied: the original applies to nothing new.
+    again = run(db, "apply", str(setup_file))
+    assert again.returncode == 0
+    assert "0 created, 0 updated" in again.stdout

@@ -27,6 +27,7 @@ __all__ = [
     "invoice_id_by_number",
     "invoice_lines",
     "invoice_rows",
+    "issued_summaries",
     "lines_for_period",
     "next_number",
     "paid_amount",
@@ -38,6 +39,43 @@ __all__ = [
 def invoice_rows(session: Session, *, customer_id: str) -> list[InvoiceRow]:
     query = select(InvoiceRow).where(InvoiceRow.customer_id == customer_id)
     return list(session.scalars(query.order_by(InvoiceRow.period_start, InvoiceRow.plan_key)))
+
+
+def issued_summaries(
+    session: Session,
+) -> list[tuple[InvoiceRow, frozenset[str], frozenset[str]]]:
+    """Every invoice that is not void, with the product keys on its lines and the keys of
+    the credit grants it drew on: what protects the setup (spec 5.2)."""
+    rows = list(
+        session.scalars(
+            select(InvoiceRow).where(InvoiceRow.status != "void").order_by(InvoiceRow.number)
+        )
+    )
+    if not rows:
+        return []
+    products: dict[str, set[str]] = {}
+    query = (
+        select(InvoiceLineRow.invoice_id, InvoiceLineRow.product_key)
+        .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+        .where(InvoiceRow.status != "void", InvoiceLineRow.product_key.is_not(None))
+        .distinct()
+    )
+    for invoice_id, product_key in session.execute(query):
+        if product_key is not None:
+            products.setdefault(invoice_id, set()).add(product_key)
+    grants: dict[str, set[str]] = {}
+    drawn = (
+        select(CreditApplicationRow.invoice_id, CreditApplicationRow.grant_key)
+        .join(InvoiceRow, InvoiceRow.id == CreditApplicationRow.invoice_id)
+        .where(InvoiceRow.status != "void", CreditApplicationRow.amount > 0)
+        .distinct()
+    )
+    for invoice_id, grant_key in session.execute(drawn):
+        grants.setdefault(invoice_id, set()).add(grant_key)
+    return [
+        (row, frozenset(products.get(row.id, ())), frozenset(grants.get(row.id, ())))
+        for row in rows
+    ]
 
 
 def get_invoice(session: Session, invoice_id: str, *, lock: bool = False) -> InvoiceRow | None:

@@ -13,6 +13,8 @@ from datetime import datetime
 
 from meterbill.core.catalog import Catalog, Customer, Plan, Product
 from meterbill.core.errors import InvalidSetup, NotFound
+from meterbill.core.periods import Span
+from meterbill.core.protection import IssuedInvoice, check_changes
 from meterbill.core.setup import (
     SetupDocument,
     check_references,
@@ -23,6 +25,7 @@ from meterbill.core.setup import (
 )
 from meterbill.db import Session
 from meterbill.db import catalog as store
+from meterbill.db import invoices as invoice_store
 from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.usage import MeterRef
 
@@ -165,11 +168,51 @@ def apply_setup(
     positions = {("customers", c.id): f"customers[{i}]" for i, c in enumerate(parsed.customers)}
     positions.update({("products", p.key): f"products[{i}]" for i, p in enumerate(parsed.products)})
     positions.update({("plans", p.key): f"plans[{i}]" for i, p in enumerate(parsed.plans)})
-    check_references(
-        merged, parsed.customers, path_of=lambda s, k: positions.get((s, k), f"{s}.{k}")
-    )
+    positions.update({("meters", m.key): f"meters[{i}]" for i, m in enumerate(parsed.meters)})
+
+    def path_of(section: str, key: str) -> str:
+        return positions.get((section, key), f"{section}.{key}")
+
+    check_references(merged, parsed.customers, path_of=path_of)
     _check_aliases(session, parsed.customers)
+    _check_protected(session, current, merged, parsed.customers, path_of)
     return _store(session, parsed, now=now, rebuild=rebuild)
+
+
+def _check_protected(
+    session: Session,
+    current: Catalog,
+    merged: Catalog,
+    customers: tuple[Customer, ...],
+    path_of: Callable[[str, str], str],
+) -> None:
+    """Refuse the whole document if it alters what an issued invoice was rated from
+    (spec 5.2); void invoices and drafts protect nothing."""
+    issued = [
+        IssuedInvoice(
+            number=row.number or 0,
+            customer_id=row.customer_id,
+            plan=row.plan_key,
+            period=Span(row.period_start, row.period_end),
+            products=products,
+            grants=grants,
+        )
+        for row, products, grants in invoice_store.issued_summaries(session)
+    ]
+    if not issued:
+        return
+    old_customers = {}
+    for customer in customers:
+        if store.get_customer(session, customer.id) is not None:
+            old_customers[customer.id] = load_customer(session, customer.id)
+    check_changes(
+        old=current,
+        new=merged,
+        old_customers=old_customers,
+        new_customers=customers,
+        issued=issued,
+        path_of=path_of,
+    )
 
 
 def _store(
