@@ -312,3 +312,36 @@ def test_apply_refuses_a_change_under_an_issued_invoice(
     again = run(db, "apply", str(setup_file))
     assert again.returncode == 0
     assert "0 created, 0 updated" in again.stdout
+
+
+def test_prices_lists_every_products_price_versions(db: str, tmp_path: Path) -> None:
+    versioned = tmp_path / "versioned.yaml"
+    versioned.write_text(
+        SETUP.replace(
+            '    price: {model: per_unit, unit_price: "0.25"}\n',
+            '    price: {model: per_unit, unit_price: "0.25"}\n'
+            "    price_changes:\n"
+            '      - {effective_from: "2026-03-01T00:00:00Z",'
+            ' price: {model: per_unit, unit_price: "0.30"}}\n',
+        )
+    )
+    assert run(db, "apply", str(versioned)).returncode == 0
+    done = run(db, "prices", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "data": [
+            {
+                "product": "calls",
+                "from": None,
+                "price": {"model": "per_unit", "unit_price": "0.25"},
+            },
+            {
+                "product": "calls",
+                "from": "2026-03-01T00:00:00Z",
+                "price": {"model": "per_unit", "unit_price": "0.30"},
+            },
+        ]
+    }
+    table = run(db, "prices")
+    assert "2026-03-01T00:00:00Z" in table.stdout
+    assert "(start)" in table.stdout

@@ -37,7 +37,7 @@ from meterbill.core.events import format_timestamp
 from meterbill.core.periods import parse_instant
 from meterbill.db.database import Database
 from meterbill.services import invoicing, keys
-from meterbill.services.catalog import apply_setup
+from meterbill.services.catalog import apply_setup, current_setup
 from meterbill.services.ingest import rebuild_meter
 from meterbill.services.jsonio import dumps
 from meterbill.services.setupio import load_setup_document
@@ -128,6 +128,40 @@ def apply_command(
         f"{report.unchanged} unchanged"
         + (f"; rebuilt meters {', '.join(report.rebuilt)}" if report.rebuilt else "")
     )
+
+
+@app.command("prices")
+def prices_command(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every product's price versions: its price, then each price change (spec 5.1)."""
+    with _database(ctx) as database, database.transaction() as session:
+        document = current_setup(session)
+    rows: list[dict[str, object]] = []
+    products = document.get("products")
+    for product in products if isinstance(products, list) else []:
+        assert isinstance(product, dict)
+        rows.append({"product": product["key"], "from": None, "price": product["price"]})
+        for change in product.get("price_changes", []):
+            rows.append(
+                {
+                    "product": product["key"],
+                    "from": change["effective_from"],
+                    "price": change["price"],
+                }
+            )
+    if json_output:
+        _print_json({"data": rows})
+        return
+    table = Table(title="Price versions")
+    for column in ("product", "from", "price"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["product"]), str(row["from"] or "(start)"), dumps(row["price"]).decode()
+        )
+    stdout.print(table)
 
 
 @app.command("ingest")
