@@ -93,6 +93,7 @@ def product(
     quantity_divisor: Decimal = Decimal(1),
     line_item_type: str | None = None,
     description: str | None = None,
+    free_quantity: Decimal = Decimal(0),
 ) -> Product:
     flat = isinstance(price, FlatPrice)
     return Product(
@@ -103,6 +104,7 @@ def product(
         quantity_divisor=quantity_divisor,
         line_item_type=("flat" if flat else "usage") if line_item_type is None else line_item_type,
         description=description,
+        free_quantity=free_quantity,
     )
 
 

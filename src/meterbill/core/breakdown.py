@@ -20,7 +20,7 @@ from meterbill.core.catalog import (
 )
 from meterbill.core.money import allocate
 from meterbill.core.periods import Span
-from meterbill.core.pricing import graduated_slices, package_amount
+from meterbill.core.pricing import charged, graduated_slices, package_amount
 from meterbill.core.rating import Line
 
 __all__ = ["WindowFigure", "break_down"]
@@ -83,25 +83,41 @@ def _exact_figures(
     group = tuple(value for _, value in line.group)
     series = list(usage.get(product.key, {}).get(group, [_ZERO] * len(windows)))
     price = product.price
-    if meter.aggregation not in _ADDITIVE or isinstance(price, VolumePrice):
+    free = product.free_quantity
+    if meter.aggregation not in _ADDITIVE:
         return series, _proportional(line.exact, series)
-    if isinstance(price, PerUnitPrice):
-        unit_price = line.unit_price or _ZERO
-        return series, [quantity * unit_price for quantity in series]
     cumulative = _ZERO
     quantities: list[Decimal] = []
     exacts: list[Decimal] = []
+    paid: list[Decimal] = []
     for quantity in series:
+        # Free units are used up in time order: a window pays only for what its slice of
+        # the cumulative quantity has beyond them (spec 6.2).
         start, cumulative = cumulative, cumulative + quantity
+        paid.append(quantity if free == 0 else charged(cumulative, free) - charged(start, free))
         if isinstance(price, GraduatedPrice):
             slices = [
-                c for c in graduated_slices(price.tiers, start, cumulative) if c.tier == line.tier
+                c
+                for c in graduated_slices(price.tiers, start, cumulative, free=free)
+                if c.tier == line.tier
             ]
             quantities.append(sum((c.quantity for c in slices), _ZERO))
             exacts.append(sum((c.amount for c in slices), _ZERO))
         elif isinstance(price, PackagePrice):
             quantities.append(quantity)
-            exacts.append(package_amount(price, cumulative) - package_amount(price, start))
+            exacts.append(
+                package_amount(price, charged(cumulative, free))
+                - package_amount(price, charged(start, free))
+            )
+        elif isinstance(price, PerUnitPrice):
+            quantities.append(quantity)
+            exacts.append(paid[-1] * (line.unit_price or _ZERO))
+        else:
+            quantities.append(quantity)
+    if isinstance(price, VolumePrice):
+        # The volume line, its tier's flat amount included, in proportion to the charged
+        # quantities (the window quantities when nothing is free).
+        return quantities, _proportional(line.exact, paid)
     return quantities, exacts
 
 

@@ -99,10 +99,14 @@ class Meter:
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    """A band of quantity at one unit price; ``up_to`` None marks the open last tier."""
+    """A band of quantity at one unit price; ``up_to`` None marks the open last tier.
+
+    ``flat_amount`` is added once when the quantity enters the tier (spec 6.1).
+    """
 
     up_to: Decimal | None
     unit_price: Decimal
+    flat_amount: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +162,8 @@ class Product:
     quantity_divisor: Decimal = Decimal(1)
     line_item_type: str = "usage"
     description: str | None = None
+    # Per line group and period, the first units cost nothing (spec 6.2).
+    free_quantity: Decimal = Decimal(0)
 
     @property
     def is_flat(self) -> bool:

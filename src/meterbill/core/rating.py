@@ -156,7 +156,9 @@ def _usage_lines(
     currency: str,
 ) -> list[Line]:
     values = dict(zip(dimensions, group, strict=True))
-    charges = rate(product.price, quantity, group=values, product=product.key)
+    charges = rate(
+        product.price, quantity, group=values, product=product.key, free=product.free_quantity
+    )
     tiered = any(charge.tier is not None for charge in charges)
     many_tiers = tiered and len(getattr(product.price, "tiers", ())) > 1
     return [

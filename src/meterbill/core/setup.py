@@ -92,6 +92,7 @@ _PRODUCT_FIELDS = (
     "line_item_type",
     "description",
     "price",
+    "free_quantity",
 )
 _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
     "per_unit": ("model", "unit_price", "by", "unit_prices", "default_unit_price"),
@@ -100,7 +101,7 @@ _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
     "package": ("model", "package_size", "package_price"),
     "flat": ("model", "amount", "prorate"),
 }
-_TIER_FIELDS = ("up_to", "unit_price")
+_TIER_FIELDS = ("up_to", "unit_price", "flat_amount")
 _PLAN_FIELDS = ("key", "name", "interval", "anchor", "products", "minimum")
 _CUSTOMER_FIELDS = (
     "id",
@@ -469,6 +470,11 @@ def _parse_product(value: object, path: str) -> Product:
     if description is not None:
         _placeholders(description, fields.at("description"))
     divisor = fields.optional_decimal("quantity_divisor", positive=True)
+    free_quantity = fields.optional_decimal("free_quantity")
+    if flat and free_quantity is not None:
+        raise InvalidSetup(
+            fields.at("free_quantity"), "only a usage product has a free quantity, not a flat one"
+        )
     return Product(
         key=key,
         name=name,
@@ -477,6 +483,7 @@ def _parse_product(value: object, path: str) -> Product:
         quantity_divisor=Decimal(1) if divisor is None else divisor,
         line_item_type=line_item_type,
         description=description,
+        free_quantity=Decimal(0) if free_quantity is None else free_quantity,
     )
 
 
@@ -572,7 +579,14 @@ def _parse_tiers(fields: _Fields) -> tuple[Tier, ...]:
             raise InvalidSetup(
                 tier.at("up_to"), f"tiers must have increasing up_to ({up_to} after {previous})"
             )
-        tiers.append(Tier(up_to=up_to, unit_price=tier.decimal("unit_price")))
+        flat_amount = tier.optional_decimal("flat_amount")
+        tiers.append(
+            Tier(
+                up_to=up_to,
+                unit_price=tier.decimal("unit_price"),
+                flat_amount=Decimal(0) if flat_amount is None else flat_amount,
+            )
+        )
     return tuple(tiers)
 
 
@@ -870,6 +884,8 @@ def _product_to_document(product: Product) -> dict[str, object]:
         document["line_item_type"] = product.line_item_type
     _put(document, "description", product.description)
     document["price"] = _price_to_document(product.price)
+    if product.free_quantity != 0:
+        document["free_quantity"] = str(product.free_quantity)
     return document
 
 
@@ -906,6 +922,8 @@ def _tier_to_document(tier: Tier) -> dict[str, object]:
     document: dict[str, object] = {}
     _put(document, "up_to", _money(tier.up_to))
     document["unit_price"] = str(tier.unit_price)
+    if tier.flat_amount != 0:
+        document["flat_amount"] = str(tier.flat_amount)
     return document
 
 
