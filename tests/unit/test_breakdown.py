@@ -503,6 +503,21 @@ def adjusted_graduated(draw: st.DrawFn) -> tuple[GraduatedPrice, D]:
     return GraduatedPrice(tiers=tiers), free
 
 
+def graduated_total(price: GraduatedPrice, quantity: D, free: D) -> D:
+    """Spec 6.1, 6.2 for a whole line: every tier the charged quantity goes above the lower
+    bound of adds its units at its unit price and its flat amount."""
+    charged = max(D(0), quantity - free)
+    total = D(0)
+    lower = D(0)
+    for tier in price.tiers:
+        if charged <= lower:
+            break
+        upper = charged if tier.up_to is None else min(charged, tier.up_to)
+        total += (upper - lower) * tier.unit_price + tier.flat_amount
+        lower = tier.up_to if tier.up_to is not None else charged
+    return total
+
+
 @settings(max_examples=200, deadline=None)
 @given(priced=adjusted_graduated(), daily=DAILY, currency=st.sampled_from(sorted(MINOR_UNIT)))
 def test_graduated_windows_with_flat_amounts_and_free_units_add_up_to_each_line(
@@ -528,6 +543,11 @@ def test_graduated_windows_with_flat_amounts_and_free_units_add_up_to_each_line(
     assert [sum((f.exact for f in line), D(0)) for line in figures] == [
         line.exact for line in lines
     ]
+    # The lines themselves against the rule written out once more, tier by tier.
+    assert sum((line.exact for line in lines), D(0)) == graduated_total(
+        price, sum(daily, D(0)), free
+    )
+    assert sum((line.quantity for line in lines), D(0)) == sum(daily, D(0))
     assert [sum(amounts(f), D(0)) for f in figures] == [line.amount for line in lines]
     assert [sum(quantities(f), D(0)) for f in figures] == [line.quantity for line in lines]
 

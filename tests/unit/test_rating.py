@@ -520,3 +520,17 @@ def test_late_usage_with_free_units_and_flat_amounts_bills_the_difference() -> N
         (late("Egress (GB) - Tier 1"), ("eu-west",), D("30.649151163"), D("2.76"), JAN_1),
         (late("Egress (GB) - Tier 2"), ("us-east",), D("90.682440159"), D("6.35"), JAN_1),
     ]
+
+
+def test_free_quantity_is_not_prorated_on_a_partial_period() -> None:
+    # A subscription from 17 January (15 of 31 days) still has all 50 free GB:
+    # 282.544842509 - 50 = 232.544842509 x 0.09 + 5.00 → 25.93, as for the whole month.
+    lines = rate_period(
+        catalog=EGRESS_CATALOG,
+        plan=plan(products=("egress",)),
+        period=LATE_JANUARY,
+        currency="USD",
+        usage={"egress": {("eu-west",): D("282.544842509")}},
+    )
+
+    assert summary(lines) == [("Egress (GB) - Tier 1", "usage", D("282.544842509"), D("25.93"))]
