@@ -10,11 +10,19 @@ a document may refer to objects an earlier document created.
 
 Every problem raises ``InvalidSetup(path, problem)`` with a path such as
 ``products[1].price.tiers[2].up_to``.
+
+A document that enters (``limits=True``, the default) must also keep the limits of spec 7
+(``core.limits``): ids, keys, aliases and event types of at most 200 characters, decimals
+with a magnitude below 10^15 and at most 12 decimal places. Definitions read back from
+storage are parsed with ``limits=False``: what was stored before a limit existed still
+loads, so it cannot stop the catalog (and every customer's invoicing) from loading.
 """
 
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -43,6 +51,7 @@ from meterbill.core.catalog import (
     VolumePrice,
 )
 from meterbill.core.errors import InvalidSetup
+from meterbill.core.limits import MAX_ID_LENGTH, SETUP_DECIMAL_LIMIT, SETUP_DECIMAL_PLACES
 from meterbill.core.money import is_currency
 from meterbill.core.periods import SUPPORTED
 
@@ -132,6 +141,34 @@ _CREDIT_FIELDS = (
 
 # --------------------------------------------------------------------------- value readers
 
+# Whether the document being parsed is entering (spec 7 limits apply) or being read back
+# from storage. A context variable rather than a parameter threaded through every reader,
+# so that any reader added later applies the limits as well; set by ``parse_setup`` and
+# ``parse_customer`` only.
+_entering: ContextVar[bool] = ContextVar("entering", default=True)
+
+
+@contextmanager
+def _limits(enabled: bool) -> Iterator[None]:
+    token = _entering.set(enabled)
+    try:
+        yield
+    finally:
+        _entering.reset(token)
+
+
+def _short(text: str) -> str:
+    """A string for a message, cut short so that a huge value cannot flood the error."""
+    return repr(text) if len(text) <= 64 else repr(text[:64]) + "…"
+
+
+def _id_length(text: str, path: str) -> str:
+    if len(text) > MAX_ID_LENGTH and _entering.get():
+        raise InvalidSetup(
+            path, f"{_short(text)} is {len(text)} characters long; at most {MAX_ID_LENGTH}"
+        )
+    return text
+
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
@@ -180,7 +217,8 @@ def _string(value: object, path: str) -> str:
 
 
 def _matching(value: object, path: str, pattern: re.Pattern[str]) -> str:
-    text = _string(value, path)
+    """An id, key or alias: a string matching ``pattern``, of at most 200 characters."""
+    text = _id_length(_string(value, path), path)
     if not pattern.fullmatch(text):
         raise InvalidSetup(path, f"{text!r} must match {pattern.pattern}")
     return text
@@ -216,11 +254,25 @@ def _decimal(value: object, path: str, *, positive: bool = False) -> Decimal:
         raise InvalidSetup(path, f"is not a decimal: {value!r}") from None
     if not number.is_finite():
         raise InvalidSetup(path, f"must be a finite decimal, got {value}")
+    if _entering.get():
+        _decimal_limits(number, value, path)
     if positive and number <= 0:
         raise InvalidSetup(path, f"must be greater than 0, got {value}")
     if number < 0:
         raise InvalidSetup(path, f"must not be negative, got {value}")
     return number
+
+
+def _decimal_limits(number: Decimal, value: object, path: str) -> None:
+    """Spec 7: a magnitude below 10^15 and at most 12 decimal places, as written."""
+    shown = _short(value) if isinstance(value, str) else str(value)
+    if not -SETUP_DECIMAL_LIMIT < number < SETUP_DECIMAL_LIMIT:
+        raise InvalidSetup(path, f"must have a magnitude below 10^15, got {shown}")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -SETUP_DECIMAL_PLACES:
+        raise InvalidSetup(
+            path, f"must have at most {SETUP_DECIMAL_PLACES} decimal places, got {shown}"
+        )
 
 
 def _time(value: object, path: str) -> datetime:
@@ -357,8 +409,17 @@ def _unique(keys: Iterable[tuple[str, str]], what: str) -> None:
 # --------------------------------------------------------------------------- document
 
 
-def parse_setup(document: object) -> SetupDocument:
-    """Check one setup document and build its typed values; raises ``InvalidSetup``."""
+def parse_setup(document: object, *, limits: bool = True) -> SetupDocument:
+    """Check one setup document and build its typed values; raises ``InvalidSetup``.
+
+    ``limits``: apply the entry limits of spec 7 (see the module docstring); pass False
+    only for definitions read back from storage.
+    """
+    with _limits(limits):
+        return _parse_setup(document)
+
+
+def _parse_setup(document: object) -> SetupDocument:
     top = _Fields(document, "", _TOP_FIELDS)
     settings_value = top.get("settings")
     settings = None if settings_value is None else _parse_settings(settings_value, "settings")
@@ -421,10 +482,12 @@ def _parse_meter(value: object, path: str) -> Meter:
 def _event_types(fields: _Fields) -> tuple[str, ...]:
     value = fields.required("event_type")
     if isinstance(value, str):
-        return (_string(value, fields.at("event_type")),)
+        return (_id_length(_string(value, fields.at("event_type")), fields.at("event_type")),)
     types = _strings(fields, "event_type")
     if not types:
         raise InvalidSetup(fields.at("event_type"), "must name at least one event type")
+    for position, event_type in enumerate(types):
+        _id_length(event_type, f"{fields.at('event_type')}[{position}]")
     return types
 
 
@@ -612,13 +675,15 @@ def _parse_plan(value: object, path: str) -> Plan:
 # --------------------------------------------------------------------------- customers
 
 
-def parse_customer(obj: object, path: str) -> Customer:
+def parse_customer(obj: object, path: str, *, limits: bool = True) -> Customer:
     """One customer mapping (as in ``customers[i]``); ``path`` prefixes every error path.
 
     Checks only what the customer holds; aliases against other customers and subscription
-    plans are the caller's (``parse_setup`` and ``check_references``).
+    plans are the caller's (``parse_setup`` and ``check_references``). ``limits`` as for
+    ``parse_setup``.
     """
-    return _parse_customer_at(obj, path)
+    with _limits(limits):
+        return _parse_customer_at(obj, path)
 
 
 def _parse_customer_at(value: object, path: str) -> Customer:

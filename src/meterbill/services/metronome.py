@@ -78,6 +78,7 @@ METER_KEY_FIELD = "meterbill_meter_key"
 _CUSTOMER_META = "metronome.customer."
 _METRIC_META = "metronome.metric."
 _MAX_NAME = 160
+_MAX_SLUG = 180
 _MAX_GROUPS = 200
 _KEY = re.compile(r"[a-z0-9_]+")
 
@@ -324,7 +325,9 @@ def customer_metrics(
 
 
 def _slug(name: str) -> str:
-    text = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    """A meter key from a metric name: at most 180 characters, so that a ``_2``-style suffix
+    still keeps it within the 200 characters of a key (spec 7)."""
+    text = re.sub(r"[^a-z0-9]+", "_", name.lower())[:_MAX_SLUG].strip("_")
     return text or "metric"
 
 
