@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 
 from meterbill.core.limits import MAX_EVENT_DEPTH
+from meterbill.core.setup import parse_customer
+from meterbill.db.database import Database
+from meterbill.services.catalog import save_customer
 from tests.api.support import (
     ALPHA,
     BETA,
+    FIXED,
     SETUP_YAML,
     Keys,
     TestClient,
@@ -425,3 +429,43 @@ def test_a_metronome_metric_with_a_long_name_gets_a_key_within_200_characters(
     new_keys = sorted(m["key"] for m in setup["meters"] if m["key"].startswith("long_"))
     assert new_keys == ["long_" + "y" * 175, "long_" + "y" * 175 + "_2"]
     assert len(set(made)) == 2
+
+
+def test_values_stored_before_the_limits_still_load(
+    client: TestClient, keys: Keys, database: Database
+) -> None:
+    """A customer stored before the limits existed (a 250-character alias, a credit of
+    1e25): it still loads, takes events, can be renamed over Metronome, and the setup still
+    applies. The limits apply where values enter, never when stored ones are read back."""
+    legacy = {
+        "id": "legacy",
+        "name": "Legacy",
+        "aliases": ["l" * 250],
+        "credits": [
+            {"key": "huge", "kind": "free", "amount": "1e25", "starts_at": "2026-01-01T00:00:00Z"}
+        ],
+    }
+    with database.transaction() as session:
+        save_customer(session, parse_customer(legacy, "customer", limits=False), now=FIXED)
+    shown = json_object(client.get("/v1/customers/legacy", headers=keys.admin))["data"]
+    assert shown["credits"][0]["amount"] == "1E+25"
+    summary = ingest(
+        client,
+        keys.admin,
+        [event("l1", "legacy", "api_call", MARCH), event("l2", "l" * 250, "api_call", MARCH)],
+    )
+    # The alias itself is now beyond what an event's customer_id may be.
+    assert statuses(summary) == [("l1", "accepted"), ("l2", "rejected")]
+    assert "field 'customer_id' is longer than 200 characters" in reason_of(summary, "l2")
+    renamed = client.post(
+        "/metronome/v1/customers/legacy/setName", json={"name": "Renamed"}, headers=keys.admin
+    )
+    assert renamed.status_code == 200, renamed.text
+    again = client.put(
+        "/v1/setup", content=SETUP_YAML, headers={**keys.admin, "Content-Type": "application/yaml"}
+    )
+    assert again.status_code == 200, again.text
+    # Re-applying the stored document itself is an entry: there the limits apply.
+    document = json_object(client.get("/v1/setup", headers=keys.admin))
+    error = error_of(put_setup(client, keys, document), 400)
+    assert error["path"] == "customers[2].credits[0].amount"

@@ -29,6 +29,7 @@ from meterbill.core.aggregation import Partial, aggregate, quantity
 from meterbill.core.catalog import Aggregation, Meter
 from meterbill.core.errors import Conflict, InvalidRequest, NotFound
 from meterbill.core.events import Event, parse_timestamp
+from meterbill.core.limits import MAX_ID_LENGTH
 from meterbill.core.periods import Span, WindowSize, windows
 from meterbill.core.setup import customer_to_document, parse_customer
 from meterbill.db import Session
@@ -224,9 +225,16 @@ def set_ingest_aliases(
     """Replace the customer's ingest aliases (idempotent)."""
     record = find_customer(session, reference)
     wanted = list(dict.fromkeys(aliases))
-    customer = load_customer(session, record.id)
-    updated = parse_customer({**customer_to_document(customer), "aliases": wanted}, "customer")
     _check_aliases(session, record.id, wanted)
+    for alias in wanted:
+        if len(alias) > MAX_ID_LENGTH:
+            raise InvalidRequest(f"ingest alias '{alias[:40]}…' is longer than {MAX_ID_LENGTH}")
+    customer = load_customer(session, record.id)
+    # The stored customer is re-read without the entry limits (it may predate them); the
+    # only new values, the aliases, were bounded just above.
+    updated = parse_customer(
+        {**customer_to_document(customer), "aliases": wanted}, "customer", limits=False
+    )
     if save_customer(session, updated, now=now):
         _touch(session, record.id, now)
     return find_customer(session, record.id)
@@ -237,8 +245,9 @@ def set_customer_name(
 ) -> CustomerRecord:
     record = find_customer(session, reference)
     customer = load_customer(session, record.id)
+    # Only the name is new, and names have no spec 7 limit: re-read the rest as stored.
     updated = parse_customer(
-        {**customer_to_document(customer), "name": name[:_MAX_NAME]}, "customer"
+        {**customer_to_document(customer), "name": name[:_MAX_NAME]}, "customer", limits=False
     )
     if save_customer(session, updated, now=now):
         _touch(session, record.id, now)
