@@ -225,16 +225,17 @@ def set_ingest_aliases(
     """Replace the customer's ingest aliases (idempotent)."""
     record = find_customer(session, reference)
     wanted = list(dict.fromkeys(aliases))
-    _check_aliases(session, record.id, wanted)
     for alias in wanted:
         if len(alias) > MAX_ID_LENGTH:
             raise InvalidRequest(f"ingest alias '{alias[:40]}…' is longer than {MAX_ID_LENGTH}")
     customer = load_customer(session, record.id)
     # The stored customer is re-read without the entry limits (it may predate them); the
-    # only new values, the aliases, were bounded just above.
+    # only new values, the aliases, were bounded just above. Parsing checks the aliases'
+    # characters before they reach a query (a NUL is a 400, not a database error).
     updated = parse_customer(
         {**customer_to_document(customer), "aliases": wanted}, "customer", limits=False
     )
+    _check_aliases(session, record.id, wanted)
     if save_customer(session, updated, now=now):
         _touch(session, record.id, now)
     return find_customer(session, record.id)
