@@ -36,7 +36,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
 
 from meterbill import __version__
+from meterbill.api.bodies import read_body
 from meterbill.api.deps import ClockDep, SessionDep, bearer_secret
+from meterbill.api.errors import ApiError
 from meterbill.core.catalog import Customer
 from meterbill.core.errors import NotFound
 from meterbill.core.events import time_text
@@ -506,9 +508,16 @@ def dashboard_home(request: Request, session: SessionDep) -> Response:
 @router.post("/dashboard/login")
 async def login(request: Request) -> Response:
     """Form ``key`` (and optional ``customer``): check the key, then set the cookie."""
-    body = await request.body()
-    if len(body) > _MAX_FORM:
-        return _bad_request(request, "form too large")
+    try:
+        body = await read_body(request, _MAX_FORM)
+    except ApiError as error:
+        return _html(
+            request,
+            "base.html",
+            status=error.status,
+            title="Form too large",
+            message=f"The sign-in form is limited to {_MAX_FORM} bytes.",
+        )
     try:
         form = parse_qs(body.decode("utf-8"), max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
