@@ -6,6 +6,7 @@ the test; every wait is bounded.
 """
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -74,12 +75,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(STOP_TIMEOUT)
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    _stop(process)
+
+
 @pytest.fixture
 def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     processes: list[subprocess.Popen[bytes]] = []
     admin = prepare(db_url)
 
-    def start(*options: str) -> Server:
+    def start(*options: str, open_files: int | None = None) -> Server:
+        """``open_files``: the server's RLIMIT_NOFILE (default: this process's)."""
+
+        def limit_open_files() -> None:
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         port = free_port()
         log = tmp_path / f"serve-{port}.log"
         command = [
@@ -97,7 +108,11 @@ def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
         ]
         with log.open("wb") as out:
             process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ}
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ},
+                preexec_fn=limit_open_files,
             )
         processes.append(process)
         server = Server(f"http://127.0.0.1:{port}", port, admin, log)

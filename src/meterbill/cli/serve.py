@@ -52,19 +52,22 @@ server_log = logging.getLogger("meterbill.server")
 
 LOG_REPEAT_SECONDS = 10.0
 """A repeated transport error is logged at most once per this many seconds."""
-_RESERVED_FDS = 64  # the database pool, log files, the listening socket, imports…
+_RESERVED_FDS = 64  # log files, the listening socket, imported modules…
+_FDS_PER_DB_CONNECTION = 3  # SQLite: the file, its WAL and its shared memory; PG: a socket
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def default_max_connections() -> int:
-    """4096, or fewer when the open-file limit would not leave room for them."""
+def default_max_connections(db_connections: int) -> int:
+    """4096, or fewer when the open-file limit would not leave room for them beside the
+    database pool (``db_connections`` kept, as many again on demand)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return 4096
-    return max(16, min(4096, soft - _RESERVED_FDS))
+    spare = soft - _RESERVED_FDS - 2 * db_connections * _FDS_PER_DB_CONNECTION
+    return max(16, min(4096, spare))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,7 @@ class ServeOptions:
     db_connections: int = 10
     max_waiting: int = 2000
     wait_timeout: float = 20.0
-    max_connections: int | None = None  # None: default_max_connections()
+    max_connections: int | None = None  # None: default_max_connections(db_connections)
     timeout_keep_alive: float = 5.0
     timeout_header: float = 10.0
     max_header_bytes: int = 16 * 1024
@@ -222,7 +225,7 @@ def start_closer(
 
 def uvicorn_config(app: Any, options: ServeOptions) -> uvicorn.Config:
     """The uvicorn configuration of ``options`` (with the repeat filters installed)."""
-    max_connections = options.max_connections or default_max_connections()
+    max_connections = options.max_connections or default_max_connections(options.db_connections)
     config = uvicorn.Config(
         app,
         host=options.host,
@@ -236,8 +239,10 @@ def uvicorn_config(app: Any, options: ServeOptions) -> uvicorn.Config:
         backlog=options.backlog,
     )
     # After uvicorn configured logging: asyncio logs a failing accept() (out of file
-    # descriptors) on every retry, and the refusals above can come in floods too.
-    logging.getLogger("asyncio").addFilter(RepeatFilter("accept"))
+    # descriptors) on every retry, with a traceback, and then each of its retries of
+    # ``_start_serving``; the refusals above can come in floods too.
+    for needle in ("socket.accept()", "_start_serving", "_accept_connection"):
+        logging.getLogger("asyncio").addFilter(RepeatFilter(needle))
     server_log.addFilter(RepeatFilter("connection limit reached"))
     return config
 
