@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from meterbill.api.app import create_app
 from meterbill.db.database import Database
 from tests.api.support import ALPHA, FIXED, FIXED_TEXT, error_of, event
+from tests.dbsupport import reset_postgres_schema
 from tests.server.conftest import free_port, prepare
 
 
@@ -103,6 +104,27 @@ def test_a_postgresql_server_that_is_gone_answers_503() -> None:
             assert metronome.status_code == 503
             assert metronome.headers["retry-after"] == "5"
             assert client.get("/healthz").status_code == 200
+            assert error_of(client.get("/readyz"), 503)["code"] == "storage_unavailable"
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgresql_answers_503_to_writes(postgres_database: str) -> None:
+    # A standby after a failover, or a database set read-only: reads work, writes 503.
+    reset_postgres_schema(postgres_database)
+    admin = prepare(postgres_database)
+    read_only = f"{postgres_database}?options=-c%20default_transaction_read_only%3Don"
+    database = Database(read_only, migrate=False)
+    try:
+        with TestClient(create_app(database, clock=lambda: FIXED)) as client:
+            headers = {"Authorization": f"Bearer {admin}"}
+            fresh = [event("ro-pg-1", ALPHA, "api_call", "2026-03-03T00:00:00Z")]
+            error = error_of(client.post("/v1/events", json=fresh, headers=headers), 503)
+            assert error["code"] == "storage_unavailable"
+            assert "read-only transaction" in error["message"]
+            path = f"/v1/customers/{ALPHA}/invoices?as_of={FIXED_TEXT}"
+            assert client.get(path, headers=headers).status_code == 200
             assert error_of(client.get("/readyz"), 503)["code"] == "storage_unavailable"
     finally:
         database.dispose()

@@ -4,8 +4,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import delete, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from meterbill.core.errors import StorageUnavailable
 from meterbill.db.migrate import upgrade
 from meterbill.db.models import Meta
 from meterbill.db.session import (
@@ -57,10 +59,14 @@ class Database:
     def check_writable(self) -> None:
         """Raise ``StorageUnavailable`` unless the database takes a write now: write a row in
         ``meta`` inside a transaction that is always rolled back (nothing is kept)."""
-        with self.transaction() as session:
-            session.execute(delete(Meta).where(Meta.key == _PROBE_KEY))
-            session.execute(insert(Meta).values(key=_PROBE_KEY, value="0"))
-            session.rollback()
+        try:
+            with self.transaction() as session:
+                session.execute(delete(Meta).where(Meta.key == _PROBE_KEY))
+                session.execute(insert(Meta).values(key=_PROBE_KEY, value="0"))
+                session.rollback()
+        except DBAPIError as error:  # e.g. a read-only PostgreSQL replica
+            reason = " ".join(str(error.orig).split())[:200]
+            raise StorageUnavailable(f"the database takes no writes: {reason}") from error
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -171,13 +171,26 @@ def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmake
 _UNAVAILABLE: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.TimeoutError)
 
 
+# PostgreSQL SQLSTATEs of an operational failure that psycopg does not class as
+# OperationalError: a read-only transaction (a standby after failover, or
+# default_transaction_read_only), insufficient resources, operator intervention, system
+# and connection errors.
+_OPERATIONAL_SQLSTATES = ("25006", "53", "57", "58", "08")
+
+
+def _operational_sqlstate(original: BaseException | None) -> bool:
+    state = getattr(original, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_OPERATIONAL_SQLSTATES)
+
+
 def storage_failure(error: BaseException) -> StorageUnavailable | None:
     """The ``StorageUnavailable`` that stands for ``error``, or None if it is no
     operational failure of the database (a bug, a constraint violation…)."""
     if isinstance(error, sa_exc.TimeoutError):
         return StorageUnavailable("every database connection is busy; try again shortly")
     if isinstance(error, sa_exc.OperationalError) or (
-        isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+        isinstance(error, sa_exc.DBAPIError)
+        and (error.connection_invalidated or _operational_sqlstate(error.orig))
     ):
         original = error.orig if isinstance(error, sa_exc.DBAPIError) else error
         reason = " ".join(str(original).split())[:200] or type(original).__name__
