@@ -12,7 +12,6 @@ import tracemalloc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-import anyio
 import pytest
 from fastapi import FastAPI
 
@@ -20,6 +19,7 @@ from meterbill.api.errors import ApiError
 from meterbill.api.native import MAX_BODY
 from meterbill.core.errors import InvalidRequest
 from tests.api.support import Keys
+from tests.server.conftest import run_async
 
 MIB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -89,7 +89,7 @@ def call(
     async def run() -> None:
         await app(scope, receive, send)  # type: ignore[arg-type]
 
-    anyio.run(run)
+    run_async(run)
     status = started.get("status")
     assert isinstance(status, int), started
     return Outcome(status, b"".join(parts), consumed)

@@ -5,16 +5,19 @@ with the small setup of ``tests/api/support.py``, its standard events and an adm
 the test; every wait is bounded.
 """
 
+import asyncio
 import os
 import resource
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -30,6 +33,9 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     base_url: str
@@ -40,6 +46,31 @@ class Server:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin}"}
+
+
+def run_async(make: Callable[[], Awaitable[T]], *, timeout: float = 60.0) -> T:
+    """``asyncio.run(make())`` in a thread of its own, so it works whatever event loop the
+    test process already runs (the browser tests' Playwright keeps one in the main thread)."""
+    results: list[T] = []
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        async def main() -> T:
+            return await make()
+
+        try:
+            results.append(asyncio.run(main()))
+        except BaseException as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=target, name="run-async", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        pytest.fail(f"the async part did not finish in {timeout} s")
+    if failures:
+        raise failures[0]
+    return results[0]
 
 
 def free_port() -> int:

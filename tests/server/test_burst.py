@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 
 from tests.api.support import ALPHA, FIXED_TEXT
-from tests.server.conftest import Server
+from tests.server.conftest import Server, run_async
 
 BURST = 500
 CLIENT_TIMEOUT = 25.0
@@ -38,7 +38,7 @@ async def _burst(server: Server, path: str, count: int) -> list[httpx.Response |
 def test_a_burst_of_reads_is_answered(serve: Callable[..., Server]) -> None:
     server = serve()
     path = f"/v1/customers/{ALPHA}/invoices?as_of={FIXED_TEXT}"
-    results = asyncio.run(_burst(server, path, BURST))
+    results = run_async(lambda: _burst(server, path, BURST))
     failures = [r for r in results if isinstance(r, str)]
     assert failures == [], f"{len(failures)} requests failed, e.g. {failures[:3]}"
     responses = [r for r in results if isinstance(r, httpx.Response)]
@@ -63,7 +63,7 @@ def test_a_burst_beyond_the_waiting_room_gets_503_with_retry_after(
     # come back (503, Retry-After), the others are answered; nothing else happens.
     server = serve("--db-connections", "1", "--max-waiting", "3")
     path = f"/v1/customers/{ALPHA}/invoices?as_of={FIXED_TEXT}"
-    results = asyncio.run(_burst(server, path, 30))
+    results = run_async(lambda: _burst(server, path, 30))
     assert all(isinstance(r, httpx.Response) for r in results), results
     responses = [r for r in results if isinstance(r, httpx.Response)]
     statuses = Counter(r.status_code for r in responses)

@@ -72,7 +72,7 @@ def _has_valid_key(request: Request) -> bool:
     if secret is None:
         return False
     database: Database = request.app.state.database
-    with database.transaction() as session:
+    with database.transaction(read_only=True) as session:
         return authenticate(session, secret) is not None
 
 
