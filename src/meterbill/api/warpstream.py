@@ -35,6 +35,7 @@ from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from meterbill.api.errors import ApiError
+from meterbill.core.adjustments import is_adjustment
 from meterbill.core.catalog import Catalog, CreditKind, Customer, PackagePrice, Resource
 from meterbill.core.errors import InvalidRequest, NotFound
 from meterbill.core.money import minor_exponent, round_money
@@ -96,6 +97,9 @@ def unit_price_of(line: Line, catalog: Catalog) -> Decimal:
     """
     if line.unit_price is not None:
         return line.unit_price
+    if is_adjustment(line):
+        # Minimum, maximum, discount and tax lines: quantity 1, no unit price (spec 6.7).
+        return line.amount
     product = catalog.products.get(line.product or "")
     price = None if product is None else product.price
     if isinstance(price, PackagePrice) and price.package_size != 0:

@@ -293,9 +293,10 @@ def invoices_list(
         _print_json({"data": documents, "next_cursor": None})
         return
     table = Table(title=f"Invoices of {customer}")
-    for column in ("id", "number", "period", "status", "subtotal", "credits", "total"):
+    for column in ("id", "number", "period", "status", "subtotal", "tax", "credits", "total"):
         table.add_column(
-            column, justify="right" if column in ("subtotal", "credits", "total") else "left"
+            column,
+            justify="right" if column in ("subtotal", "tax", "credits", "total") else "left",
         )
     for doc in documents:
         table.add_row(
@@ -304,6 +305,7 @@ def invoices_list(
             f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]}",
             str(doc["status"]),
             str(doc["subtotal"]),
+            str(doc["tax"]),
             str(doc["credits_applied"]),
             str(doc["total"]),
         )
@@ -341,7 +343,8 @@ def invoices_show(
         )
     stdout.print(table)
     stdout.print(
-        f"subtotal {doc['subtotal']}  credits {doc['credits_applied']}  total {doc['total']} "
+        f"subtotal {doc['subtotal']}  tax {doc['tax']}  credits {doc['credits_applied']}  "
+        f"total {doc['total']} "
         f"{doc['currency']}"
     )
 

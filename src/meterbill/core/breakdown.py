@@ -5,10 +5,11 @@ into minor units by largest remainder of the exact window amounts, so the window
 add up to the line, and the windows of an invoice to its subtotal.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from meterbill.core.adjustments import LINE_TAX, is_adjustment
 from meterbill.core.aggregation import GroupKey
 from meterbill.core.catalog import (
     Aggregation,
@@ -21,7 +22,7 @@ from meterbill.core.catalog import (
 from meterbill.core.money import allocate
 from meterbill.core.periods import Span
 from meterbill.core.pricing import charged, graduated_slices, package_amount
-from meterbill.core.rating import Line
+from meterbill.core.rating import LINE_PURCHASE, Line
 
 __all__ = ["WindowFigure", "break_down"]
 
@@ -46,27 +47,51 @@ def break_down(
     windows: Sequence[Span],
     usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
     currency: str,
+    taxable: Callable[[Line], bool] | None = None,
 ) -> list[list[WindowFigure]]:
     """Per line (same order), its figure in every window of the period.
 
     ``usage`` maps a usage product to each group's quantity per window (aligned with
     ``windows``, already divided): for count, sum and time_weighted meters the meter over
     the window, for the others the aggregation inside it. Lines without a product (minimum,
-    purchases) and flat lines are spread evenly.
+    discounts, purchases), product minimum and maximum lines (quantity 0) and flat lines are
+    spread evenly. A tax line follows the taxable share of each window: its amount in
+    proportion to the window amounts of the lines ``taxable`` accepts (by default every
+    line but purchases), split by largest remainder like every line (spec 6.7).
     """
-    result: list[list[WindowFigure]] = []
+    counts = taxable or (lambda line: line.type not in (LINE_PURCHASE, LINE_TAX))
+    result: list[list[WindowFigure] | None] = []
+    base = [_ZERO] * len(windows)
     for line in lines:
+        if line.type == LINE_TAX:
+            result.append(None)
+            continue
         quantities, exacts = _exact_figures(line, catalog, windows, usage)
-        amounts = allocate(line.amount, exacts, currency)
-        result.append(
-            [
-                WindowFigure(window, quantity, exact, amount)
-                for window, quantity, exact, amount in zip(
-                    windows, quantities, exacts, amounts, strict=True
-                )
-            ]
+        figures = _figures(line, windows, quantities, exacts, currency)
+        if counts(line):
+            base = [total + figure.amount for total, figure in zip(base, figures, strict=True)]
+        result.append(figures)
+    for position, line in enumerate(lines):
+        if line.type == LINE_TAX:
+            exacts = _proportional(line.amount, base)
+            result[position] = _figures(line, windows, [_ZERO] * len(windows), exacts, currency)
+    return [figures for figures in result if figures is not None]
+
+
+def _figures(
+    line: Line,
+    windows: Sequence[Span],
+    quantities: Sequence[Decimal],
+    exacts: Sequence[Decimal],
+    currency: str,
+) -> list[WindowFigure]:
+    amounts = allocate(line.amount, exacts, currency)
+    return [
+        WindowFigure(window, quantity, exact, amount)
+        for window, quantity, exact, amount in zip(
+            windows, quantities, exacts, amounts, strict=True
         )
-    return result
+    ]
 
 
 def _exact_figures(
@@ -76,6 +101,11 @@ def _exact_figures(
     usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
 ) -> tuple[list[Decimal], list[Decimal]]:
     product = catalog.products.get(line.product or "")
+    if is_adjustment(line):
+        share = line.exact / len(windows)
+        # A product minimum or maximum holds no units of the product (spec 6.7).
+        quantity = _ZERO if line.product is not None else line.quantity
+        return [quantity] * len(windows), [share] * len(windows)
     if product is None or product.meter is None or line.corrects is not None:
         share = line.exact / len(windows)
         return [line.quantity] * len(windows), [share] * len(windows)

@@ -18,6 +18,7 @@ __all__ = [
     "CreditGrant",
     "CreditKind",
     "Customer",
+    "Discount",
     "FlatPrice",
     "GraduatedPrice",
     "Interval",
@@ -28,8 +29,10 @@ __all__ = [
     "Price",
     "Product",
     "Resource",
+    "Seller",
     "Settings",
     "Subscription",
+    "Tax",
     "Tier",
     "VolumePrice",
 ]
@@ -164,6 +167,9 @@ class Product:
     description: str | None = None
     # Per line group and period, the first units cost nothing (spec 6.2).
     free_quantity: Decimal = Decimal(0)
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    tax_exempt: bool = False
 
     @property
     def is_flat(self) -> bool:
@@ -218,6 +224,20 @@ class CreditGrant:
 
 
 @dataclass(frozen=True, slots=True)
+class Discount:
+    """A customer discount (spec 6.4): ``percent`` or ``amount`` (exactly one), on the
+    lines of ``products`` (empty: every usage, flat, minimum and maximum line), for
+    ``periods`` invoices per subscription from ``starts_at`` (None: forever)."""
+
+    key: str
+    starts_at: datetime
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    products: tuple[str, ...] = ()
+    periods: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: str
     name: str
@@ -229,11 +249,37 @@ class Customer:
     resources: tuple[Resource, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
     credits: tuple[CreditGrant, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tax:
+    """A tax of ``settings.taxes`` (spec 6.5): one line ``name`` of ``rate`` × the base."""
+
+    key: str
+    name: str
+    rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Seller:
+    """``settings.seller`` (spec 6.6): who issues the invoices; every field optional."""
+
+    name: str | None = None
+    address: str | None = None
+    email: str | None = None
+    tax_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     grace_period_hours: Decimal = Decimal(24)
+    taxes: tuple[Tax, ...] = ()
+    seller: Seller | None = None
+
+    def tax(self, key: str) -> Tax | None:
+        return next((tax for tax in self.taxes if tax.key == key), None)
 
 
 @dataclass(frozen=True, slots=True)

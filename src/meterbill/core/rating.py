@@ -13,7 +13,7 @@ from decimal import Decimal
 from string import Formatter
 
 from meterbill.core.aggregation import GroupKey
-from meterbill.core.catalog import Catalog, CreditGrant, FlatPrice, Plan, Product
+from meterbill.core.catalog import Catalog, CreditGrant, Discount, FlatPrice, Plan, Product
 from meterbill.core.credits import CreditUse, balance_after, draw_credits
 from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
@@ -34,6 +34,7 @@ __all__ = [
 
 LINE_MINIMUM = "minimum"
 LINE_PURCHASE = "prepaid_credit_purchase"
+_LINE_TAX = "tax"  # core.adjustments.LINE_TAX (that module builds on this one)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 
@@ -69,11 +70,15 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
+    """``subtotal`` is every line but the tax lines, ``tax`` the tax lines (spec 6.5);
+    ``total`` = subtotal + tax − credits_applied, never below zero."""
+
     subtotal: Decimal
     credits: tuple[CreditUse, ...]
     credits_applied: Decimal
     total: Decimal
     credit_balance_after: Decimal
+    tax: Decimal = _ZERO
 
 
 def line_key(product: str, group: GroupKey, tier: int | None) -> str:
@@ -101,9 +106,13 @@ def rate_period(
     usage: Mapping[str, Mapping[GroupKey, Decimal]],
     purchases: Sequence[CreditGrant] = (),
     anchored_at: datetime | None = None,
+    discounts: Sequence[Discount] = (),
 ) -> list[Line]:
-    """Every line of one period: usage and flat products in plan order, then the minimum
-    true-up, then prepaid credit purchases.
+    """Every line of one period: usage and flat products in plan order, then product
+    minimum and maximum lines, the plan minimum true-up, the ``discounts`` that apply to
+    the period (``core.invoicing.period_discounts``), then prepaid credit purchases
+    (spec 6). Taxes come later, once corrections are on the invoice
+    (``core.adjustments.tax_lines``).
 
     ``usage`` maps a usage product's key to its quantity per group (already divided by the
     product's ``quantity_divisor``); a group absent from it has no line. ``anchored_at`` is
@@ -126,6 +135,12 @@ def rate_period(
                 lines.extend(_usage_lines(product, meter.group_by, group, quantity, currency))
         except Unrepresentable as error:
             raise error.within(product=key) from None
+    # Imported here: core.adjustments builds its lines with this module's Line.
+    from meterbill.core.adjustments import discount_lines, product_bounds
+
+    lines.extend(
+        product_bounds(lines, catalog=catalog, plan=plan, fraction=fraction, currency=currency)
+    )
     if plan.minimum is not None:
         spent = sum((line.amount for line in lines), _ZERO)
         floor = plan.minimum * fraction
@@ -137,6 +152,7 @@ def rate_period(
             except Unrepresentable as error:
                 raise error.within(product=f"minimum of plan {plan.key}") from None
             lines.append(minimum)
+    lines.extend(discount_lines(lines, discounts, currency=currency))
     for grant in purchases:
         try:
             line = _fixed_line(
@@ -221,6 +237,9 @@ def corrections(
 
     Each is the difference, per line key, between re-rating the period with all its events
     and everything already billed for it (the issued invoice and earlier corrections).
+    Adjustment lines (product minimum and maximum, plan minimum, discounts) are corrected
+    like any other line (quantity 0 when the line exists both times, 1 or -1 when it
+    appeared or disappeared); tax lines never are (spec 5.7).
     """
     billed_by_key: dict[str, tuple[Decimal, Decimal]] = {}
     for line in billed:
@@ -232,7 +251,7 @@ def corrections(
     date = period.start.date().isoformat()
     result: list[Line] = []
     for key, line in template.items():
-        if line.type == LINE_PURCHASE:
+        if line.type in (LINE_PURCHASE, _LINE_TAX):
             continue
         current = now_by_key.get(key)
         quantity = current.quantity if current else _ZERO
@@ -262,15 +281,18 @@ def totals(
     balances: dict[str, Decimal],
     period: Span,
 ) -> Totals:
-    """Subtotal, credits drawn (updating ``balances``), total and the balance left."""
-    subtotal = sum((line.amount for line in lines), _ZERO)
+    """Subtotal (all lines but tax lines), tax, credits drawn (updating ``balances``),
+    total and the balance left. Credits pay the taxed amount, never a prepaid purchase."""
+    subtotal = sum((line.amount for line in lines if line.type != _LINE_TAX), _ZERO)
+    tax = sum((line.amount for line in lines if line.type == _LINE_TAX), _ZERO)
     purchases = sum((line.amount for line in lines if line.type == LINE_PURCHASE), _ZERO)
-    uses = draw_credits(grants, balances, period=period, payable=subtotal - purchases)
+    uses = draw_credits(grants, balances, period=period, payable=subtotal + tax - purchases)
     applied = sum((use.amount for use in uses), _ZERO)
     return Totals(
         subtotal=subtotal,
         credits=tuple(uses),
         credits_applied=applied,
-        total=max(subtotal - applied, _ZERO),
+        total=max(subtotal + tax - applied, _ZERO),
         credit_balance_after=balance_after(grants, balances, period=period),
+        tax=tax,
     )

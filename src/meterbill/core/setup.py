@@ -35,6 +35,7 @@ from meterbill.core.catalog import (
     CreditGrant,
     CreditKind,
     Customer,
+    Discount,
     FlatPrice,
     GraduatedPrice,
     Interval,
@@ -45,8 +46,10 @@ from meterbill.core.catalog import (
     Price,
     Product,
     Resource,
+    Seller,
     Settings,
     Subscription,
+    Tax,
     Tier,
     VolumePrice,
 )
@@ -88,10 +91,15 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})"
 )
 # Types meterbill itself gives to invoice lines; a product label must not be mistaken for one.
-_RESERVED_LINE_TYPES = frozenset({"minimum", "prepaid_credit_purchase"})
+_RESERVED_LINE_TYPES = frozenset(
+    {"minimum", "maximum", "discount", "tax", "prepaid_credit_purchase"}
+)
 
 _TOP_FIELDS = ("settings", "meters", "products", "plans", "customers")
-_SETTINGS_FIELDS = ("grace_period_hours",)
+_SETTINGS_FIELDS = ("grace_period_hours", "taxes", "seller")
+_TAX_FIELDS = ("key", "name", "rate")
+_SELLER_FIELDS = ("name", "address", "email", "tax_id")
+_DISCOUNT_FIELDS = ("key", "percent", "amount", "products", "starts_at", "periods")
 _METER_FIELDS = ("key", "name", "event_type", "aggregation", "property", "filters", "group_by")
 _PRODUCT_FIELDS = (
     "key",
@@ -102,6 +110,9 @@ _PRODUCT_FIELDS = (
     "description",
     "price",
     "free_quantity",
+    "minimum",
+    "maximum",
+    "tax_exempt",
 )
 _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
     "per_unit": ("model", "unit_price", "by", "unit_prices", "default_unit_price"),
@@ -123,6 +134,8 @@ _CUSTOMER_FIELDS = (
     "resources",
     "subscriptions",
     "credits",
+    "discounts",
+    "taxes",
 )
 _RESOURCE_FIELDS = ("id", "kind", "name", "parent", "attributes")
 _SUBSCRIPTION_FIELDS = ("plan", "starts_at", "ends_at")
@@ -438,7 +451,33 @@ def _parse_setup(document: object) -> SetupDocument:
 def _parse_settings(value: object, path: str) -> Settings:
     fields = _Fields(value, path, _SETTINGS_FIELDS)
     hours = fields.optional_decimal("grace_period_hours")
-    return Settings() if hours is None else Settings(grace_period_hours=hours)
+    taxes = tuple(_parse_tax(item, item_path) for item_path, item in fields.items("taxes"))
+    _unique(((fields.at(f"taxes[{i}].key"), t.key) for i, t in enumerate(taxes)), "tax key")
+    seller = fields.get("seller")
+    return Settings(
+        grace_period_hours=Settings().grace_period_hours if hours is None else hours,
+        taxes=taxes,
+        seller=None if seller is None else _parse_seller(seller, fields.at("seller")),
+    )
+
+
+def _parse_tax(value: object, path: str) -> Tax:
+    fields = _Fields(value, path, _TAX_FIELDS)
+    return Tax(
+        key=_matching(fields.required("key"), fields.at("key"), _KEY),
+        name=fields.string("name"),
+        rate=fields.decimal("rate"),
+    )
+
+
+def _parse_seller(value: object, path: str) -> Seller:
+    fields = _Fields(value, path, _SELLER_FIELDS)
+    return Seller(
+        name=fields.optional_string("name"),
+        address=fields.optional_string("address"),
+        email=fields.optional_string("email"),
+        tax_id=fields.optional_string("tax_id"),
+    )
 
 
 def _check_aliases(customers: tuple[Customer, ...]) -> None:
@@ -538,6 +577,11 @@ def _parse_product(value: object, path: str) -> Product:
         raise InvalidSetup(
             fields.at("free_quantity"), "only a usage product has a free quantity, not a flat one"
         )
+    minimum = fields.optional_decimal("minimum")
+    maximum = fields.optional_decimal("maximum")
+    if minimum is not None and maximum is not None and maximum < minimum:
+        raise InvalidSetup(fields.at("maximum"), f"must not be below minimum ({minimum})")
+    exempt = fields.get("tax_exempt")
     return Product(
         key=key,
         name=name,
@@ -547,6 +591,9 @@ def _parse_product(value: object, path: str) -> Product:
         line_item_type=line_item_type,
         description=description,
         free_quantity=Decimal(0) if free_quantity is None else free_quantity,
+        minimum=minimum,
+        maximum=maximum,
+        tax_exempt=False if exempt is None else _boolean(exempt, fields.at("tax_exempt")),
     )
 
 
@@ -697,6 +744,14 @@ def _parse_customer_at(value: object, path: str) -> Customer:
         )
     credits = tuple(_parse_credit(item, item_path) for item_path, item in fields.items("credits"))
     _unique(((fields.at(f"credits[{i}].key"), c.key) for i, c in enumerate(credits)), "credit key")
+    discounts = tuple(
+        _parse_discount(item, item_path) for item_path, item in fields.items("discounts")
+    )
+    _unique(
+        ((fields.at(f"discounts[{i}].key"), d.key) for i, d in enumerate(discounts)),
+        "discount key",
+    )
+    taxes = _strings(fields, "taxes", _KEY)
     return Customer(
         id=customer_id,
         name=name,
@@ -711,6 +766,37 @@ def _parse_customer_at(value: object, path: str) -> Customer:
             for item_path, item in fields.items("subscriptions")
         ),
         credits=credits,
+        discounts=discounts,
+        taxes=taxes,
+    )
+
+
+def _parse_discount(value: object, path: str) -> Discount:
+    fields = _Fields(value, path, _DISCOUNT_FIELDS)
+    key = _matching(fields.required("key"), fields.at("key"), _ID)
+    percent = fields.optional_decimal("percent")
+    amount = fields.optional_decimal("amount")
+    if percent is not None and amount is not None:
+        raise InvalidSetup(fields.at("amount"), "give either percent or amount, not both")
+    if percent is None and amount is None:
+        raise InvalidSetup(fields.at("percent"), "is required (or give amount)")
+    if percent is not None and percent > 100:
+        raise InvalidSetup(fields.at("percent"), f"must be at most 100, got {percent}")
+    products = _strings(fields, "products", _KEY)
+    if fields.get("products") is not None and not products:
+        raise InvalidSetup(fields.at("products"), "must list at least one product (or omit it)")
+    starts_at = fields.time("starts_at")
+    periods_value = fields.get("periods")
+    periods = None if periods_value is None else _integer(periods_value, fields.at("periods"))
+    if periods is not None and periods < 1:
+        raise InvalidSetup(fields.at("periods"), f"must be at least 1, got {periods}")
+    return Discount(
+        key=key,
+        starts_at=starts_at,
+        percent=percent,
+        amount=amount,
+        products=products,
+        periods=periods,
     )
 
 
@@ -848,7 +934,25 @@ def check_references(
             if key not in catalog.products:
                 raise InvalidSetup(f"{base}.products[{position}]", f"unknown product {key!r}")
     for customer in customers:
-        _check_subscriptions(catalog, customer, where("customers", customer.id))
+        base = where("customers", customer.id)
+        _check_subscriptions(catalog, customer, base)
+        _check_adjustments(catalog, customer, base)
+
+
+def _check_adjustments(catalog: Catalog, customer: Customer, base: str) -> None:
+    """A discount's products and the customer's taxes must exist (spec 6.4, 6.5)."""
+    for index, discount in enumerate(customer.discounts):
+        for position, key in enumerate(discount.products):
+            if key not in catalog.products:
+                raise InvalidSetup(
+                    f"{base}.discounts[{index}].products[{position}]", f"unknown product {key!r}"
+                )
+    known = ", ".join(tax.key for tax in catalog.settings.taxes) or "none"
+    for position, key in enumerate(customer.taxes):
+        if catalog.settings.tax(key) is None:
+            raise InvalidSetup(
+                f"{base}.taxes[{position}]", f"unknown tax {key!r} (settings.taxes: {known})"
+            )
 
 
 def _check_product(catalog: Catalog, product: Product, base: str) -> None:
@@ -909,11 +1013,26 @@ def setup_to_document(catalog: Catalog, customers: Iterable[Customer]) -> dict[s
     """
     document: dict[str, object] = {}
     if catalog.settings != Settings():
-        document["settings"] = {"grace_period_hours": str(catalog.settings.grace_period_hours)}
+        document["settings"] = _settings_to_document(catalog.settings)
     document["meters"] = [_meter_to_document(meter) for meter in catalog.meters.values()]
     document["products"] = [_product_to_document(p) for p in catalog.products.values()]
     document["plans"] = [_plan_to_document(plan) for plan in catalog.plans.values()]
     document["customers"] = [customer_to_document(customer) for customer in customers]
+    return document
+
+
+def _settings_to_document(settings: Settings) -> dict[str, object]:
+    document: dict[str, object] = {"grace_period_hours": str(settings.grace_period_hours)}
+    _put(
+        document,
+        "taxes",
+        [{"key": t.key, "name": t.name, "rate": str(t.rate)} for t in settings.taxes],
+    )
+    if settings.seller is not None:
+        seller: dict[str, object] = {}
+        for name in _SELLER_FIELDS:
+            _put(seller, name, getattr(settings.seller, name))
+        document["seller"] = seller
     return document
 
 
@@ -951,6 +1070,10 @@ def _product_to_document(product: Product) -> dict[str, object]:
     document["price"] = _price_to_document(product.price)
     if product.free_quantity != 0:
         document["free_quantity"] = str(product.free_quantity)
+    _put(document, "minimum", _money(product.minimum))
+    _put(document, "maximum", _money(product.maximum))
+    if product.tax_exempt:
+        document["tax_exempt"] = True
     return document
 
 
@@ -1021,6 +1144,18 @@ def customer_to_document(customer: Customer) -> dict[str, object]:
         [_subscription_to_document(s) for s in customer.subscriptions],
     )
     _put(document, "credits", [_credit_to_document(c) for c in customer.credits])
+    _put(document, "discounts", [_discount_to_document(d) for d in customer.discounts])
+    _put(document, "taxes", list(customer.taxes))
+    return document
+
+
+def _discount_to_document(discount: Discount) -> dict[str, object]:
+    document: dict[str, object] = {"key": discount.key}
+    _put(document, "percent", _money(discount.percent))
+    _put(document, "amount", _money(discount.amount))
+    _put(document, "products", list(discount.products))
+    document["starts_at"] = _time_text(discount.starts_at)
+    _put(document, "periods", discount.periods)
     return document
 
 
