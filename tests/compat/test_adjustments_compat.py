@@ -140,6 +140,9 @@ def test_every_api_shows_the_adjustment_lines_and_the_tax(env: tuple[MetronomeEn
         ("welcome (free credit)", "applied_commit_or_credit", -500, False),
     ]
     assert (january["subtotal"], january["total"]) == (5200, 4700)
+    discount = january["line_items"][3]
+    assert discount["custom_fields"]["meterbill_discount"] == "launch"
+    assert len(discount["discount_id"]) == 36
     fields = january["custom_fields"]
     assert (fields["meterbill_subtotal"], fields["meterbill_tax"]) == (4500, 700)
 

@@ -12,9 +12,11 @@ from meterbill.core.adjustments import (
     LINE_MAXIMUM,
     LINE_TAX,
     discount_lines,
+    is_taxable,
     product_bounds,
     tax_lines,
 )
+from meterbill.core.breakdown import break_down
 from meterbill.core.catalog import (
     Aggregation,
     Discount,
@@ -414,4 +416,41 @@ def test_adjustment_lines_are_corrected_and_tax_lines_never() -> None:
         ("Commit - minimum (late usage, 2026-01-01)", D(-1), D("-60.00")),
         ("Egress (late usage, 2026-01-01)", D("87.5"), D("8.75")),
         ("Discount launch (late usage, 2026-01-01)", D(0), D("-0.87")),
+    ]
+
+
+# --------------------------------------------------------------------- breakdowns
+
+
+def test_breakdown_spreads_adjustments_evenly_and_tax_by_taxable_share() -> None:
+    # Two day windows. Egress 30 then 10 units × 0.10 = 3.00 and 1.00 (line 4.00); support
+    # 150.00 (exempt) and a product maximum −2.00 spread evenly (75.00 / 75.00, −1.00 /
+    # −1.00, quantity 0); the discount −0.41 evenly: −0.205 each, floors −0.21 / −0.21,
+    # the missing cent to the first (tie) → −0.20 / −0.21. The tax 0.80 follows the taxable
+    # amounts 3.00 − 1.00 − 0.20 = 1.80 and 1.00 − 1.00 − 0.21 = −0.21 (support is exempt):
+    # exact 0.80 × 1.80 / 1.59 = 0.9056… and 0.80 × −0.21 / 1.59 = −0.1056…; floors 0.90
+    # and −0.11, the missing cent to the larger remainder → 0.91 and −0.11.
+    days = [Span(at("2026-01-01"), at("2026-01-02")), Span(at("2026-01-02"), at("2026-01-03"))]
+    egress = replace(line("egress", "4.00"), quantity=D(40), unit_price=D("0.10"))
+    lines = [
+        egress,
+        line("support", "150.00", kind="support"),
+        line("egress", "-2.00", kind=LINE_MAXIMUM),
+        line(None, "-0.41", kind=LINE_DISCOUNT, key="discount:all"),
+        line(None, "0.80", kind=LINE_TAX),
+    ]
+    cut = break_down(
+        lines,
+        catalog=CATALOG,
+        windows=days,
+        usage={"egress": {(): [D(30), D(10)]}},
+        currency="USD",
+        taxable=lambda li: is_taxable(li, catalog=CATALOG, discount_products={}),
+    )
+    assert [[(f.quantity, f.amount) for f in figures] for figures in cut] == [
+        [(D(30), D("3.00")), (D(10), D("1.00"))],
+        [(D(1), D("75.00")), (D(1), D("75.00"))],
+        [(D(0), D("-1.00")), (D(0), D("-1.00"))],
+        [(D(1), D("-0.20")), (D(1), D("-0.21"))],
+        [(D(0), D("0.91")), (D(0), D("-0.11"))],
     ]

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from meterbill.core.adjustments import is_adjustment
+from meterbill.core.adjustments import LINE_DISCOUNT, is_adjustment
 from meterbill.core.catalog import Aggregation, Catalog, CreditKind, GraduatedPrice, VolumePrice
 from meterbill.core.errors import InvalidRequest
 from meterbill.core.money import minor_exponent
@@ -305,6 +305,10 @@ def _line(
     if line.product is not None:
         document["product_id"] = product_uuid(line.product)
         fields["meterbill_product"] = line.product
+    if line.type == LINE_DISCOUNT:
+        # Metronome's discount_id field: a stable id of the customer's discount key.
+        document["discount_id"] = product_uuid(line.key)
+        fields["meterbill_discount"] = line.key.removeprefix("discount:")
     if line.group:
         document["presentation_group_values"] = dict(line.group)
         if len(line.group) == 1:
