@@ -95,6 +95,7 @@ def product(
     line_item_type: str | None = None,
     description: str | None = None,
     price_changes: tuple[PriceChange, ...] = (),
+    free_quantity: Decimal = Decimal(0),
 ) -> Product:
     flat = isinstance(price, FlatPrice)
     return Product(
@@ -106,6 +107,7 @@ def product(
         line_item_type=("flat" if flat else "usage") if line_item_type is None else line_item_type,
         description=description,
         price_changes=price_changes,
+        free_quantity=free_quantity,
     )
 
 

@@ -38,7 +38,9 @@ from tests.api.support import (
 )
 
 # Routes that answer without a key by design.
-PUBLIC = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+PUBLIC = frozenset(
+    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+)
 # Signed links are their own credential (an HMAC token, 404 when bad) and the sign-in form
 # takes the key itself; tests/pages and tests/dashboard check each of them.
 SIGNED_OR_SIGN_IN = frozenset(

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from meterbill.api.app import create_app
+from meterbill.api.dashboard import COOKIE_NAME
 from meterbill.db.database import Database
 from meterbill.services.jsonio import dumps_text
 from meterbill.services.links import (
@@ -476,7 +477,8 @@ def test_cookie_sign_in(client: TestClient, billed: Story) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == f"/dashboard/{ALPHA}"  # a customer key: its own
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"meterbill_key={billed.alpha};")
+    assert cookie.startswith(f"{COOKIE_NAME}=")
+    assert billed.alpha not in cookie  # a signed session, never the key (test_session.py)
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie
     assert "Path=/" in cookie

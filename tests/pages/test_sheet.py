@@ -2,6 +2,7 @@
 prices, the seller setting, and a PDF that pages long invoices and survives any name."""
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,8 @@ from meterbill.core.periods import Span
 from meterbill.core.rating import Line, Totals
 from meterbill.db import catalog as catalog_store
 from meterbill.db.database import Database
+from meterbill.services.catalog import apply_setup
+from meterbill.services.ingest import rebuild_meter
 from meterbill.services.invoicing import InvoiceView
 from meterbill.services.seller import DEFAULT_SELLER, SELLER_KEY, Seller, seller_of
 from meterbill.views.pdf import (
@@ -128,3 +131,52 @@ def test_a_long_invoice_runs_over_pages_and_any_name_prints() -> None:
     assert "?? Ünïcode — “Shop”" in pages[0]
     with pytest.raises(ValueError, match="paper"):
         invoice_pdf(sheet, paper="a3")  # type: ignore[arg-type]
+
+
+def test_the_setup_seller_comes_first_and_the_pdf_shows_it_with_the_tax(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path}/seller.db")
+    setup = {
+        "settings": {
+            "seller": {
+                "name": "Cloudworks Ltd",
+                "address": "1 Example Street\nLondon",
+                "tax_id": "GB123456789",
+            }
+        }
+    }
+    try:
+        with database.transaction() as session:
+            catalog_store.set_meta(session, SELLER_KEY, '{"name": "Old"}')
+            apply_setup(session, setup, now=datetime(2026, 1, 1, tzinfo=UTC), rebuild=rebuild_meter)
+        with database.transaction() as session:
+            seller = seller_of(session)
+    finally:
+        database.dispose()
+    assert seller == Seller(
+        "Cloudworks Ltd", ("1 Example Street", "London"), None, tax_id="GB123456789"
+    )
+    view = _view(1, "Nimbus")
+    tax = Line(
+        key="tax:vat20",
+        name="VAT 20%",
+        product=None,
+        type="tax",
+        group=(),
+        quantity=Decimal(1),
+        unit_price=None,
+        exact=Decimal("0.10"),
+        amount=Decimal("0.10"),
+    )
+    # Subtotal 0.50, tax 0.10, credits 1 → total 0 (never below zero).
+    view = replace(
+        view,
+        lines=(*view.lines, tax),
+        totals=replace(view.totals, tax=Decimal("0.10"), total=Decimal(0)),
+    )
+    sheet = invoice_sheet(view, seller)
+    assert (sheet.subtotal.text, sheet.tax.text) == ("€0.50", "€0.10")
+    text = " ".join(PdfReader(io.BytesIO(invoice_pdf(sheet))).pages[0].extract_text().split())
+    assert "Cloudworks Ltd" in text
+    assert "Tax ID GB123456789" in text
+    assert "VAT 20%" in text
+    assert "Tax €0.10" in text

@@ -103,6 +103,60 @@ def test_a_change_inside_a_period_splits_its_lines_and_breakdown(db_url: str) ->
         assert [line.since for line in issued.lines] == [line.since for line in january.lines]
 
 
+def test_free_quantity_and_maximum_span_the_pieces_of_a_split_period(db_url: str) -> None:
+    change: dict[str, object] = {"effective_from": "2026-01-16T06:00:00Z", "price": RAISED}
+    document = units(GRADUATED, [change])
+    products = document["products"]
+    assert isinstance(products, list)
+    products[0].update({"free_quantity": "120", "maximum": "25.00"})
+    with open_world(db_url, document, now=at("2026-01-01T00:00:00")) as world:
+        world.ingest(
+            [
+                call("a", "2026-01-03T10:00:00Z", units=90),
+                call("b", "2026-01-16T05:59:59Z", units=60),
+                call("c", "2026-01-16T06:00:00Z", units=30),
+                call("d", "2026-01-20T12:30:00Z", units=100),
+            ],
+            now=at("2026-01-21T00:00:00"),
+        )
+        (january,) = world.invoices("acme", as_of=at("2026-01-21T00:00:00"))
+        # 120 free units per period: the old piece's 150 use all of them (Tier 1 shows
+        # 120 free + 30 × 0.10 = 3.00); the new piece has none left: 100 × 0.20 + 30 ×
+        # 0.08 = 20.00 + 2.40. The maximum compares both pieces: 25.40 - 25.00.
+        assert amounts(january) == [
+            ("Units - Tier 1 (from 2026-01-01)", D("3.00")),
+            ("Units - Tier 1 (from 2026-01-16 06:00)", D("20.00")),
+            ("Units - Tier 2 (from 2026-01-16 06:00)", D("2.40")),
+            ("Units - maximum", D("-0.40")),
+        ]
+        assert january.totals.subtotal == D("25.00")
+        with world.database.transaction() as session:
+            result = breakdown_of(
+                session, january, size=WindowSize.DAY, as_of=at("2026-01-21T00:00:00")
+            )
+        rows = [
+            (entry.window.start.day, line.name, figure.quantity, figure.amount)
+            for entry in result.windows
+            for line, figure in entry.lines
+            if (figure.amount or figure.quantity) and line.name != "Units - maximum"
+        ]
+        # The 3rd is free; the 16th before 06:00 uses the last 30 free units and pays 30.
+        assert rows == [
+            (3, "Units - Tier 1 (from 2026-01-01)", D(90), D("0.00")),
+            (16, "Units - Tier 1 (from 2026-01-01)", D(60), D("3.00")),
+            (16, "Units - Tier 1 (from 2026-01-16 06:00)", D(30), D("6.00")),
+            (20, "Units - Tier 1 (from 2026-01-16 06:00)", D(70), D("14.00")),
+            (20, "Units - Tier 2 (from 2026-01-16 06:00)", D(30), D("2.40")),
+        ]
+        maximum = [
+            figure.amount
+            for entry in result.windows
+            for line, figure in entry.lines
+            if line.name == "Units - maximum"
+        ]
+        assert sum(maximum, D(0)) == D("-0.40")
+
+
 def test_late_usage_is_rerated_at_the_prices_of_its_period(db_url: str) -> None:
     # The example: October issued at 0.05 a unit (2,000 units, 100.00); the price
     # goes to 0.10 from November; one late October unit is worth 0.05, not +100.10.

@@ -277,3 +277,72 @@ def test_setup_refuses_bad_price_changes(
         parse_setup(_document(changes))
     assert caught.value.path == path
     assert words in str(caught.value)
+
+
+def test_free_quantity_is_used_up_in_time_order_across_the_pieces() -> None:
+    free = replace(COMPUTE, free_quantity=D(150))
+    usage: Usage = {
+        piece_key("compute", FEBRUARY.start): {(): D(100)},
+        piece_key("compute", MID_FEBRUARY): {(): D(200)},
+    }
+    lines = rate_period(
+        catalog=catalog(meters=[meter(key="hours", aggregation=Aggregation.SUM)], products=[free]),
+        plan=plan(key="p", products=("compute",)),
+        period=FEBRUARY,
+        currency="USD",
+        usage=usage,
+    )
+    # 150 free units per period: the first piece's 100 are all free (0.00), the second
+    # piece has the 50 left, so 150 × 0.35 = 52.50 (not 50 × 0.35 with 150 free again).
+    assert [(line.name, line.quantity, line.amount) for line in lines] == [
+        ("Compute hours (from 2026-02-01)", D(100), D("0.00")),
+        ("Compute hours (from 2026-02-16)", D(200), D("52.50")),
+    ]
+    days = windows(FEBRUARY, WindowSize.DAY)
+    first = [D(0)] * 28
+    first[0], first[14] = D(60), D(40)
+    second = [D(0)] * 28
+    second[15], second[27] = D(150), D(50)
+    before, after = break_down(
+        lines,
+        catalog=catalog(meters=[meter(key="hours", aggregation=Aggregation.SUM)], products=[free]),
+        windows=days,
+        usage={
+            piece_key("compute", FEBRUARY.start): {(): first},
+            piece_key("compute", MID_FEBRUARY): {(): second},
+        },
+        currency="USD",
+    )
+    assert [f.amount for f in before if f.amount] == []
+    # The 16th uses the last 50 free units: 100 × 0.35 = 35.00; the 28th 50 × 0.35.
+    assert [f.amount for f in after if f.amount] == [D("35.00"), D("17.50")]
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "expected"),
+    [
+        (None, D("100.00"), ("Compute hours - maximum", D("-10.00"))),
+        (D("150.00"), None, ("Compute hours - minimum", D("40.00"))),
+        (None, D("110.00"), None),
+    ],
+)
+def test_product_minimum_and_maximum_compare_all_split_lines_of_the_period(
+    minimum: D | None, maximum: D | None, expected: tuple[str, D] | None
+) -> None:
+    bounded = replace(COMPUTE, minimum=minimum, maximum=maximum)
+    usage: Usage = {
+        piece_key("compute", FEBRUARY.start): {(): D(100)},
+        piece_key("compute", MID_FEBRUARY): {(): D(200)},
+    }
+    lines = rate_period(
+        catalog=catalog(
+            meters=[meter(key="hours", aggregation=Aggregation.SUM)], products=[bounded]
+        ),
+        plan=plan(key="p", products=("compute",)),
+        period=FEBRUARY,
+        currency="USD",
+        usage=usage,
+    )
+    # 40.00 + 70.00 = 110.00 over both pieces.
+    adjustments = [(line.name, line.amount) for line in lines if line.since is None]
+    assert adjustments == ([] if expected is None else [expected])

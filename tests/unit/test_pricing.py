@@ -9,6 +9,7 @@ from meterbill.core.catalog import (
     GraduatedPrice,
     PackagePrice,
     PerUnitPrice,
+    Price,
     Tier,
     VolumePrice,
 )
@@ -248,3 +249,180 @@ def test_package(price: PackagePrice, quantity: D, amount: D) -> None:
 def test_flat_prices_are_not_rated_from_a_quantity() -> None:
     with pytest.raises(TypeError, match="flat prices are not rated from a quantity"):
         rate(FlatPrice(amount=D("500.00")), D(1), group={}, product="support")
+
+
+# --------------------------------------------------------------------------- spec 6.1, 6.2
+
+# Tier 1 (0-100] at 0.10 + 5.00 flat, tier 2 (100-200] at 0.05 + 20.00 flat, then 0.01 +
+# 1.00 flat.
+FLAT_TIERS = GraduatedPrice(
+    tiers=(
+        Tier(up_to=D(100), unit_price=D("0.10"), flat_amount=D("5.00")),
+        Tier(up_to=D(200), unit_price=D("0.05"), flat_amount=D("20.00")),
+        Tier(up_to=None, unit_price=D("0.01"), flat_amount=D("1.00")),
+    )
+)
+
+
+def tier(number: int, quantity: str, amount: str) -> Charge:
+    unit_price = FLAT_TIERS.tiers[number - 1].unit_price
+    return Charge(D(quantity), unit_price, D(amount), tier=number)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "free", "charges"),
+    [
+        pytest.param("0", "0", [tier(1, "0", "0")], id="no usage: no flat amount"),
+        pytest.param("40", "0", [tier(1, "40", "9.00")], id="inside tier 1: 4.00 + 5.00"),
+        pytest.param(
+            "100", "0", [tier(1, "100", "15.00")], id="on the bound: tier 2 is not entered"
+        ),
+        pytest.param(
+            "100.5",
+            "0",
+            [tier(1, "100", "15.00"), tier(2, "0.5", "20.025")],
+            id="just past the bound: 0.025 + 20.00",
+        ),
+        pytest.param(
+            "250",
+            "0",
+            [tier(1, "100", "15.00"), tier(2, "100", "25.00"), tier(3, "50", "1.50")],
+            id="every tier: 10+5, 5+20, 0.5+1",
+        ),
+        pytest.param("0", "30", [tier(1, "0", "0")], id="free, no usage"),
+        pytest.param("20", "30", [tier(1, "20", "0")], id="wholly free: one Tier 1 of 0"),
+        pytest.param("30", "30", [tier(1, "30", "0")], id="exactly the free units: no flat"),
+        pytest.param("30.5", "30", [tier(1, "30.5", "5.050")], id="half a unit over: 0.05 + 5.00"),
+        pytest.param(
+            "70", "30", [tier(1, "70", "9.00")], id="free units on Tier 1: 40 x 0.10 + 5.00"
+        ),
+        pytest.param(
+            "130", "30", [tier(1, "130", "15.00")], id="charged 100, on the bound: no tier 2"
+        ),
+        pytest.param(
+            "180",
+            "30",
+            [tier(1, "130", "15.00"), tier(2, "50", "22.50")],
+            id="charged 150, across a bound: 2.50 + 20.00",
+        ),
+        pytest.param(
+            "330",
+            "30",
+            [tier(1, "130", "15.00"), tier(2, "100", "25.00"), tier(3, "100", "2.00")],
+            id="charged 300: every tier",
+        ),
+    ],
+)
+def test_graduated_with_flat_amounts_and_free_quantity(
+    quantity: str, free: str, charges: list[Charge]
+) -> None:
+    assert rate(FLAT_TIERS, D(quantity), group={}, product="egress", free=D(free)) == charges
+
+
+def test_a_tier_entered_only_for_its_flat_amount_still_gets_its_line() -> None:
+    # A free tier with a 25.00 fee: 10 units cost 0 x 10 + 25.00.
+    price = GraduatedPrice(
+        tiers=(
+            Tier(up_to=D(1_000), unit_price=D(0), flat_amount=D("25.00")),
+            Tier(up_to=None, unit_price=D("0.02")),
+        )
+    )
+
+    assert rate(price, D(10), group={}, product="seats") == [
+        Charge(D(10), D(0), D("25.00"), tier=1)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "free", "charges"),
+    [
+        pytest.param("0", "20", "30", [tier(1, "20", "0")], id="window inside the free units"),
+        pytest.param(
+            "20", "40", "30", [tier(1, "20", "6.00")], id="window using up the free units: 1+5"
+        ),
+        pytest.param("40", "60", "30", [tier(1, "20", "2.00")], id="tier 1 already entered"),
+        pytest.param(
+            "120",
+            "140",
+            "30",
+            [tier(1, "10", "1.00"), tier(2, "10", "20.50")],
+            id="window entering tier 2 takes its flat amount",
+        ),
+        pytest.param(
+            "130", "140", "30", [tier(2, "10", "20.50")], id="window starting on the bound"
+        ),
+        pytest.param("140", "150", "30", [tier(2, "10", "0.50")], id="tier 2 already entered"),
+        pytest.param(
+            "0", "100", "0", [tier(1, "100", "15.00")], id="no free units: the first window"
+        ),
+    ],
+)
+def test_graduated_slices_with_flat_amounts_and_free_units(
+    start: str, end: str, free: str, charges: list[Charge]
+) -> None:
+    assert graduated_slices(FLAT_TIERS.tiers, D(start), D(end), free=D(free)) == charges
+
+
+# Up to 10 seats at 5 each + 2.00; more, every seat at 4 + 10.00.
+FLAT_SEATS = VolumePrice(
+    tiers=(
+        Tier(up_to=D(10), unit_price=D(5), flat_amount=D("2.00")),
+        Tier(up_to=None, unit_price=D(4), flat_amount=D("10.00")),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "free", "unit_price", "amount"),
+    [
+        pytest.param("0", "0", "5", "0", id="no seats: no flat amount"),
+        pytest.param("3", "0", "5", "17.00", id="inside tier 1: 15 + 2.00"),
+        pytest.param("10", "0", "5", "52.00", id="on the bound: tier 1, 50 + 2.00"),
+        pytest.param("11", "0", "4", "54.00", id="past it: tier 2, 44 + 10.00"),
+        pytest.param("2", "2", "5", "0", id="wholly free: no flat amount"),
+        pytest.param("12", "2", "5", "52.00", id="charged 10 chooses tier 1"),
+        pytest.param("13", "2", "4", "54.00", id="charged 11 chooses tier 2"),
+    ],
+)
+def test_volume_with_flat_amounts_and_free_quantity(
+    quantity: str, free: str, unit_price: str, amount: str
+) -> None:
+    assert rate(FLAT_SEATS, D(quantity), group={}, product="seats", free=D(free)) == [
+        Charge(D(quantity), D(unit_price), D(amount))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("price", "quantity", "free", "charge"),
+    [
+        pytest.param(
+            PerUnitPrice(unit_price=D("0.01")),
+            "250",
+            "100",
+            Charge(D(250), D("0.01"), D("1.50")),
+            id="per unit: 150 charged",
+        ),
+        pytest.param(
+            PerUnitPrice(unit_price=D("0.01")),
+            "60",
+            "100",
+            Charge(D(60), D("0.01"), D(0)),
+            id="per unit: wholly free",
+        ),
+        pytest.param(PACKAGES, "500", "500", Charge(D(500), None, D(0)), id="package: wholly free"),
+        pytest.param(
+            PACKAGES, "501", "500", Charge(D(501), None, D("0.50")), id="package: 1 charged"
+        ),
+        pytest.param(
+            PACKAGES,
+            "1600",
+            "500",
+            Charge(D(1_600), None, D("1.00")),
+            id="package: 1,100 charged is two packages",
+        ),
+    ],
+)
+def test_free_quantity_on_other_prices(
+    price: Price, quantity: str, free: str, charge: Charge
+) -> None:
+    assert rate(price, D(quantity), group={}, product="p", free=D(free)) == [charge]

@@ -425,3 +425,112 @@ def test_a_line_that_cannot_be_stored_names_its_product() -> None:
             currency="USD",
             usage={},
         )
+
+
+# Spec 6.1, 6.2: the changes/ scenario's egress (GB), graduated with tier flat amounts and
+# 50 free GB per region and period.
+EGRESS = product(
+    key="egress",
+    name="Egress (GB)",
+    meter="egress",
+    free_quantity=D(50),
+    price=GraduatedPrice(
+        tiers=(
+            Tier(up_to=D(500), unit_price=D("0.09"), flat_amount=D("5.00")),
+            Tier(up_to=D(2_000), unit_price=D("0.07"), flat_amount=D("20.00")),
+            Tier(up_to=None, unit_price=D("0.05")),
+        )
+    ),
+)
+EGRESS_CATALOG = catalog(
+    meters=[meter(key="egress", aggregation=Aggregation.SUM, group_by=("region",))],
+    products=[EGRESS],
+)
+
+
+def rate_egress(usage: dict[GroupKey, D]) -> list[Line]:
+    return rate_period(
+        catalog=EGRESS_CATALOG,
+        plan=plan(products=("egress",)),
+        period=JANUARY,
+        currency="USD",
+        usage={"egress": usage},
+    )
+
+
+@pytest.mark.parametrize(
+    ("quantity", "lines"),
+    [
+        pytest.param(
+            "5.02589055",
+            [("Egress (GB) - Tier 1", D("5.02589055"), D("0.09"), D(0))],
+            id="wholly free: one Tier 1 of 0, no flat amount",
+        ),
+        pytest.param(
+            "282.544842509",
+            # 232.544842509 x 0.09 = 20.92903582581 + 5.00 = 25.92903582581 → 25.93
+            [("Egress (GB) - Tier 1", D("282.544842509"), D("0.09"), D("25.93"))],
+            id="free units on Tier 1 with its flat amount",
+        ),
+        pytest.param(
+            "550",
+            # 500 x 0.09 + 5.00 = 50.00; the tier 2 bound is reached, not entered.
+            [("Egress (GB) - Tier 1", D(550), D("0.09"), D("50.00"))],
+            id="exactly the tier 1 bound after the free units",
+        ),
+        pytest.param(
+            "845.233374644",
+            # Tier 2: 295.233374644 x 0.07 = 20.66633622508 + 20.00 → 40.67
+            [
+                ("Egress (GB) - Tier 1", D(550), D("0.09"), D("50.00")),
+                ("Egress (GB) - Tier 2", D("295.233374644"), D("0.07"), D("40.67")),
+            ],
+            id="across a bound: each tier its flat amount",
+        ),
+    ],
+)
+def test_free_quantity_and_flat_amounts_on_lines(
+    quantity: str, lines: list[tuple[str, D, D, D]]
+) -> None:
+    rated = rate_egress({("ap-south",): D(quantity)})
+
+    assert [(line.name, line.quantity, line.unit_price, line.amount) for line in rated] == lines
+
+
+def test_free_quantity_is_per_group() -> None:
+    # 40 GB in eu-west and 40 in us-east: each region has its own 50 free GB.
+    lines = rate_egress({("eu-west",): D(40), ("us-east",): D(40)})
+
+    assert summary(lines) == [
+        ("Egress (GB) - Tier 1", "usage", D(40), D(0)),
+        ("Egress (GB) - Tier 1", "usage", D(40), D(0)),
+    ]
+
+
+def test_late_usage_with_free_units_and_flat_amounts_bills_the_difference() -> None:
+    # The changes/ scenario's January: eu-west 282.544842509 GB billed 25.93, late
+    # 30.649151163 GB → 313.193993672: 263.193993672 x 0.09 + 5.00 = 28.68745943048 →
+    # 28.69, so +2.76. us-east billed 550 (50.00) + 196.621147641 (13.76363033487 + 20.00 →
+    # 33.76); late 90.682440159 GB all in Tier 2 → 287.3035878 x 0.07 + 20.00 =
+    # 40.111251146 → 40.11, so +6.35 on Tier 2 only (Tier 1 and its flat amount unchanged).
+    billed = rate_egress({("eu-west",): D("282.544842509"), ("us-east",): D("746.621147641")})
+    rerated = rate_egress({("eu-west",): D("313.193993672"), ("us-east",): D("837.3035878")})
+
+    assert corrected(corrections(period=JANUARY, rerated=rerated, billed=billed)) == [
+        (late("Egress (GB) - Tier 1"), ("eu-west",), D("30.649151163"), D("2.76"), JAN_1),
+        (late("Egress (GB) - Tier 2"), ("us-east",), D("90.682440159"), D("6.35"), JAN_1),
+    ]
+
+
+def test_free_quantity_is_not_prorated_on_a_partial_period() -> None:
+    # A subscription from 17 January (15 of 31 days) still has all 50 free GB:
+    # 282.544842509 - 50 = 232.544842509 x 0.09 + 5.00 → 25.93, as for the whole month.
+    lines = rate_period(
+        catalog=EGRESS_CATALOG,
+        plan=plan(products=("egress",)),
+        period=LATE_JANUARY,
+        currency="USD",
+        usage={"egress": {("eu-west",): D("282.544842509")}},
+    )
+
+    assert summary(lines) == [("Egress (GB) - Tier 1", "usage", D("282.544842509"), D("25.93"))]

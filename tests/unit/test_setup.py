@@ -403,6 +403,90 @@ def test_a_calendar_anchor_is_the_default_and_written_as_such() -> None:
     assert "anchor" not in plans[0]
 
 
+def test_tier_flat_amounts_and_free_quantity_are_read_and_written_back() -> None:
+    document = patched(
+        {
+            "products.1.free_quantity": "50",
+            "products.1.price.tiers.0.flat_amount": "5.00",
+            "products.1.price.tiers.1.flat_amount": "20",
+            "products.3.price.tiers.1.flat_amount": "0.50",
+            "products.2.free_quantity": "0",
+        }
+    )
+    catalog = to_catalog(parse_setup(document))
+
+    written = setup_to_document(catalog, ())
+
+    written_price = catalog.products["written"].price
+    seats_price = catalog.products["seats"].price
+    assert isinstance(written_price, GraduatedPrice)
+    assert isinstance(seats_price, VolumePrice)
+    assert catalog.products["written"].free_quantity == Decimal(50)
+    assert catalog.products["calls"].free_quantity == Decimal(0)
+    assert [tier.flat_amount for tier in written_price.tiers] == [
+        Decimal("5.00"),
+        Decimal(20),
+        Decimal(0),
+    ]
+    assert [tier.flat_amount for tier in seats_price.tiers] == [Decimal(0), Decimal("0.50")]
+    assert written["products"] == [
+        {
+            "key": "per_gb",
+            "name": "Per GB",
+            "meter": "bytes_written",
+            "quantity_divisor": "1000000000",
+            "line_item_type": "bandwidth",
+            "description": "GB -- {cluster_id}",
+            "price": {
+                "model": "per_unit",
+                "by": "memory_option",
+                "unit_prices": {"0.5_gb": "0.04", "4_gb": "0.25"},
+                "default_unit_price": "0.30",
+            },
+        },
+        {
+            "key": "written",
+            "name": "Written",
+            "meter": "bytes_written",
+            "price": {
+                "model": "graduated",
+                "tiers": [
+                    {"up_to": "100", "unit_price": "0.01", "flat_amount": "5.00"},
+                    {"up_to": "1000", "unit_price": "0.0075", "flat_amount": "20"},
+                    {"unit_price": "0.0055"},
+                ],
+            },
+            "free_quantity": "50",
+        },
+        # A free quantity of 0 and no flat amount are the defaults: left out.
+        {
+            "key": "calls",
+            "name": "Calls",
+            "meter": "api_calls",
+            "price": {"model": "package", "package_size": "1000", "package_price": "0.50"},
+        },
+        {
+            "key": "seats",
+            "name": "Seats",
+            "meter": "api_calls",
+            "price": {
+                "model": "volume",
+                "tiers": [
+                    {"up_to": "10", "unit_price": "5"},
+                    {"unit_price": "4", "flat_amount": "0.50"},
+                ],
+            },
+        },
+        {
+            "key": "support",
+            "name": "Support",
+            "line_item_type": "support",
+            "price": {"model": "flat", "amount": "500.00", "prorate": True},
+        },
+    ]
+    assert to_catalog(parse_setup(json.loads(json.dumps(written)))) == catalog
+
+
 def test_a_recurring_credit_is_written_back() -> None:
     (customer, _globex) = parse_setup(base()).customers
 
@@ -556,6 +640,42 @@ BAD_DOCUMENTS = [
         {"customers.0.credits.0.amount": "-1"},
         "customers[0].credits[0].amount",
         "must not be negative",
+    ),
+    Bad(
+        "negative-tier-flat-amount",
+        {"products.1.price.tiers.0.flat_amount": "-5.00"},
+        "products[1].price.tiers[0].flat_amount",
+        "must not be negative",
+    ),
+    Bad(
+        "float-volume-flat-amount",
+        {"products.3.price.tiers.1.flat_amount": 2.5},
+        "products[3].price.tiers[1].flat_amount",
+        "got float 2.5; quote it",
+    ),
+    Bad(
+        "negative-free-quantity",
+        {"products.1.free_quantity": "-1"},
+        "products[1].free_quantity",
+        "must not be negative",
+    ),
+    Bad(
+        "text-free-quantity",
+        {"products.2.free_quantity": "lots"},
+        "products[2].free_quantity",
+        "got 'lots'",
+    ),
+    Bad(
+        "free-quantity-on-a-flat-product",
+        {"products.4.free_quantity": "1"},
+        "products[4].free_quantity",
+        "only a usage product has a free quantity",
+    ),
+    Bad(
+        "flat-amount-on-a-package-price",
+        {"products.2.price.flat_amount": "1"},
+        "products[2].price.flat_amount",
+        "unknown field 'flat_amount'",
     ),
     Bad(
         "zero-divisor",

@@ -8,8 +8,9 @@ the chart is an inline SVG drawn here, and no page has any JavaScript.
 Routes (none of them in the OpenAPI document):
 
 * ``GET /dashboard/{customer_id}``: for an admin key or that customer's key, given as
-  ``Authorization: Bearer`` or as the ``meterbill_key`` cookie; ``?window=day|hour`` picks the
-  breakdown table's windows, ``?invoice=ID`` its invoice (default: the current period);
+  ``Authorization: Bearer`` or through the ``meterbill_session`` sign-in cookie;
+  ``?window=day|hour`` picks the breakdown table's windows, ``?invoice=ID`` its invoice
+  (default: the current period);
 * ``GET /dashboard/{customer_id}/breakdown.csv``: the same table as CSV;
 * ``GET /d/{token}`` and ``GET /d/{token}/breakdown.csv``: the same through a signed link
   (``services.links.dashboard_link_token``); a tampered, expired or foreign token answers the
@@ -17,7 +18,10 @@ Routes (none of them in the OpenAPI document):
 * ``GET /dashboard``: the sign-in form; an admin sees the customers, a customer key goes to
   its own dashboard;
 * ``POST /dashboard/login`` (form field ``key``, optional ``customer``) sets the cookie and
-  ``POST /dashboard/logout`` clears it;
+  ``POST /dashboard/logout`` clears it. The cookie never holds the key: it is a session
+  token signed like the dashboard links (``services.links.dashboard_session_token``: the
+  key's *id* and an expiry, 12 hours), and every request checks that the key is still
+  valid, so revoking the key ends its sessions; a tampered or expired cookie signs out;
 
 Another customer's dashboard answers 404, exactly as an unknown customer does.
 """
@@ -36,7 +40,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
 
 from meterbill import __version__
+from meterbill.api.bodies import read_body
 from meterbill.api.deps import ClockDep, SessionDep, bearer_secret
+from meterbill.api.errors import ApiError
 from meterbill.core.catalog import Customer
 from meterbill.core.errors import NotFound
 from meterbill.core.events import time_text
@@ -47,16 +53,22 @@ from meterbill.db.database import Database
 from meterbill.services.catalog import customer_choices
 from meterbill.services.invoicing import InvoiceView
 from meterbill.services.jsonio import dumps_text
-from meterbill.services.keys import Principal, authenticate
-from meterbill.services.links import invoice_link_token, link_secret, verify_dashboard_link_token
+from meterbill.services.keys import Principal, authenticate, principal_of_key
+from meterbill.services.links import (
+    dashboard_session_token,
+    invoice_link_token,
+    link_secret,
+    verify_dashboard_link_token,
+    verify_dashboard_session_token,
+)
 from meterbill.views import dashboard as figures
 
 __all__ = ["COOKIE_NAME", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-COOKIE_NAME = "meterbill_key"
-_COOKIE_SECONDS = 12 * 3600
+COOKIE_NAME = "meterbill_session"
+_SESSION = timedelta(hours=12)
 _MAX_FORM = 16 * 1024
 _HERE = Path(__file__).parent
 _STATIC_PATH = "/static"  # where the application mounts ``api/static`` (api.pages)
@@ -463,14 +475,16 @@ def _csv_response(
     )
 
 
-def _caller(request: Request, session: Session) -> tuple[Principal | None, bool]:
-    """The key's principal (header first, then cookie) and whether the cookie was used."""
+def _caller(request: Request, session: Session, clock: datetime) -> tuple[Principal | None, bool]:
+    """The caller's principal (the key in the header first, then the sign-in cookie's
+    session) and whether the cookie was used."""
     header = bearer_secret(request)
     if header is not None:
         return authenticate(session, header), False
     cookie = request.cookies.get(COOKIE_NAME)
     if cookie:
-        return authenticate(session, cookie), True
+        key_id = verify_dashboard_session_token(link_secret(session), cookie, now=clock)
+        return (principal_of_key(session, key_id) if key_id else None), True
     return None, False
 
 
@@ -488,9 +502,9 @@ InvoiceQuery = Annotated[
 
 
 @router.get("/dashboard")
-def dashboard_home(request: Request, session: SessionDep) -> Response:
+def dashboard_home(request: Request, session: SessionDep, clock: ClockDep) -> Response:
     """The sign-in form; an admin's list of customers; a customer key's own dashboard."""
-    principal, from_cookie = _caller(request, session)
+    principal, from_cookie = _caller(request, session, clock)
     if principal is None:
         failed = bearer_secret(request) is not None or from_cookie
         return _login(request, status=401, customer=None, error=_INVALID_KEY if failed else None)
@@ -506,9 +520,16 @@ def dashboard_home(request: Request, session: SessionDep) -> Response:
 @router.post("/dashboard/login")
 async def login(request: Request) -> Response:
     """Form ``key`` (and optional ``customer``): check the key, then set the cookie."""
-    body = await request.body()
-    if len(body) > _MAX_FORM:
-        return _bad_request(request, "form too large")
+    try:
+        body = await read_body(request, _MAX_FORM)
+    except ApiError as error:
+        return _html(
+            request,
+            "base.html",
+            status=error.status,
+            title="Form too large",
+            message=f"The sign-in form is limited to {_MAX_FORM} bytes.",
+        )
     try:
         form = parse_qs(body.decode("utf-8"), max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
@@ -516,14 +537,22 @@ async def login(request: Request) -> Response:
     key = (form.get("key") or [""])[0].strip()
     wanted = (form.get("customer") or [""])[0].strip() or None
     database: Database = request.app.state.database
+    expires = request.app.state.clock() + _SESSION
 
-    def check() -> Principal | None:
+    def check() -> tuple[Principal, str] | None:
         with database.transaction() as session:
-            return authenticate(session, key) if key else None
+            principal = authenticate(session, key) if key else None
+            if principal is None:
+                return None
+            token = dashboard_session_token(
+                link_secret(session), principal.key_id, expires_at=expires
+            )
+            return principal, token
 
-    principal = await run_in_threadpool(check)
-    if principal is None:
+    checked = await run_in_threadpool(check)
+    if checked is None:
         return _login(request, status=401, customer=wanted, error="That key is not valid.")
+    principal, token = checked
     if principal.customer_id is not None:
         target = _customer_base(request, principal.customer_id)
     elif wanted is not None:
@@ -533,8 +562,8 @@ async def login(request: Request) -> Response:
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        key,
-        max_age=_COOKIE_SECONDS,
+        token,
+        max_age=int(_SESSION.total_seconds()),
         path="/",
         httponly=True,
         samesite="lax",
@@ -551,10 +580,12 @@ def logout(request: Request) -> Response:
     return response
 
 
-def _admit(request: Request, session: Session, customer_id: str) -> tuple[Response | None, bool]:
+def _admit(
+    request: Request, session: Session, customer_id: str, clock: datetime
+) -> tuple[Response | None, bool]:
     """(the refusal to send, or None when the caller may see ``customer_id``; whether the
     key came from the sign-in cookie)."""
-    principal, from_cookie = _caller(request, session)
+    principal, from_cookie = _caller(request, session, clock)
     if principal is None:
         failed = bearer_secret(request) is not None or from_cookie
         error = _INVALID_KEY if failed else None
@@ -574,7 +605,7 @@ def customer_dashboard(
     invoice: InvoiceQuery = None,
 ) -> Response:
     """The dashboard for an admin key or the customer's own key (header or cookie)."""
-    refused, from_cookie = _admit(request, session, customer_id)
+    refused, from_cookie = _admit(request, session, customer_id, clock)
     if refused is not None:
         return refused
     return _dashboard_page(
@@ -598,7 +629,7 @@ def customer_breakdown_csv(
     invoice: InvoiceQuery = None,
 ) -> Response:
     """The breakdown table as CSV, for the same callers as the dashboard."""
-    refused, _ = _admit(request, session, customer_id)
+    refused, _ = _admit(request, session, customer_id, clock)
     if refused is not None:
         return refused
     return _csv_response(request, session, customer_id, clock=clock, query=_Query(window, invoice))

@@ -14,6 +14,7 @@ from meterbill.db.database import Database
 from meterbill.services.keys import Principal, authenticate
 
 __all__ = [
+    "READ_METHODS",
     "ClockDep",
     "PrincipalDep",
     "SessionDep",
@@ -24,10 +25,18 @@ __all__ = [
 ]
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+"""Requests whose transaction is a read transaction (SQLite: no write lock)."""
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A session whose work commits when the request succeeds and rolls back otherwise."""
+    """A session whose work commits when the request succeeds and rolls back otherwise.
+
+    ``GET`` and ``HEAD`` get a read transaction: on SQLite it takes no write lock, so any
+    number of readers run beside a writer (WAL) instead of queueing behind each other.
+    """
     database: Database = request.app.state.database
-    with database.transaction() as session:
+    with database.transaction(read_only=request.method in READ_METHODS) as session:
         yield session
 
 

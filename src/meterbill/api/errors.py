@@ -3,6 +3,9 @@
 Every error body is ``{"error": {"code": "...", "message": "..."}}`` (plus ``path`` for a
 setup error). Nothing here leaks a traceback: an unexpected exception is logged and
 answered with a 500 that says only that.
+
+A 503 always carries ``Retry-After``: the storage is unavailable (``storage_unavailable``:
+the database cannot be written or reached) or the server is saturated (``overloaded``).
 """
 
 import logging
@@ -20,11 +23,20 @@ from meterbill.core.errors import (
     InvalidSetup,
     NotFound,
     OutOfRange,
+    StorageUnavailable,
     Unpriced,
     Unrepresentable,
 )
 
-__all__ = ["ApiError", "error_response", "install_error_handlers", "status_for"]
+__all__ = [
+    "OVERLOADED_RETRY_AFTER",
+    "STORAGE_RETRY_AFTER",
+    "ApiError",
+    "error_response",
+    "install_error_handlers",
+    "retry_headers",
+    "status_for",
+]
 
 log = logging.getLogger("meterbill.api")
 
@@ -37,12 +49,22 @@ _STATUS: dict[type[BillingError], int] = {
     Unpriced: 409,
     Unrepresentable: 422,
     OutOfRange: 422,
+    StorageUnavailable: 503,
 }
+STORAGE_RETRY_AFTER = 5
+"""Seconds a client is asked to wait after the storage failed (``Retry-After``)."""
+OVERLOADED_RETRY_AFTER = 1
+"""Seconds a client is asked to wait when the server is saturated (``Retry-After``)."""
 
 
 def status_for(error: BillingError) -> int:
     """The HTTP status of a billing error (every API of meterbill answers the same)."""
     return next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
+
+
+def retry_headers(status: int) -> dict[str, str]:
+    """``Retry-After`` for a 503 (the storage failed), nothing for any other status."""
+    return {"Retry-After": str(STORAGE_RETRY_AFTER)} if status == 503 else {}
 
 
 class ApiError(Exception):
@@ -53,8 +75,19 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: object,
+) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": code, "message": message, **extra}},
+        status_code=status,
+        headers=headers if headers is not None else retry_headers(status),
+    )
 
 
 def _describe_validation(error: RequestValidationError) -> str:
@@ -69,8 +102,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BillingError)
     async def billing_error(_: Request, error: BillingError) -> JsonResponse:
         status = status_for(error)
-        extra = {"path": error.path} if isinstance(error, InvalidSetup) else {}
-        return error_response(status, error.code, str(error), **extra)
+        if isinstance(error, StorageUnavailable):
+            log.warning("answered 503: %s", error)
+        if isinstance(error, InvalidSetup):
+            return error_response(status, error.code, str(error), path=error.path)
+        return error_response(status, error.code, str(error))
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JsonResponse:

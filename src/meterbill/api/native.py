@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from meterbill.api.bodies import read_body
 from meterbill.api.deps import (
     ClockDep,
     PrincipalDep,
@@ -108,7 +109,7 @@ async def _authenticated(request: Request) -> Principal:
     secret = bearer_secret(request)
 
     def check() -> Principal:
-        with database.transaction() as session:
+        with database.transaction(read_only=True) as session:
             return resolve_principal(session, secret)
 
     return await run_in_threadpool(check)
@@ -120,9 +121,7 @@ async def ingest_events(request: Request) -> JsonResponse:
     a duplicate, or rejected with a reason; valid events are kept whatever the others do.
     An event holding ``NaN`` or ``Infinity`` is rejected alone, with the path of the value."""
     principal = await _authenticated(request)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
+    body = await read_body(request, MAX_BODY)
     try:
         decoded = loads_exact(body, keep_nonstandard=True)
     except JSONError as error:
@@ -184,9 +183,7 @@ def get_setup(session: SessionDep, principal: PrincipalDep) -> JsonResponse:
 async def put_setup(request: Request) -> JsonResponse:
     principal = await _authenticated(request)
     require_admin(principal)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
+    body = await read_body(request, MAX_BODY)
     try:
         parsed = load_setup_document(body, source="body")
     except UnicodeDecodeError:

@@ -27,6 +27,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from meterbill.api.deps import ClockDep, SessionDep
 from meterbill.api.errors import ApiError
 from meterbill.api.warpstream import ExactJSONResponse, plain_decimal, unit_price_of
+from meterbill.core.adjustments import is_adjustment
 from meterbill.core.catalog import Catalog, FlatPrice
 from meterbill.core.errors import InvalidRequest, NotFound
 from meterbill.core.money import minor_exponent, to_minor
@@ -111,7 +112,8 @@ def _summary(view: InvoiceView, request: Request, secret: bytes) -> dict[str, ob
         "id": view.id,
         "number": view.number,
         "status": STATUSES[view.status],
-        "amount_cents": _cents(view.totals.subtotal, currency),
+        # Taxes included (spec 6.5): what the payments and credits of a paid invoice add to.
+        "amount_cents": _cents(view.totals.subtotal + view.totals.tax, currency),
         "invoice_date": None if view.issued_at is None else epoch_seconds(view.issued_at),
         "period_starts_at": epoch_seconds(period.start),
         "period_ends_at": _last_second(period.end),
@@ -142,7 +144,9 @@ def _line_item(line: Line, view: InvoiceView, catalog: Catalog) -> dict[str, obj
     currency = view.currency
     product = catalog.products.get(line.product or "")
     parameters: dict[str, object]
-    if product is not None and isinstance(product.price, FlatPrice):
+    if is_adjustment(line):
+        parameters = {}
+    elif product is not None and isinstance(product.price, FlatPrice):
         parameters = {
             "plan_name": product.name,
             "starts_at": epoch_seconds(view.ref.period.start),

@@ -24,7 +24,6 @@ prices and quantities exact. ``docs/compat.md`` lists every difference
 from WarpStream's own service.
 """
 
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from meterbill.api.errors import ApiError
+from meterbill.core.adjustments import is_adjustment
 from meterbill.core.catalog import Catalog, CreditKind, Customer, PackagePrice, Resource
 from meterbill.core.errors import InvalidRequest, NotFound
 from meterbill.core.money import minor_exponent, round_money
@@ -97,6 +97,9 @@ def unit_price_of(line: Line, catalog: Catalog) -> Decimal:
     """
     if line.unit_price is not None:
         return line.unit_price
+    if is_adjustment(line):
+        # Minimum, maximum, discount and tax lines: quantity 1, no unit price (spec 6.7).
+        return line.amount
     product = catalog.products.get(line.product or "")
     price = None if product is None else product.price
     if isinstance(price, PackagePrice) and price.package_size != 0:
@@ -186,12 +189,26 @@ def _payload(body: bytes | None) -> dict[str, object]:
     return decoded
 
 
+def _shown(value: object) -> str:
+    """A decoded JSON value for an error message: short, exact, and never failing.
+
+    ``loads_exact`` decodes ``1.5`` to a ``Decimal``, which the standard library's encoder
+    refuses; and an object or array may nest deeper than any encoder goes. So scalars are
+    written by the exact encoder and containers only named.
+    """
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return dumps_numbers(value).decode("utf-8")[:60]
+
+
 def _date_field(payload: Mapping[str, object], name: str) -> date:
     value = payload.get(name)
     if value is None:
         raise InvalidRequest(f'{name} is required, as "YYYY-MM-DD"')
     if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise InvalidRequest(f'{name} must be a date "YYYY-MM-DD", got {json.dumps(value)[:60]}')
+        raise InvalidRequest(f'{name} must be a date "YYYY-MM-DD", got {_shown(value)}')
     try:
         return date.fromisoformat(value)
     except ValueError:

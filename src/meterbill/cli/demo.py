@@ -91,6 +91,7 @@ def run_demo(url: str | None, *, host: str, port: int, serve: bool, console: Con
         f"{base}/v1/customers/{DEMO_CUSTOMERS[0]}/invoices"
     )
     if serve:
+        from meterbill.cli.serve import ServeOptions
         from meterbill.cli.serve import serve as run_server
 
-        run_server(url, host=host, port=port, close_every=60.0)
+        run_server(url, ServeOptions(host=host, port=port, close_every=60.0))

@@ -327,9 +327,10 @@ def invoices_list(
         _print_json({"data": documents, "next_cursor": None})
         return
     table = Table(title=f"Invoices of {customer}")
-    for column in ("id", "number", "period", "status", "subtotal", "credits", "total"):
+    for column in ("id", "number", "period", "status", "subtotal", "tax", "credits", "total"):
         table.add_column(
-            column, justify="right" if column in ("subtotal", "credits", "total") else "left"
+            column,
+            justify="right" if column in ("subtotal", "tax", "credits", "total") else "left",
         )
     for doc in documents:
         table.add_row(
@@ -338,6 +339,7 @@ def invoices_list(
             f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]}",
             str(doc["status"]),
             str(doc["subtotal"]),
+            str(doc["tax"]),
             str(doc["credits_applied"]),
             str(doc["total"]),
         )
@@ -375,7 +377,8 @@ def invoices_show(
         )
     stdout.print(table)
     stdout.print(
-        f"subtotal {doc['subtotal']}  credits {doc['credits_applied']}  total {doc['total']} "
+        f"subtotal {doc['subtotal']}  tax {doc['tax']}  credits {doc['credits_applied']}  "
+        f"total {doc['total']} "
         f"{doc['currency']}"
     )
 
@@ -551,18 +554,61 @@ def serve_command(
             "default: the real time.",
         ),
     ] = None,
+    db_connections: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Requests working on the database at once; the pool keeps as many "
+            "connections (and opens as many again for the closer and /readyz).",
+        ),
+    ] = 10,
+    max_waiting: Annotated[
+        int, typer.Option(min=0, help="Requests that may wait for a slot; more get 503.")
+    ] = 2000,
+    wait_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds a request may wait for a slot, then 503.")
+    ] = 20.0,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Open connections at most; one more gets 503 and is closed "
+            "(default: 4096, or less under a lower open-file limit).",
+        ),
+    ] = None,
+    timeout_keep_alive: Annotated[
+        float, typer.Option(min=0.001, help="Seconds an idle keep-alive connection stays open.")
+    ] = 5.0,
+    timeout_header: Annotated[
+        float,
+        typer.Option(min=0.001, help="Seconds a connection has to send a complete request head."),
+    ] = 10.0,
+    max_header_bytes: Annotated[
+        int, typer.Option(min=1024, help="Largest request head (request line and headers).")
+    ] = 16 * 1024,
+    backlog: Annotated[
+        int, typer.Option(min=1, help="Connections the kernel queues before they are accepted.")
+    ] = 1024,
 ) -> None:
     """Serve the HTTP API and close ended periods in the background."""
-    from meterbill.cli.serve import serve
+    from meterbill.cli.serve import ServeOptions, serve
 
     url = ctx.find_root().obj
-    serve(
-        url if isinstance(url, str) else None,
+    options = ServeOptions(
         host=host,
         port=port,
         close_every=close_every,
+        db_connections=db_connections,
+        max_waiting=max_waiting,
+        wait_timeout=wait_timeout,
+        max_connections=max_connections,
+        timeout_keep_alive=timeout_keep_alive,
+        timeout_header=timeout_header,
+        max_header_bytes=max_header_bytes,
+        backlog=backlog,
         clock=_time(clock, "--clock"),
     )
+    serve(url if isinstance(url, str) else None, options)
 
 
 @app.command("demo")

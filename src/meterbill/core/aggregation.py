@@ -11,6 +11,11 @@ events, hourly or daily buckets, or a mix of them (spec 4.2):
 
 The integral of a time-weighted meter is finished into hours by :func:`quantity`, which adds
 the value carried in from before the span and the last value held until the span's end.
+
+Groups keep the limits of spec 7 (``core.limits.group_fits``): ingest rejects an event whose
+group for a meter of its type would not (:func:`check_group`), and a meter leaves out a
+stored event whose group does not fit (one accepted before the meter grouped by that
+property), in the raw and the bucket path alike.
 """
 
 from collections.abc import Iterable
@@ -19,7 +24,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from meterbill.core.catalog import Aggregation, Meter
+from meterbill.core.errors import InvalidEvent
 from meterbill.core.events import Event, group_value, read_number
+from meterbill.core.limits import (
+    MAX_GROUP_KEY_BYTES,
+    MAX_GROUP_VALUE_LENGTH,
+    group_fits,
+    group_size,
+    unique_value,
+)
 from meterbill.core.periods import Span, WindowSize, floor_to
 
 __all__ = [
@@ -28,6 +41,7 @@ __all__ = [
     "aggregate",
     "bucketize",
     "carried",
+    "check_group",
     "group_key",
     "has_line",
     "matches",
@@ -74,6 +88,27 @@ def group_key(meter: Meter, event: Event) -> GroupKey:
     return tuple(group_value(properties.get(name)) for name in meter.group_by)
 
 
+def check_group(meter: Meter, event: Event) -> None:
+    """Refuse an event whose group for ``meter`` breaks the limits (spec 7): a property the
+    meter groups by longer than 200 characters (in its ``group_value`` form: an object or
+    array as compact JSON), or a group whose stored text exceeds ``MAX_GROUP_KEY_BYTES``.
+    Raises ``InvalidEvent`` naming the property and the meter."""
+    group = group_key(meter, event)
+    if group_fits(group):
+        return
+    for name, value in zip(meter.group_by, group, strict=True):
+        if len(value) > MAX_GROUP_VALUE_LENGTH:
+            raise InvalidEvent(
+                f"property {name!r} is {len(value)} characters long; meter {meter.key!r}"
+                f" groups by it and a group value has at most {MAX_GROUP_VALUE_LENGTH}"
+                " characters"
+            )
+    raise InvalidEvent(
+        f"the values of {', '.join(map(repr, meter.group_by))} take {group_size(group)} bytes"
+        f" as a group of meter {meter.key!r}; a group takes at most {MAX_GROUP_KEY_BYTES}"
+    )
+
+
 def aggregate(meter: Meter, events: Iterable[Event]) -> dict[GroupKey, Partial]:
     """Partials per group of the meter's events among ``events`` (any order)."""
     ordered = sorted(
@@ -81,7 +116,10 @@ def aggregate(meter: Meter, events: Iterable[Event]) -> dict[GroupKey, Partial]:
     )
     partials: dict[GroupKey, Partial] = {}
     for event in ordered:
-        partial = partials.setdefault(group_key(meter, event), Partial())
+        group = group_key(meter, event)
+        if not group_fits(group):
+            continue
+        partial = partials.setdefault(group, Partial())
         _add(meter, partial, event)
     return partials
 
@@ -98,7 +136,7 @@ def _add(meter: Meter, partial: Partial, event: Event) -> None:
             partial.skipped += 1
         else:
             partial.count += 1
-            partial.values.add(group_value(raw))
+            partial.values.add(unique_value(group_value(raw)))
         return
     value = read_number(raw)
     if value is None:
@@ -133,6 +171,8 @@ def bucketize(
     partials: dict[tuple[GroupKey, WindowSize, datetime], Partial] = {}
     for event in ordered:
         group = group_key(meter, event)
+        if not group_fits(group):
+            continue
         for size in sizes:
             key = (group, size, floor_to(event.timestamp, size))
             partial = partials.get(key)

@@ -5,10 +5,11 @@ into minor units by largest remainder of the exact window amounts, so the window
 add up to the line, and the windows of an invoice to its subtotal.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from meterbill.core.adjustments import LINE_TAX, is_adjustment
 from meterbill.core.aggregation import GroupKey
 from meterbill.core.catalog import (
     Aggregation,
@@ -20,8 +21,8 @@ from meterbill.core.catalog import (
 )
 from meterbill.core.money import allocate
 from meterbill.core.periods import Span
-from meterbill.core.pricing import graduated_slices, package_amount
-from meterbill.core.rating import Line, piece_key, price_pieces
+from meterbill.core.pricing import charged, graduated_slices, package_amount
+from meterbill.core.rating import LINE_PURCHASE, Line, piece_key, price_pieces
 
 __all__ = ["WindowFigure", "break_down"]
 
@@ -46,27 +47,51 @@ def break_down(
     windows: Sequence[Span],
     usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
     currency: str,
+    taxable: Callable[[Line], bool] | None = None,
 ) -> list[list[WindowFigure]]:
     """Per line (same order), its figure in every window of the period.
 
     ``usage`` maps a usage product to each group's quantity per window (aligned with
     ``windows``, already divided): for count, sum and time_weighted meters the meter over
     the window, for the others the aggregation inside it. Lines without a product (minimum,
-    purchases) and flat lines are spread evenly.
+    discounts, purchases), product minimum and maximum lines (quantity 0) and flat lines are
+    spread evenly. A tax line follows the taxable share of each window: its amount in
+    proportion to the window amounts of the lines ``taxable`` accepts (by default every
+    line but purchases), split by largest remainder like every line (spec 6.7).
     """
-    result: list[list[WindowFigure]] = []
+    counts = taxable or (lambda line: line.type not in (LINE_PURCHASE, LINE_TAX))
+    result: list[list[WindowFigure] | None] = []
+    base = [_ZERO] * len(windows)
     for line in lines:
+        if line.type == LINE_TAX:
+            result.append(None)
+            continue
         quantities, exacts = _exact_figures(line, catalog, windows, usage)
-        amounts = allocate(line.amount, exacts, currency)
-        result.append(
-            [
-                WindowFigure(window, quantity, exact, amount)
-                for window, quantity, exact, amount in zip(
-                    windows, quantities, exacts, amounts, strict=True
-                )
-            ]
+        figures = _figures(line, windows, quantities, exacts, currency)
+        if counts(line):
+            base = [total + figure.amount for total, figure in zip(base, figures, strict=True)]
+        result.append(figures)
+    for position, line in enumerate(lines):
+        if line.type == LINE_TAX:
+            exacts = _proportional(line.amount, base)
+            result[position] = _figures(line, windows, [_ZERO] * len(windows), exacts, currency)
+    return [figures for figures in result if figures is not None]
+
+
+def _figures(
+    line: Line,
+    windows: Sequence[Span],
+    quantities: Sequence[Decimal],
+    exacts: Sequence[Decimal],
+    currency: str,
+) -> list[WindowFigure]:
+    amounts = allocate(line.amount, exacts, currency)
+    return [
+        WindowFigure(window, quantity, exact, amount)
+        for window, quantity, exact, amount in zip(
+            windows, quantities, exacts, amounts, strict=True
         )
-    return result
+    ]
 
 
 def _exact_figures(
@@ -76,10 +101,16 @@ def _exact_figures(
     usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
 ) -> tuple[list[Decimal], list[Decimal]]:
     product = catalog.products.get(line.product or "")
+    if is_adjustment(line):
+        share = line.exact / len(windows)
+        # A product minimum or maximum holds no units of the product (spec 6.7).
+        quantity = _ZERO if line.product is not None else line.quantity
+        return [quantity] * len(windows), [share] * len(windows)
     if product is not None and line.since is not None and line.corrects is None:
         # A line of a price piece (spec 5.1): its windows are the piece's only.
         period = Span(windows[0].start, windows[-1].end)
-        piece = next(p for p in price_pieces(product, period) if p.span.start == line.since)
+        pieces = price_pieces(product, period)
+        piece = next(p for p in pieces if p.span.start == line.since)
         price = piece.price
         if product.meter is None:
             weights = [_overlap(window, piece.span) for window in windows]
@@ -87,35 +118,62 @@ def _exact_figures(
                 line.exact, weights
             )
         usage_key = piece_key(product.key, line.since)
+        # Free quantity is per group and period: the earlier pieces used theirs first.
+        group = tuple(value for _, value in line.group)
+        earlier = sum(
+            (
+                sum(usage.get(piece_key(product.key, p.span.start), {}).get(group, []), _ZERO)
+                for p in pieces
+                if p.span.start < line.since
+            ),
+            _ZERO,
+        )
+        free = max(_ZERO, product.free_quantity - earlier)
     elif product is None or product.meter is None or line.corrects is not None:
         share = line.exact / len(windows)
         return [line.quantity] * len(windows), [share] * len(windows)
     else:
         price = product.price_at(windows[0].start)
         usage_key = product.key
+        free = product.free_quantity
     assert product.meter is not None
     meter = catalog.meters[product.meter]
     group = tuple(value for _, value in line.group)
     series = list(usage.get(usage_key, {}).get(group, [_ZERO] * len(windows)))
-    if meter.aggregation not in _ADDITIVE or isinstance(price, VolumePrice):
+    if meter.aggregation not in _ADDITIVE:
         return series, _proportional(line.exact, series)
-    if isinstance(price, PerUnitPrice):
-        unit_price = line.unit_price or _ZERO
-        return series, [quantity * unit_price for quantity in series]
     cumulative = _ZERO
     quantities: list[Decimal] = []
     exacts: list[Decimal] = []
+    paid: list[Decimal] = []
     for quantity in series:
+        # Free units are used up in time order: a window pays only for what its slice of
+        # the cumulative quantity has beyond them (spec 6.2).
         start, cumulative = cumulative, cumulative + quantity
+        paid.append(quantity if free == 0 else charged(cumulative, free) - charged(start, free))
         if isinstance(price, GraduatedPrice):
             slices = [
-                c for c in graduated_slices(price.tiers, start, cumulative) if c.tier == line.tier
+                c
+                for c in graduated_slices(price.tiers, start, cumulative, free=free)
+                if c.tier == line.tier
             ]
             quantities.append(sum((c.quantity for c in slices), _ZERO))
             exacts.append(sum((c.amount for c in slices), _ZERO))
         elif isinstance(price, PackagePrice):
             quantities.append(quantity)
-            exacts.append(package_amount(price, cumulative) - package_amount(price, start))
+            exacts.append(
+                package_amount(price, charged(cumulative, free))
+                - package_amount(price, charged(start, free))
+            )
+        elif isinstance(price, PerUnitPrice):
+            quantities.append(quantity)
+            exacts.append(paid[-1] * (line.unit_price or _ZERO))
+        else:
+            quantities.append(quantity)
+    if isinstance(price, VolumePrice):
+        # The volume line, its tier's flat amount included, in proportion to the charged
+        # quantities (the window quantities when nothing is free).
+        return quantities, _proportional(line.exact, paid)
     return quantities, exacts
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "CreditGrant",
     "CreditKind",
     "Customer",
+    "Discount",
     "FlatPrice",
     "GraduatedPrice",
     "Interval",
@@ -29,8 +30,10 @@ __all__ = [
     "PriceChange",
     "Product",
     "Resource",
+    "Seller",
     "Settings",
     "Subscription",
+    "Tax",
     "Tier",
     "VolumePrice",
 ]
@@ -100,10 +103,14 @@ class Meter:
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    """A band of quantity at one unit price; ``up_to`` None marks the open last tier."""
+    """A band of quantity at one unit price; ``up_to`` None marks the open last tier.
+
+    ``flat_amount`` is added once when the quantity enters the tier (spec 6.1).
+    """
 
     up_to: Decimal | None
     unit_price: Decimal
+    flat_amount: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +178,11 @@ class Product:
     line_item_type: str = "usage"
     description: str | None = None
     price_changes: tuple[PriceChange, ...] = ()
+    # Per line group and period, the first units cost nothing (spec 6.2).
+    free_quantity: Decimal = Decimal(0)
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    tax_exempt: bool = False
 
     @property
     def is_flat(self) -> bool:
@@ -235,6 +247,20 @@ class CreditGrant:
 
 
 @dataclass(frozen=True, slots=True)
+class Discount:
+    """A customer discount (spec 6.4): ``percent`` or ``amount`` (exactly one), on the
+    lines of ``products`` (empty: every usage, flat, minimum and maximum line), for
+    ``periods`` invoices per subscription from ``starts_at`` (None: forever)."""
+
+    key: str
+    starts_at: datetime
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    products: tuple[str, ...] = ()
+    periods: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: str
     name: str
@@ -246,11 +272,37 @@ class Customer:
     resources: tuple[Resource, ...] = ()
     subscriptions: tuple[Subscription, ...] = ()
     credits: tuple[CreditGrant, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+    taxes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tax:
+    """A tax of ``settings.taxes`` (spec 6.5): one line ``name`` of ``rate`` × the base."""
+
+    key: str
+    name: str
+    rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Seller:
+    """``settings.seller`` (spec 6.6): who issues the invoices; every field optional."""
+
+    name: str | None = None
+    address: str | None = None
+    email: str | None = None
+    tax_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     grace_period_hours: Decimal = Decimal(24)
+    taxes: tuple[Tax, ...] = ()
+    seller: Seller | None = None
+
+    def tax(self, key: str) -> Tax | None:
+        return next((tax for tax in self.taxes if tax.key == key), None)
 
 
 @dataclass(frozen=True, slots=True)

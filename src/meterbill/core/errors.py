@@ -9,7 +9,9 @@
     ├── Unrepresentable     an amount that cannot be rounded or stored as minor units
     ├── OutOfRange          a well-formed value beyond what is allowed (as_of too far
     │                       ahead, a payment above the amount due)
-    └── InvalidRequest      a request whose parameters cannot be honoured
+    ├── InvalidRequest      a request whose parameters cannot be honoured
+    └── StorageUnavailable  the database cannot do the work now (read-only or full disk,
+                            server gone, lock or pool wait timed out): try again later
 
 Each class carries a stable ``code`` that the HTTP layer and the CLI show to users.
 HTTP status codes are chosen in ``api/errors.py``, not here.
@@ -26,6 +28,7 @@ __all__ = [
     "InvalidSetup",
     "NotFound",
     "OutOfRange",
+    "StorageUnavailable",
     "Unpriced",
     "Unrepresentable",
 ]
@@ -124,3 +127,10 @@ class OutOfRange(BillingError):
 
 class InvalidRequest(BillingError):
     code = "invalid_request"
+
+
+class StorageUnavailable(BillingError):
+    """Raised by ``db`` for an operational failure of the database, never by the core; the
+    request itself may be fine, and the same request may succeed later."""
+
+    code = "storage_unavailable"

@@ -21,9 +21,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from meterbill.core.errors import InvalidEvent
+from meterbill.core.limits import MAX_EVENT_DEPTH, MAX_ID_LENGTH
 
 __all__ = [
     "MAX_DECIMAL_PLACES",
+    "MAX_EVENT_DEPTH",
     "MAX_ID_LENGTH",
     "NUMBER_LIMIT",
     "Event",
@@ -34,9 +36,6 @@ __all__ = [
     "time_text",
     "validate_event",
 ]
-
-MAX_ID_LENGTH = 256
-"""Longest ``transaction_id``, ``customer_id`` or ``event_type``, in characters."""
 
 NUMBER_LIMIT = 10**30
 """Numbers must have a magnitude strictly below this (spec 3)."""
@@ -205,13 +204,24 @@ def _where(parent: str, key: object) -> str:
     return path
 
 
+def _nested(path: str, key: object, level: int) -> str:
+    """The path of a child container at ``level``, or ``InvalidEvent`` when too deep."""
+    if level > MAX_EVENT_DEPTH:
+        raise InvalidEvent(
+            f"value in {_where(path, key)} nests deeper than {MAX_EVENT_DEPTH} levels"
+            " (an event's JSON nests at most that deep)"
+        )
+    return _path(path, key)
+
+
 def _check_numbers(event: Mapping[str, object]) -> None:
-    """Refuse the event when any number anywhere in it is out of range (spec 3)."""
+    """Refuse the event when any number anywhere in it is out of range (spec 3), or when it
+    nests more than ``MAX_EVENT_DEPTH`` levels deep (spec 7; the event object is level 1)."""
     # Iterative walk (nesting may be deeper than the recursion limit). Paths are built only
     # for containers and for the failing value, not for every scalar.
-    stack: list[tuple[str, Mapping[str, object] | list[object]]] = [("", event)]
+    stack: list[tuple[str, Mapping[str, object] | list[object], int]] = [("", event, 1)]
     while stack:
-        path, container = stack.pop()
+        path, container, level = stack.pop()
         items = container.items() if isinstance(container, Mapping) else enumerate(container)
         for key, item in items:
             cls = type(item)
@@ -230,7 +240,7 @@ def _check_numbers(event: Mapping[str, object]) -> None:
                     f"number in {_where(path, key)} is out of range (magnitude >= 1e30)"
                 )
             if type(item) is dict or type(item) is list:
-                stack.append((_path(path, key), item))
+                stack.append((_nested(path, key, level + 1), item, level + 1))
                 continue
             if isinstance(item, bool):
                 continue
@@ -240,7 +250,7 @@ def _check_numbers(event: Mapping[str, object]) -> None:
                     raise InvalidEvent(f"number in {_where(path, key)} {problem}")
                 continue
             if isinstance(item, Mapping | list):
-                stack.append((_path(path, key), item))
+                stack.append((_nested(path, key, level + 1), item, level + 1))
                 continue
             if not isinstance(item, str):
                 raise InvalidEvent(
@@ -271,7 +281,7 @@ def validate_event(obj: object, *, now: datetime) -> Event:
 
     * ``obj`` must be a JSON object;
     * ``transaction_id``, ``customer_id`` and ``event_type`` are required non-empty
-      strings of at most ``MAX_ID_LENGTH`` (256) characters;
+      strings of at most ``MAX_ID_LENGTH`` (200) characters (spec 7);
     * ``timestamp`` is a required RFC 3339 string (see ``parse_timestamp``), not before
       2000-01-01T00:00:00Z and not more than 24 hours after ``now`` (exactly 24 hours is
       accepted);
@@ -280,7 +290,9 @@ def validate_event(obj: object, *, now: datetime) -> Event:
     * every number anywhere in the event, nested properties included, must have a
       magnitude below 10^30, at most 18 decimal places, and be finite. Booleans are not
       numbers. A ``float`` is refused too: it means the caller decoded without
-      ``loads_exact`` and the value may already be inexact.
+      ``loads_exact`` and the value may already be inexact;
+    * the event nests at most ``MAX_EVENT_DEPTH`` (32) levels deep, the event object being
+      level 1 and ``properties`` level 2 (spec 7).
 
     Unknown top-level fields are ignored (Metronome clients send extra ones such as
     ``event_id``), though numbers in them are still checked. ``now`` must be aware.

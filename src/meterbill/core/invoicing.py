@@ -12,8 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from meterbill.core.adjustments import tax_lines
 from meterbill.core.aggregation import GroupKey
-from meterbill.core.catalog import Anchor, Catalog, CreditGrant, CreditKind, Customer, Plan
+from meterbill.core.catalog import (
+    Anchor,
+    Catalog,
+    CreditGrant,
+    CreditKind,
+    Customer,
+    Discount,
+    Plan,
+    Tax,
+)
 from meterbill.core.credits import expand_grants, opening_balances
 from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
@@ -25,13 +35,16 @@ __all__ = [
     "PeriodRef",
     "closable",
     "customer_periods",
+    "customer_taxes",
     "draft_invoices",
     "invoice_id",
     "period_anchor",
+    "period_discounts",
     "purchases",
     "representable",
     "span_of",
     "subscription_of",
+    "with_taxes",
 ]
 
 _NAMESPACE = uuid.UUID("6f1c8a52-5a55-4c43-9a0f-3f1b9d2c7e10")
@@ -100,6 +113,58 @@ def subscription_of(customer: Customer, ref: PeriodRef) -> int | None:
         ):
             return position
     return None
+
+
+def period_discounts(customer: Customer, catalog: Catalog, ref: PeriodRef) -> tuple[Discount, ...]:
+    """The customer's discounts that apply to the period (spec 6.4, 6.7): those whose
+    ``starts_at`` is at or before the period start and, with ``periods``, for which fewer
+    than ``periods`` earlier periods of the same subscription start at or after
+    ``starts_at``. A period is counted once, whatever happens to its invoice (a voided and
+    reissued period is the same period)."""
+    position = subscription_of(customer, ref)
+    plan = catalog.plans.get(ref.plan)
+    if position is None or plan is None:
+        return ()
+    subscription = customer.subscriptions[position]
+    starts = [
+        span.start
+        for span in billing_periods(
+            plan.interval,
+            subscription.starts_at,
+            subscription.ends_at,
+            until=ref.period.start,
+            anchor=plan.anchor,
+        )
+    ]
+    result: list[Discount] = []
+    for discount in customer.discounts:
+        if ref.period.start < discount.starts_at:
+            continue
+        earlier = sum(1 for start in starts if discount.starts_at <= start < ref.period.start)
+        if discount.periods is None or earlier < discount.periods:
+            result.append(discount)
+    return tuple(result)
+
+
+def customer_taxes(customer: Customer, catalog: Catalog) -> tuple[Tax, ...]:
+    """The customer's taxes, in the customer's order (unknown keys are refused on setup)."""
+    found = (catalog.settings.tax(key) for key in customer.taxes)
+    return tuple(tax for tax in found if tax is not None)
+
+
+def with_taxes(lines: Sequence[Line], customer: Customer, catalog: Catalog) -> list[Line]:
+    """The lines followed by one line per tax of the customer (spec 6.5): taxes come after
+    the subtotal, corrections included."""
+    return [
+        *lines,
+        *tax_lines(
+            lines,
+            customer_taxes(customer, catalog),
+            catalog=catalog,
+            discounts=customer.discounts,
+            currency=customer.currency,
+        ),
+    ]
 
 
 def _continues(customer: Customer, position: int | None, period: Span) -> bool:
@@ -195,10 +260,12 @@ def draft_invoices(
                 usage=usage.get(ref, {}),
                 purchases=placed.get(ref, ()),
                 anchored_at=period_anchor(customer, catalog, ref),
+                discounts=period_discounts(customer, catalog, ref),
             )
             taken = tuple(carried.get(ref, ()))
             for corrected in taken:
                 lines.extend(corrections[corrected])
+            lines = with_taxes(lines, customer, catalog)
             figures = totals(lines, grants=grants, balances=balances, period=ref.period)
             representable(figures, customer.currency)
         except Unrepresentable as error:
@@ -217,6 +284,8 @@ def representable(figures: Totals, currency: str) -> None:
     (``rate_period`` checks them), but their sum may not."""
     for name, amount in (
         ("subtotal", figures.subtotal),
+        ("tax", figures.tax),
+        ("subtotal plus tax", figures.subtotal + figures.tax),
         ("credits applied", figures.credits_applied),
         ("total", figures.total),
     ):

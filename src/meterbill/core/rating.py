@@ -14,7 +14,7 @@ from itertools import pairwise
 from string import Formatter
 
 from meterbill.core.aggregation import GroupKey
-from meterbill.core.catalog import Catalog, CreditGrant, FlatPrice, Plan, Price, Product
+from meterbill.core.catalog import Catalog, CreditGrant, Discount, FlatPrice, Plan, Price, Product
 from meterbill.core.credits import CreditUse, balance_after, draw_credits
 from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
@@ -39,6 +39,7 @@ __all__ = [
 
 LINE_MINIMUM = "minimum"
 LINE_PURCHASE = "prepaid_credit_purchase"
+_LINE_TAX = "tax"  # core.adjustments.LINE_TAX (that module builds on this one)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 
@@ -77,11 +78,15 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
+    """``subtotal`` is every line but the tax lines, ``tax`` the tax lines (spec 6.5);
+    ``total`` = subtotal + tax − credits_applied, never below zero."""
+
     subtotal: Decimal
     credits: tuple[CreditUse, ...]
     credits_applied: Decimal
     total: Decimal
     credit_balance_after: Decimal
+    tax: Decimal = _ZERO
 
 
 def line_key(product: str, group: GroupKey, tier: int | None, since: datetime | None = None) -> str:
@@ -153,9 +158,13 @@ def rate_period(
     usage: Mapping[str, Mapping[GroupKey, Decimal]],
     purchases: Sequence[CreditGrant] = (),
     anchored_at: datetime | None = None,
+    discounts: Sequence[Discount] = (),
 ) -> list[Line]:
-    """Every line of one period: usage and flat products in plan order, then the minimum
-    true-up, then prepaid credit purchases.
+    """Every line of one period: usage and flat products in plan order, then product
+    minimum and maximum lines, the plan minimum true-up, the ``discounts`` that apply to
+    the period (``core.invoicing.period_discounts``), then prepaid credit purchases
+    (spec 6). Taxes come later, once corrections are on the invoice
+    (``core.adjustments.tax_lines``).
 
     ``usage`` maps a usage product's key to its quantity per group (already divided by the
     product's ``quantity_divisor``); a group absent from it has no line. ``anchored_at`` is
@@ -170,6 +179,9 @@ def rate_period(
         product = catalog.products[key]
         pieces = price_pieces(product, period)
         split = len(pieces) > 1
+        # Free quantity is per group and period, used up in time order across the pieces
+        # of a split period (spec 5.1, 6.2): what one piece uses, the next no longer has.
+        used: dict[GroupKey, Decimal] = {}
         try:
             for piece in pieces:
                 since = piece.span.start if split else None
@@ -183,6 +195,8 @@ def rate_period(
                 meter = catalog.meters[product.meter or ""]
                 quantities = usage.get(piece_key(key, piece.span.start) if split else key, {})
                 for group in sorted(quantities):
+                    taken = used.get(group, _ZERO)
+                    free = max(_ZERO, product.free_quantity - taken)
                     lines.extend(
                         _usage_lines(
                             product,
@@ -192,10 +206,18 @@ def rate_period(
                             quantities[group],
                             currency,
                             since,
+                            free=free,
                         )
                     )
+                    used[group] = taken + quantities[group]
         except Unrepresentable as error:
             raise error.within(product=key) from None
+    # Imported here: core.adjustments builds its lines with this module's Line.
+    from meterbill.core.adjustments import discount_lines, product_bounds
+
+    lines.extend(
+        product_bounds(lines, catalog=catalog, plan=plan, fraction=fraction, currency=currency)
+    )
     if plan.minimum is not None:
         spent = sum((line.amount for line in lines), _ZERO)
         floor = plan.minimum * fraction
@@ -207,6 +229,7 @@ def rate_period(
             except Unrepresentable as error:
                 raise error.within(product=f"minimum of plan {plan.key}") from None
             lines.append(minimum)
+    lines.extend(discount_lines(lines, discounts, currency=currency))
     for grant in purchases:
         try:
             line = _fixed_line(
@@ -226,9 +249,11 @@ def _usage_lines(
     quantity: Decimal,
     currency: str,
     since: datetime | None = None,
+    *,
+    free: Decimal = _ZERO,
 ) -> list[Line]:
     values = dict(zip(dimensions, group, strict=True))
-    charges = rate(price, quantity, group=values, product=product.key)
+    charges = rate(price, quantity, group=values, product=product.key, free=free)
     tiered = any(charge.tier is not None for charge in charges)
     many_tiers = tiered and len(getattr(price, "tiers", ())) > 1
     suffix = "" if since is None else piece_suffix(since)
@@ -302,6 +327,9 @@ def corrections(
 
     Each is the difference, per line key, between re-rating the period with all its events
     and everything already billed for it (the issued invoice and earlier corrections).
+    Adjustment lines (product minimum and maximum, plan minimum, discounts) are corrected
+    like any other line (quantity 0 when the line exists both times, 1 or -1 when it
+    appeared or disappeared); tax lines never are (spec 5.7).
     """
     billed_by_key: dict[str, tuple[Decimal, Decimal]] = {}
     for line in billed:
@@ -313,7 +341,7 @@ def corrections(
     date = period.start.date().isoformat()
     result: list[Line] = []
     for key, line in template.items():
-        if line.type == LINE_PURCHASE:
+        if line.type in (LINE_PURCHASE, _LINE_TAX):
             continue
         current = now_by_key.get(key)
         quantity = current.quantity if current else _ZERO
@@ -343,15 +371,18 @@ def totals(
     balances: dict[str, Decimal],
     period: Span,
 ) -> Totals:
-    """Subtotal, credits drawn (updating ``balances``), total and the balance left."""
-    subtotal = sum((line.amount for line in lines), _ZERO)
+    """Subtotal (all lines but tax lines), tax, credits drawn (updating ``balances``),
+    total and the balance left. Credits pay the taxed amount, never a prepaid purchase."""
+    subtotal = sum((line.amount for line in lines if line.type != _LINE_TAX), _ZERO)
+    tax = sum((line.amount for line in lines if line.type == _LINE_TAX), _ZERO)
     purchases = sum((line.amount for line in lines if line.type == LINE_PURCHASE), _ZERO)
-    uses = draw_credits(grants, balances, period=period, payable=subtotal - purchases)
+    uses = draw_credits(grants, balances, period=period, payable=subtotal + tax - purchases)
     applied = sum((use.amount for use in uses), _ZERO)
     return Totals(
         subtotal=subtotal,
         credits=tuple(uses),
         credits_applied=applied,
-        total=max(subtotal - applied, _ZERO),
+        total=max(subtotal + tax - applied, _ZERO),
         credit_balance_after=balance_after(grants, balances, period=period),
+        tax=tax,
     )

@@ -10,11 +10,19 @@ a document may refer to objects an earlier document created.
 
 Every problem raises ``InvalidSetup(path, problem)`` with a path such as
 ``products[1].price.tiers[2].up_to``.
+
+A document that enters (``limits=True``, the default) must also keep the limits of spec 7
+(``core.limits``): ids, keys, aliases and event types of at most 200 characters, decimals
+with a magnitude below 10^15 and at most 12 decimal places. Definitions read back from
+storage are parsed with ``limits=False``: what was stored before a limit existed still
+loads, so it cannot stop the catalog (and every customer's invoicing) from loading.
 """
 
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -27,6 +35,7 @@ from meterbill.core.catalog import (
     CreditGrant,
     CreditKind,
     Customer,
+    Discount,
     FlatPrice,
     GraduatedPrice,
     Interval,
@@ -38,12 +47,15 @@ from meterbill.core.catalog import (
     PriceChange,
     Product,
     Resource,
+    Seller,
     Settings,
     Subscription,
+    Tax,
     Tier,
     VolumePrice,
 )
 from meterbill.core.errors import InvalidSetup
+from meterbill.core.limits import MAX_ID_LENGTH, SETUP_DECIMAL_LIMIT, SETUP_DECIMAL_PLACES
 from meterbill.core.money import is_currency
 from meterbill.core.periods import SUPPORTED
 
@@ -80,10 +92,15 @@ _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})"
 )
 # Types meterbill itself gives to invoice lines; a product label must not be mistaken for one.
-_RESERVED_LINE_TYPES = frozenset({"minimum", "prepaid_credit_purchase"})
+_RESERVED_LINE_TYPES = frozenset(
+    {"minimum", "maximum", "discount", "tax", "prepaid_credit_purchase"}
+)
 
 _TOP_FIELDS = ("settings", "meters", "products", "plans", "customers")
-_SETTINGS_FIELDS = ("grace_period_hours",)
+_SETTINGS_FIELDS = ("grace_period_hours", "taxes", "seller")
+_TAX_FIELDS = ("key", "name", "rate")
+_SELLER_FIELDS = ("name", "address", "email", "tax_id")
+_DISCOUNT_FIELDS = ("key", "percent", "amount", "products", "starts_at", "periods")
 _METER_FIELDS = ("key", "name", "event_type", "aggregation", "property", "filters", "group_by")
 _PRODUCT_FIELDS = (
     "key",
@@ -94,6 +111,10 @@ _PRODUCT_FIELDS = (
     "description",
     "price",
     "price_changes",
+    "free_quantity",
+    "minimum",
+    "maximum",
+    "tax_exempt",
 )
 _PRICE_CHANGE_FIELDS = ("effective_from", "price")
 _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -103,7 +124,7 @@ _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
     "package": ("model", "package_size", "package_price"),
     "flat": ("model", "amount", "prorate"),
 }
-_TIER_FIELDS = ("up_to", "unit_price")
+_TIER_FIELDS = ("up_to", "unit_price", "flat_amount")
 _PLAN_FIELDS = ("key", "name", "interval", "anchor", "products", "minimum")
 _CUSTOMER_FIELDS = (
     "id",
@@ -116,6 +137,8 @@ _CUSTOMER_FIELDS = (
     "resources",
     "subscriptions",
     "credits",
+    "discounts",
+    "taxes",
 )
 _RESOURCE_FIELDS = ("id", "kind", "name", "parent", "attributes")
 _SUBSCRIPTION_FIELDS = ("plan", "starts_at", "ends_at")
@@ -133,6 +156,34 @@ _CREDIT_FIELDS = (
 
 
 # --------------------------------------------------------------------------- value readers
+
+# Whether the document being parsed is entering (spec 7 limits apply) or being read back
+# from storage. A context variable rather than a parameter threaded through every reader,
+# so that any reader added later applies the limits as well; set by ``parse_setup`` and
+# ``parse_customer`` only.
+_entering: ContextVar[bool] = ContextVar("entering", default=True)
+
+
+@contextmanager
+def _limits(enabled: bool) -> Iterator[None]:
+    token = _entering.set(enabled)
+    try:
+        yield
+    finally:
+        _entering.reset(token)
+
+
+def _short(text: str) -> str:
+    """A string for a message, cut short so that a huge value cannot flood the error."""
+    return repr(text) if len(text) <= 64 else repr(text[:64]) + "…"
+
+
+def _id_length(text: str, path: str) -> str:
+    if len(text) > MAX_ID_LENGTH and _entering.get():
+        raise InvalidSetup(
+            path, f"{_short(text)} is {len(text)} characters long; at most {MAX_ID_LENGTH}"
+        )
+    return text
 
 
 def _join(path: str, name: str) -> str:
@@ -182,7 +233,8 @@ def _string(value: object, path: str) -> str:
 
 
 def _matching(value: object, path: str, pattern: re.Pattern[str]) -> str:
-    text = _string(value, path)
+    """An id, key or alias: a string matching ``pattern``, of at most 200 characters."""
+    text = _id_length(_string(value, path), path)
     if not pattern.fullmatch(text):
         raise InvalidSetup(path, f"{text!r} must match {pattern.pattern}")
     return text
@@ -218,11 +270,25 @@ def _decimal(value: object, path: str, *, positive: bool = False) -> Decimal:
         raise InvalidSetup(path, f"is not a decimal: {value!r}") from None
     if not number.is_finite():
         raise InvalidSetup(path, f"must be a finite decimal, got {value}")
+    if _entering.get():
+        _decimal_limits(number, value, path)
     if positive and number <= 0:
         raise InvalidSetup(path, f"must be greater than 0, got {value}")
     if number < 0:
         raise InvalidSetup(path, f"must not be negative, got {value}")
     return number
+
+
+def _decimal_limits(number: Decimal, value: object, path: str) -> None:
+    """Spec 7: a magnitude below 10^15 and at most 12 decimal places, as written."""
+    shown = _short(value) if isinstance(value, str) else str(value)
+    if not -SETUP_DECIMAL_LIMIT < number < SETUP_DECIMAL_LIMIT:
+        raise InvalidSetup(path, f"must have a magnitude below 10^15, got {shown}")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -SETUP_DECIMAL_PLACES:
+        raise InvalidSetup(
+            path, f"must have at most {SETUP_DECIMAL_PLACES} decimal places, got {shown}"
+        )
 
 
 def _time(value: object, path: str) -> datetime:
@@ -359,8 +425,17 @@ def _unique(keys: Iterable[tuple[str, str]], what: str) -> None:
 # --------------------------------------------------------------------------- document
 
 
-def parse_setup(document: object) -> SetupDocument:
-    """Check one setup document and build its typed values; raises ``InvalidSetup``."""
+def parse_setup(document: object, *, limits: bool = True) -> SetupDocument:
+    """Check one setup document and build its typed values; raises ``InvalidSetup``.
+
+    ``limits``: apply the entry limits of spec 7 (see the module docstring); pass False
+    only for definitions read back from storage.
+    """
+    with _limits(limits):
+        return _parse_setup(document)
+
+
+def _parse_setup(document: object) -> SetupDocument:
     top = _Fields(document, "", _TOP_FIELDS)
     settings_value = top.get("settings")
     settings = None if settings_value is None else _parse_settings(settings_value, "settings")
@@ -379,7 +454,33 @@ def parse_setup(document: object) -> SetupDocument:
 def _parse_settings(value: object, path: str) -> Settings:
     fields = _Fields(value, path, _SETTINGS_FIELDS)
     hours = fields.optional_decimal("grace_period_hours")
-    return Settings() if hours is None else Settings(grace_period_hours=hours)
+    taxes = tuple(_parse_tax(item, item_path) for item_path, item in fields.items("taxes"))
+    _unique(((fields.at(f"taxes[{i}].key"), t.key) for i, t in enumerate(taxes)), "tax key")
+    seller = fields.get("seller")
+    return Settings(
+        grace_period_hours=Settings().grace_period_hours if hours is None else hours,
+        taxes=taxes,
+        seller=None if seller is None else _parse_seller(seller, fields.at("seller")),
+    )
+
+
+def _parse_tax(value: object, path: str) -> Tax:
+    fields = _Fields(value, path, _TAX_FIELDS)
+    return Tax(
+        key=_matching(fields.required("key"), fields.at("key"), _KEY),
+        name=fields.string("name"),
+        rate=fields.decimal("rate"),
+    )
+
+
+def _parse_seller(value: object, path: str) -> Seller:
+    fields = _Fields(value, path, _SELLER_FIELDS)
+    return Seller(
+        name=fields.optional_string("name"),
+        address=fields.optional_string("address"),
+        email=fields.optional_string("email"),
+        tax_id=fields.optional_string("tax_id"),
+    )
 
 
 def _check_aliases(customers: tuple[Customer, ...]) -> None:
@@ -423,10 +524,12 @@ def _parse_meter(value: object, path: str) -> Meter:
 def _event_types(fields: _Fields) -> tuple[str, ...]:
     value = fields.required("event_type")
     if isinstance(value, str):
-        return (_string(value, fields.at("event_type")),)
+        return (_id_length(_string(value, fields.at("event_type")), fields.at("event_type")),)
     types = _strings(fields, "event_type")
     if not types:
         raise InvalidSetup(fields.at("event_type"), "must name at least one event type")
+    for position, event_type in enumerate(types):
+        _id_length(event_type, f"{fields.at('event_type')}[{position}]")
     return types
 
 
@@ -472,6 +575,16 @@ def _parse_product(value: object, path: str) -> Product:
     if description is not None:
         _placeholders(description, fields.at("description"))
     divisor = fields.optional_decimal("quantity_divisor", positive=True)
+    free_quantity = fields.optional_decimal("free_quantity")
+    if flat and free_quantity is not None:
+        raise InvalidSetup(
+            fields.at("free_quantity"), "only a usage product has a free quantity, not a flat one"
+        )
+    minimum = fields.optional_decimal("minimum")
+    maximum = fields.optional_decimal("maximum")
+    if minimum is not None and maximum is not None and maximum < minimum:
+        raise InvalidSetup(fields.at("maximum"), f"must not be below minimum ({minimum})")
+    exempt = fields.get("tax_exempt")
     return Product(
         key=key,
         name=name,
@@ -481,6 +594,10 @@ def _parse_product(value: object, path: str) -> Product:
         line_item_type=line_item_type,
         description=description,
         price_changes=_parse_price_changes(fields, flat=flat),
+        free_quantity=Decimal(0) if free_quantity is None else free_quantity,
+        minimum=minimum,
+        maximum=maximum,
+        tax_exempt=False if exempt is None else _boolean(exempt, fields.at("tax_exempt")),
     )
 
 
@@ -604,7 +721,14 @@ def _parse_tiers(fields: _Fields) -> tuple[Tier, ...]:
             raise InvalidSetup(
                 tier.at("up_to"), f"tiers must have increasing up_to ({up_to} after {previous})"
             )
-        tiers.append(Tier(up_to=up_to, unit_price=tier.decimal("unit_price")))
+        flat_amount = tier.optional_decimal("flat_amount")
+        tiers.append(
+            Tier(
+                up_to=up_to,
+                unit_price=tier.decimal("unit_price"),
+                flat_amount=Decimal(0) if flat_amount is None else flat_amount,
+            )
+        )
     return tuple(tiers)
 
 
@@ -630,13 +754,15 @@ def _parse_plan(value: object, path: str) -> Plan:
 # --------------------------------------------------------------------------- customers
 
 
-def parse_customer(obj: object, path: str) -> Customer:
+def parse_customer(obj: object, path: str, *, limits: bool = True) -> Customer:
     """One customer mapping (as in ``customers[i]``); ``path`` prefixes every error path.
 
     Checks only what the customer holds; aliases against other customers and subscription
-    plans are the caller's (``parse_setup`` and ``check_references``).
+    plans are the caller's (``parse_setup`` and ``check_references``). ``limits`` as for
+    ``parse_setup``.
     """
-    return _parse_customer_at(obj, path)
+    with _limits(limits):
+        return _parse_customer_at(obj, path)
 
 
 def _parse_customer_at(value: object, path: str) -> Customer:
@@ -650,6 +776,14 @@ def _parse_customer_at(value: object, path: str) -> Customer:
         )
     credits = tuple(_parse_credit(item, item_path) for item_path, item in fields.items("credits"))
     _unique(((fields.at(f"credits[{i}].key"), c.key) for i, c in enumerate(credits)), "credit key")
+    discounts = tuple(
+        _parse_discount(item, item_path) for item_path, item in fields.items("discounts")
+    )
+    _unique(
+        ((fields.at(f"discounts[{i}].key"), d.key) for i, d in enumerate(discounts)),
+        "discount key",
+    )
+    taxes = _strings(fields, "taxes", _KEY)
     return Customer(
         id=customer_id,
         name=name,
@@ -664,6 +798,37 @@ def _parse_customer_at(value: object, path: str) -> Customer:
             for item_path, item in fields.items("subscriptions")
         ),
         credits=credits,
+        discounts=discounts,
+        taxes=taxes,
+    )
+
+
+def _parse_discount(value: object, path: str) -> Discount:
+    fields = _Fields(value, path, _DISCOUNT_FIELDS)
+    key = _matching(fields.required("key"), fields.at("key"), _ID)
+    percent = fields.optional_decimal("percent")
+    amount = fields.optional_decimal("amount")
+    if percent is not None and amount is not None:
+        raise InvalidSetup(fields.at("amount"), "give either percent or amount, not both")
+    if percent is None and amount is None:
+        raise InvalidSetup(fields.at("percent"), "is required (or give amount)")
+    if percent is not None and percent > 100:
+        raise InvalidSetup(fields.at("percent"), f"must be at most 100, got {percent}")
+    products = _strings(fields, "products", _KEY)
+    if fields.get("products") is not None and not products:
+        raise InvalidSetup(fields.at("products"), "must list at least one product (or omit it)")
+    starts_at = fields.time("starts_at")
+    periods_value = fields.get("periods")
+    periods = None if periods_value is None else _integer(periods_value, fields.at("periods"))
+    if periods is not None and periods < 1:
+        raise InvalidSetup(fields.at("periods"), f"must be at least 1, got {periods}")
+    return Discount(
+        key=key,
+        starts_at=starts_at,
+        percent=percent,
+        amount=amount,
+        products=products,
+        periods=periods,
     )
 
 
@@ -801,7 +966,25 @@ def check_references(
             if key not in catalog.products:
                 raise InvalidSetup(f"{base}.products[{position}]", f"unknown product {key!r}")
     for customer in customers:
-        _check_subscriptions(catalog, customer, where("customers", customer.id))
+        base = where("customers", customer.id)
+        _check_subscriptions(catalog, customer, base)
+        _check_adjustments(catalog, customer, base)
+
+
+def _check_adjustments(catalog: Catalog, customer: Customer, base: str) -> None:
+    """A discount's products and the customer's taxes must exist (spec 6.4, 6.5)."""
+    for index, discount in enumerate(customer.discounts):
+        for position, key in enumerate(discount.products):
+            if key not in catalog.products:
+                raise InvalidSetup(
+                    f"{base}.discounts[{index}].products[{position}]", f"unknown product {key!r}"
+                )
+    known = ", ".join(tax.key for tax in catalog.settings.taxes) or "none"
+    for position, key in enumerate(customer.taxes):
+        if catalog.settings.tax(key) is None:
+            raise InvalidSetup(
+                f"{base}.taxes[{position}]", f"unknown tax {key!r} (settings.taxes: {known})"
+            )
 
 
 def _check_product(catalog: Catalog, product: Product, base: str) -> None:
@@ -866,11 +1049,26 @@ def setup_to_document(catalog: Catalog, customers: Iterable[Customer]) -> dict[s
     """
     document: dict[str, object] = {}
     if catalog.settings != Settings():
-        document["settings"] = {"grace_period_hours": str(catalog.settings.grace_period_hours)}
+        document["settings"] = _settings_to_document(catalog.settings)
     document["meters"] = [_meter_to_document(meter) for meter in catalog.meters.values()]
     document["products"] = [_product_to_document(p) for p in catalog.products.values()]
     document["plans"] = [_plan_to_document(plan) for plan in catalog.plans.values()]
     document["customers"] = [customer_to_document(customer) for customer in customers]
+    return document
+
+
+def _settings_to_document(settings: Settings) -> dict[str, object]:
+    document: dict[str, object] = {"grace_period_hours": str(settings.grace_period_hours)}
+    _put(
+        document,
+        "taxes",
+        [{"key": t.key, "name": t.name, "rate": str(t.rate)} for t in settings.taxes],
+    )
+    if settings.seller is not None:
+        seller: dict[str, object] = {}
+        for name in _SELLER_FIELDS:
+            _put(seller, name, getattr(settings.seller, name))
+        document["seller"] = seller
     return document
 
 
@@ -914,6 +1112,12 @@ def _product_to_document(product: Product) -> dict[str, object]:
             }
             for change in product.price_changes
         ]
+    if product.free_quantity != 0:
+        document["free_quantity"] = str(product.free_quantity)
+    _put(document, "minimum", _money(product.minimum))
+    _put(document, "maximum", _money(product.maximum))
+    if product.tax_exempt:
+        document["tax_exempt"] = True
     return document
 
 
@@ -950,6 +1154,8 @@ def _tier_to_document(tier: Tier) -> dict[str, object]:
     document: dict[str, object] = {}
     _put(document, "up_to", _money(tier.up_to))
     document["unit_price"] = str(tier.unit_price)
+    if tier.flat_amount != 0:
+        document["flat_amount"] = str(tier.flat_amount)
     return document
 
 
@@ -982,6 +1188,18 @@ def customer_to_document(customer: Customer) -> dict[str, object]:
         [_subscription_to_document(s) for s in customer.subscriptions],
     )
     _put(document, "credits", [_credit_to_document(c) for c in customer.credits])
+    _put(document, "discounts", [_discount_to_document(d) for d in customer.discounts])
+    _put(document, "taxes", list(customer.taxes))
+    return document
+
+
+def _discount_to_document(discount: Discount) -> dict[str, object]:
+    document: dict[str, object] = {"key": discount.key}
+    _put(document, "percent", _money(discount.percent))
+    _put(document, "amount", _money(discount.amount))
+    _put(document, "products", list(discount.products))
+    document["starts_at"] = _time_text(discount.starts_at)
+    _put(document, "periods", discount.periods)
     return document
 
 

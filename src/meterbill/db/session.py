@@ -12,30 +12,57 @@ therefore takes the write lock when it begins and waits (busy timeout) for other
 rather than starting as a reader and failing with "database is locked" when it later tries
 to write. It also makes DDL and SAVEPOINTs transactional. Connections switched to
 ``isolation_level="AUTOCOMMIT"`` (e.g. for ``VACUUM``) emit no ``BEGIN``.
+
+A *read* transaction (``transaction(factory, read_only=True)`` on a session factory made with
+:func:`make_sessionmaker`, used by the HTTP ``GET`` routes) begins ``DEFERRED`` on SQLite
+instead: it takes no write lock, so in WAL mode readers neither wait for a writer nor block
+one. (Should a read transaction write after all — the first use of the link secret — SQLite
+takes the lock at that write.) PostgreSQL needs no distinction.
+
+Operational failures of the database (a read-only or full file, disk I/O errors, a server
+that is gone or refuses connections, a lock or pool wait that timed out) leave
+:func:`transaction` as :class:`meterbill.core.errors.StorageUnavailable`, so the adapters can
+answer "try again later" without importing SQLAlchemy.
 """
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from meterbill.core.errors import StorageUnavailable
+
 __all__ = [
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
+    "DEFAULT_POOL_SIZE",
+    "POOL_TIMEOUT",
+    "READ_ONLY_OPTION",
     "create_engine_for",
     "database_url",
     "make_sessionmaker",
     "savepoint",
+    "storage_failure",
     "transaction",
 ]
 
+log = logging.getLogger("meterbill.db")
+
 DATABASE_URL_ENV = "METERBILL_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///meterbill.db"
+DEFAULT_POOL_SIZE = 10
+"""Connections kept open per engine; as many again may be opened beyond it (overflow)."""
+POOL_TIMEOUT = 10.0
+"""Seconds to wait for a pooled connection before giving up with ``StorageUnavailable``."""
+READ_ONLY_OPTION = "meterbill_read_only"
+"""Execution option of a read transaction's connection (SQLite: ``BEGIN DEFERRED``)."""
 
 _SQLITE_PRAGMAS = (
     # The busy timeout first: switching to WAL may have to wait for another connection.
@@ -63,23 +90,40 @@ def database_url(url: str | None) -> str:
     return url
 
 
-def create_engine_for(url: str) -> Engine:
+def create_engine_for(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     """An engine for ``url`` (normalised by :func:`database_url`), configured for meterbill.
 
     Supported: SQLite through the standard ``sqlite3`` driver and PostgreSQL (psycopg 3).
+    The pool keeps ``pool_size`` connections and opens up to as many again on demand; a
+    caller waits at most :data:`POOL_TIMEOUT` seconds for one. (``meterbill serve`` admits
+    only ``pool_size`` requests to the database at once, so requests never wait here; the
+    overflow serves the background closer and the readiness probe.)
     """
+    if pool_size < 1:
+        raise ValueError("pool_size must be at least 1")
     sa_url = make_url(database_url(url))
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
         if sa_url.get_driver_name() != "pysqlite":
             raise ValueError(f"unsupported SQLite driver {sa_url.get_driver_name()!r}")
-        engine = create_engine(sa_url)
+        if sa_url.database in (None, "", ":memory:") or "mode=memory" in str(sa_url):
+            engine = create_engine(sa_url)  # one in-memory database: SQLAlchemy's own pool
+        else:
+            engine = create_engine(
+                sa_url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=POOL_TIMEOUT
+            )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "checkout", _sqlite_on_checkout)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     if backend == "postgresql":
-        return create_engine(sa_url, pool_pre_ping=True)
+        return create_engine(
+            sa_url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=POOL_TIMEOUT,
+        )
     raise ValueError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
 
 
@@ -104,28 +148,83 @@ def _sqlite_on_checkout(
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
         return
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read transaction takes no lock until it reads (and never the write lock unless it
+    # writes); every other transaction takes the write lock at once.
+    connection.exec_driver_sql(
+        "BEGIN DEFERRED" if options.get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE"
+    )
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """A session factory bound to ``engine``; objects stay readable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """A session factory bound to ``engine``; objects stay readable after commit.
+
+    ``read_only``: its transactions are read transactions (SQLite: ``BEGIN DEFERRED``).
+    """
+    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+# Operational failures: the database cannot do the work now, whatever the request was.
+_UNAVAILABLE: tuple[type[Exception], ...] = (sa_exc.OperationalError, sa_exc.TimeoutError)
+
+
+# PostgreSQL SQLSTATEs of an operational failure that psycopg does not class as
+# OperationalError: a read-only transaction (a standby after failover, or
+# default_transaction_read_only), insufficient resources, operator intervention, system
+# and connection errors.
+_OPERATIONAL_SQLSTATES = ("25006", "53", "57", "58", "08")
+
+
+def _operational_sqlstate(original: BaseException | None) -> bool:
+    state = getattr(original, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_OPERATIONAL_SQLSTATES)
+
+
+def storage_failure(error: BaseException) -> StorageUnavailable | None:
+    """The ``StorageUnavailable`` that stands for ``error``, or None if it is no
+    operational failure of the database (a bug, a constraint violation…)."""
+    if isinstance(error, sa_exc.TimeoutError):
+        return StorageUnavailable("every database connection is busy; try again shortly")
+    if isinstance(error, sa_exc.OperationalError) or (
+        isinstance(error, sa_exc.DBAPIError)
+        and (error.connection_invalidated or _operational_sqlstate(error.orig))
+    ):
+        original = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+        reason = " ".join(str(original).split())[:200] or type(original).__name__
+        return StorageUnavailable(f"the database is unavailable: {reason}")
+    return None
 
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed on success and rolled back on any exception."""
+    """A session whose work is committed on success and rolled back on any exception.
+
+    An operational failure of the database leaves as :class:`StorageUnavailable`.
+    """
     session = factory()
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+        try:
+            yield session
+            session.commit()
+        except BaseException as error:
+            try:
+                session.rollback()
+            except Exception:
+                if storage_failure(error) is None:
+                    raise
+                # The connection is gone as well; the failure below says why.
+                log.debug("rollback after a storage failure failed too", exc_info=True)
+            raise
+        finally:
+            session.close()
+    except (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DBAPIError) as error:
+        unavailable = storage_failure(error)
+        if unavailable is None:
+            raise
+        raise unavailable from error
 
 
 @contextmanager

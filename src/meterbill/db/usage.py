@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from meterbill.core.aggregation import GroupKey, Partial
 from meterbill.core.events import Event
+from meterbill.core.limits import group_text
 from meterbill.core.periods import EPOCH, Span, WindowSize, epoch_seconds
 from meterbill.db.base import datetime_to_micros
 from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue
@@ -59,7 +60,8 @@ BucketKey = tuple[GroupKey, WindowSize, datetime]
 
 
 def encode_group(group: GroupKey) -> str:
-    return json.dumps(list(group), ensure_ascii=False, separators=(",", ":"))
+    # One definition with the size limit it is checked against (core.limits.group_fits).
+    return group_text(group)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -11,8 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from meterbill.core.adjustments import is_adjustment, is_taxable
 from meterbill.core.breakdown import WindowFigure, break_down
-from meterbill.core.invoicing import customer_periods, period_anchor, purchases
+from meterbill.core.invoicing import (
+    customer_periods,
+    period_anchor,
+    period_discounts,
+    purchases,
+    with_taxes,
+)
 from meterbill.core.periods import Span, WindowSize, windows
 from meterbill.core.rating import Line, piece_key, price_pieces, rate_period
 from meterbill.db import Session
@@ -54,7 +61,7 @@ def _lines(session: Session, state: CatalogState, view: InvoiceView, as_of: date
     ):
         return own
     refs = customer_periods(view.customer, state.catalog, until=max(as_of, view.ref.period.start))
-    return rate_period(
+    rerated = rate_period(
         catalog=state.catalog,
         plan=state.catalog.plans[view.ref.plan],
         period=view.ref.period,
@@ -62,7 +69,9 @@ def _lines(session: Session, state: CatalogState, view: InvoiceView, as_of: date
         usage=period_quantities(session, state, view.customer.id, view.ref),
         purchases=purchases(view.customer, refs).get(view.ref, ()),
         anchored_at=period_anchor(view.customer, state.catalog, view.ref),
+        discounts=period_discounts(view.customer, state.catalog, view.ref),
     )
+    return with_taxes(rerated, view.customer, state.catalog)
 
 
 def _late(session: Session, view: InvoiceView) -> bool:
@@ -81,7 +90,11 @@ def breakdown_of(
     groups: dict[str, set[tuple[str, ...]]] = {}
     split: dict[tuple[str, datetime], set[tuple[str, ...]]] = {}
     for line in lines:
-        if line.product is not None and catalog.products[line.product].meter is not None:
+        if (
+            line.product is not None
+            and not is_adjustment(line)
+            and catalog.products[line.product].meter is not None
+        ):
             group = tuple(v for _, v in line.group)
             if line.since is not None:
                 split.setdefault((line.product, line.since), set()).add(group)
@@ -114,7 +127,15 @@ def breakdown_of(
         usage[piece_key(key, since)] = _piece_series(
             session, state, view, key, since, spans, size, wanted
         )
-    figures = break_down(lines, catalog=catalog, windows=spans, usage=usage, currency=view.currency)
+    scoped = {discount.key: discount.products for discount in view.customer.discounts}
+    figures = break_down(
+        lines,
+        catalog=catalog,
+        windows=spans,
+        usage=usage,
+        currency=view.currency,
+        taxable=lambda line: is_taxable(line, catalog=catalog, discount_products=scoped),
+    )
     per_window: list[WindowLines] = []
     for index, window in enumerate(spans):
         per_window.append(

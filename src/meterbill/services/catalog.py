@@ -91,7 +91,8 @@ def load_catalog(session: Session) -> CatalogState:
     settings = store.get_meta(session, _SETTINGS_KEY)
     if settings is not None:
         document["settings"] = loads_exact(settings)
-    parsed = parse_setup(document)
+    # Read back without the entry limits: what was stored before a limit existed still loads.
+    parsed = parse_setup(document, limits=False)
     catalog = Catalog(
         settings=parsed.settings or Catalog().settings,
         meters={m.key: m for m in parsed.meters},
@@ -114,7 +115,8 @@ def load_customer(session: Session, customer_id: str) -> Customer:
     row = store.get_customer(session, customer_id)
     if row is None:
         raise NotFound(f"customer '{customer_id}' not found")
-    return parse_customer(loads_exact(row.definition), f"customers.{customer_id}")
+    definition = loads_exact(row.definition)
+    return parse_customer(definition, f"customers.{customer_id}", limits=False)
 
 
 def current_setup(session: Session) -> dict[str, object]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from meterbill.core.aggregation import Partial, bucketize, merge
-from meterbill.core.catalog import Aggregation
+from meterbill.core.aggregation import Partial, bucketize, check_group, merge
+from meterbill.core.catalog import Aggregation, Meter
 from meterbill.core.errors import InvalidEvent
 from meterbill.core.events import Event, validate_event
 from meterbill.core.periods import Span, WindowSize, floor_to
@@ -67,6 +67,11 @@ def _transaction_id(item: object) -> str | None:
     return None
 
 
+def _grouping(state: CatalogState, event_type: str) -> tuple[Meter, ...]:
+    """The meters of ``event_type`` that group by something."""
+    return tuple(ref.meter for ref in state.by_event_type.get(event_type, ()) if ref.meter.group_by)
+
+
 def ingest_batch(
     session: Session,
     state: CatalogState,
@@ -77,17 +82,28 @@ def ingest_batch(
 ) -> list[Outcome]:
     """Ingest decoded events (a ``JSONError`` item stands for a line that was not JSON).
 
+    Besides ``validate_event``'s checks, an event is rejected when its group for a meter of
+    its type breaks the limits (``check_group``: a group value over 200 characters, spec 7),
+    so that no stored group can exceed what the database indexes.
+
     With ``only_customer`` (a customer's API key), events of any other customer are
     rejected exactly like events of an unknown one, so nothing about them leaks.
     """
     outcomes: list[Outcome | None] = [None] * len(items)
     valid: list[tuple[int, Event]] = []
+    grouping: dict[str, tuple[Meter, ...]] = {}
     for index, item in enumerate(items):
         if isinstance(item, JSONError):
             outcomes[index] = Outcome(Status.REJECTED, None, str(item))
             continue
         try:
-            valid.append((index, validate_event(item, now=now)))
+            event = validate_event(item, now=now)
+            meters = grouping.get(event.event_type)
+            if meters is None:
+                meters = grouping[event.event_type] = _grouping(state, event.event_type)
+            for meter in meters:
+                check_group(meter, event)
+            valid.append((index, event))
         except InvalidEvent as error:
             outcomes[index] = Outcome(Status.REJECTED, _transaction_id(item), str(error))
     owners = catalog_store.resolve_customers(session, {event.customer_id for _, event in valid})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from meterbill.core.adjustments import LINE_TAX
 from meterbill.core.catalog import CreditKind, Customer
 from meterbill.core.credits import CreditUse
 from meterbill.core.errors import (
@@ -29,6 +30,7 @@ from meterbill.core.invoicing import (
     draft_invoices,
     invoice_id,
     period_anchor,
+    period_discounts,
     purchases,
     span_of,
 )
@@ -153,7 +155,8 @@ def _line(row: InvoiceLineRow, currency: str) -> Line:
     amount = from_minor(row.amount, currency)
     tier = None
     since = None
-    if row.product_key is not None:
+    # A product minimum or maximum line (key "minimum:<product>") has no tier.
+    if row.product_key is not None and row.line_key.startswith("["):
         key = loads_exact(row.line_key)
         if isinstance(key, list) and len(key) in (3, 4) and isinstance(key[2], int):
             tier = key[2]
@@ -187,12 +190,15 @@ def _issued_view(
         CreditUse(app.grant_key, CreditKind(app.kind), from_minor(app.amount, currency))
         for app in store.credit_applications(session, row.id)
     )
+    issued_lines = tuple(_line(line, currency) for line in lines)
     totals = Totals(
         subtotal=from_minor(row.subtotal, currency),
         credits=uses,
         credits_applied=from_minor(row.credits_applied, currency),
         total=from_minor(row.total, currency),
         credit_balance_after=Decimal(str(document.get("credit_balance_after", "0"))),
+        # The tax is the sum of the stored tax lines (spec 6.5): no column of its own.
+        tax=sum((line.amount for line in issued_lines if line.type == LINE_TAX), _ZERO),
     )
     return InvoiceView(
         id=row.id,
@@ -200,7 +206,7 @@ def _issued_view(
         ref=PeriodRef(Span(row.period_start, row.period_end), row.plan_key),
         status=row.status,
         number=row.number,
-        lines=tuple(_line(line, currency) for line in lines),
+        lines=issued_lines,
         totals=totals,
         issued_at=row.issued_at,
         paid_at=row.paid_at,
@@ -242,6 +248,7 @@ def _drafts(
                 usage=period_quantities(session, state, customer.id, ref),
                 purchases=placed.get(ref, ()),
                 anchored_at=period_anchor(customer, catalog, ref),
+                discounts=period_discounts(customer, catalog, ref),
             )
         except Unrepresentable as error:
             raise error.within(customer=customer.id, period=span_of(ref)) from None

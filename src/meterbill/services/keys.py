@@ -15,7 +15,14 @@ from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
 from meterbill.db import keys as store
 
-__all__ = ["Principal", "authenticate", "create_key", "list_keys", "revoke_key"]
+__all__ = [
+    "Principal",
+    "authenticate",
+    "create_key",
+    "list_keys",
+    "principal_of_key",
+    "revoke_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,15 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(row.secret_hash, _hash(secret)):
+        return None
+    return Principal(row.id, row.customer_id)
+
+
+def principal_of_key(session: Session, key_id: str) -> Principal | None:
+    """The principal of the key ``key_id`` (from a signed session), or None if the key does
+    not exist or was revoked."""
+    row = store.get_key(session, key_id)
+    if row is None or row.revoked_at is not None:
         return None
     return Principal(row.id, row.customer_id)
 

@@ -10,6 +10,10 @@ A dashboard token carries the customer id and an expiry (whole seconds since the
 both inside the signed payload, under a context of its own: an invoice token is never a
 dashboard token, nor the other way round, and an expired token is refused.
 
+A dashboard *session* token (the sign-in cookie) is made the same way under a third
+context and carries an API key's id, never its secret: the dashboard checks on every
+request that the key still exists and is not revoked, so revoking the key ends the session.
+
 The secret lives in the ``meta`` table under ``link_secret`` (32 random bytes, created on
 first use). It never leaves the server.
 
@@ -41,12 +45,14 @@ __all__ = [
     "LINK_SECRET_KEY",
     "MAX_TOKEN_LENGTH",
     "dashboard_link_token",
+    "dashboard_session_token",
     "finalized_invoice",
     "invoice_for_token",
     "invoice_link_token",
     "link_secret",
     "rotate_link_secret",
     "verify_dashboard_link_token",
+    "verify_dashboard_session_token",
     "verify_invoice_link_token",
 ]
 
@@ -59,6 +65,7 @@ _MAC_BYTES = hashlib.sha256().digest_size
 _CONTEXT = b"meterbill/invoice-link/v1\x00"
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 _DASHBOARD_CONTEXT = b"meterbill/dashboard-link/v1\x00"
+_SESSION_CONTEXT = b"meterbill/dashboard-session/v1\x00"
 _EXPIRY = struct.Struct(">q")  # expiry in whole seconds since the epoch, signed 64-bit
 
 
@@ -98,10 +105,6 @@ def verify_invoice_link_token(secret: bytes, token: str) -> str | None:
     return invoice_id
 
 
-def _dashboard_mac(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, _DASHBOARD_CONTEXT + payload, hashlib.sha256).digest()
-
-
 def _canonical_bytes(secret: bytes, token: str, *, minimum: int) -> bytes | None:
     """The bytes of a token in canonical URL-safe base64 (no padding, no stray bits, no
     other alphabet), at least ``minimum`` long; None for anything else."""
@@ -124,30 +127,22 @@ def _epoch_seconds(moment: datetime, what: str) -> int:
     return epoch_seconds(moment)
 
 
-def dashboard_link_token(secret: bytes, customer_id: str, *, expires_at: datetime) -> str:
-    """A token opening ``customer_id``'s dashboard until ``expires_at`` (whole seconds).
-
-    URL-safe base64 of the expiry (8 bytes, big-endian), the id's UTF-8 bytes and the
-    HMAC-SHA256 of both under the dashboard context.
-    """
+def _expiring_token(secret: bytes, context: bytes, text: str, expires_at: datetime) -> str:
+    """URL-safe base64 of the expiry (8 bytes, big-endian), ``text`` in UTF-8 and the
+    HMAC-SHA256 of both under ``context``."""
     if not secret:
         raise ValueError("the link secret must not be empty")
-    if not customer_id:
-        raise ValueError("the customer id must not be empty")
-    payload = _EXPIRY.pack(_epoch_seconds(expires_at, "expires_at")) + customer_id.encode("utf-8")
-    return _encode(payload + _dashboard_mac(secret, payload))
+    payload = _EXPIRY.pack(_epoch_seconds(expires_at, "expires_at")) + text.encode("utf-8")
+    return _encode(payload + hmac.new(secret, context + payload, hashlib.sha256).digest())
 
 
-def verify_dashboard_link_token(secret: bytes, token: str, *, now: datetime) -> str | None:
-    """The customer id of a genuine dashboard token not yet expired at ``now``, else None.
-
-    As for invoice tokens, only the canonical encoding is accepted.
-    """
+def _verify_expiring_token(secret: bytes, context: bytes, token: str, now: datetime) -> str | None:
+    """The text of a genuine token of ``context`` not yet expired at ``now``, else None."""
     raw = _canonical_bytes(secret, token, minimum=_EXPIRY.size + _MAC_BYTES + 1)
     if raw is None:
         return None
     payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-    if not hmac.compare_digest(mac, _dashboard_mac(secret, payload)):
+    if not hmac.compare_digest(mac, hmac.new(secret, context + payload, hashlib.sha256).digest()):
         return None
     (expires,) = _EXPIRY.unpack(payload[: _EXPIRY.size])
     if _epoch_seconds(now, "now") >= expires:
@@ -156,6 +151,38 @@ def verify_dashboard_link_token(secret: bytes, token: str, *, now: datetime) -> 
         return payload[_EXPIRY.size :].decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def dashboard_link_token(secret: bytes, customer_id: str, *, expires_at: datetime) -> str:
+    """A token opening ``customer_id``'s dashboard until ``expires_at`` (whole seconds).
+
+    URL-safe base64 of the expiry (8 bytes, big-endian), the id's UTF-8 bytes and the
+    HMAC-SHA256 of both under the dashboard context.
+    """
+    if not customer_id:
+        raise ValueError("the customer id must not be empty")
+    return _expiring_token(secret, _DASHBOARD_CONTEXT, customer_id, expires_at)
+
+
+def verify_dashboard_link_token(secret: bytes, token: str, *, now: datetime) -> str | None:
+    """The customer id of a genuine dashboard token not yet expired at ``now``, else None.
+
+    As for invoice tokens, only the canonical encoding is accepted.
+    """
+    return _verify_expiring_token(secret, _DASHBOARD_CONTEXT, token, now)
+
+
+def dashboard_session_token(secret: bytes, key_id: str, *, expires_at: datetime) -> str:
+    """The sign-in cookie of the API key ``key_id`` (its id, never its secret), valid until
+    ``expires_at``; made like a dashboard link under a context of its own."""
+    if not key_id:
+        raise ValueError("the key id must not be empty")
+    return _expiring_token(secret, _SESSION_CONTEXT, key_id, expires_at)
+
+
+def verify_dashboard_session_token(secret: bytes, token: str, *, now: datetime) -> str | None:
+    """The key id of a genuine session token not yet expired at ``now``, else None."""
+    return _verify_expiring_token(secret, _SESSION_CONTEXT, token, now)
 
 
 def _decode_secret(stored: str) -> bytes | None:

@@ -29,6 +29,7 @@ from meterbill.core.aggregation import Partial, aggregate, quantity
 from meterbill.core.catalog import Aggregation, Meter
 from meterbill.core.errors import Conflict, InvalidRequest, NotFound
 from meterbill.core.events import Event, parse_timestamp
+from meterbill.core.limits import MAX_ID_LENGTH
 from meterbill.core.periods import Span, WindowSize, windows
 from meterbill.core.setup import customer_to_document, parse_customer
 from meterbill.db import Session
@@ -78,6 +79,7 @@ METER_KEY_FIELD = "meterbill_meter_key"
 _CUSTOMER_META = "metronome.customer."
 _METRIC_META = "metronome.metric."
 _MAX_NAME = 160
+_MAX_SLUG = 180
 _MAX_GROUPS = 200
 _KEY = re.compile(r"[a-z0-9_]+")
 
@@ -223,8 +225,16 @@ def set_ingest_aliases(
     """Replace the customer's ingest aliases (idempotent)."""
     record = find_customer(session, reference)
     wanted = list(dict.fromkeys(aliases))
+    for alias in wanted:
+        if len(alias) > MAX_ID_LENGTH:
+            raise InvalidRequest(f"ingest alias '{alias[:40]}…' is longer than {MAX_ID_LENGTH}")
     customer = load_customer(session, record.id)
-    updated = parse_customer({**customer_to_document(customer), "aliases": wanted}, "customer")
+    # The stored customer is re-read without the entry limits (it may predate them); the
+    # only new values, the aliases, were bounded just above. Parsing checks the aliases'
+    # characters before they reach a query (a NUL is a 400, not a database error).
+    updated = parse_customer(
+        {**customer_to_document(customer), "aliases": wanted}, "customer", limits=False
+    )
     _check_aliases(session, record.id, wanted)
     if save_customer(session, updated, now=now):
         _touch(session, record.id, now)
@@ -236,8 +246,9 @@ def set_customer_name(
 ) -> CustomerRecord:
     record = find_customer(session, reference)
     customer = load_customer(session, record.id)
+    # Only the name is new, and names have no spec 7 limit: re-read the rest as stored.
     updated = parse_customer(
-        {**customer_to_document(customer), "name": name[:_MAX_NAME]}, "customer"
+        {**customer_to_document(customer), "name": name[:_MAX_NAME]}, "customer", limits=False
     )
     if save_customer(session, updated, now=now):
         _touch(session, record.id, now)
@@ -324,7 +335,9 @@ def customer_metrics(
 
 
 def _slug(name: str) -> str:
-    text = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    """A meter key from a metric name: at most 180 characters, so that a ``_2``-style suffix
+    still keeps it within the 200 characters of a key (spec 7)."""
+    text = re.sub(r"[^a-z0-9]+", "_", name.lower())[:_MAX_SLUG].strip("_")
     return text or "metric"
 
 

@@ -1,14 +1,17 @@
 """Who issues the invoices: the installation's ``seller`` setting.
 
-The ``meta`` key ``seller`` holds JSON ``{"name": ..., "address": ..., "email": ...}``
-(``address`` a string, lines separated by ``\\n``, or a list of lines); without it the
-seller is "meterbill". The invoice sheet and PDF (``views.pdf``) show it.
+The setup document's ``settings.seller`` (spec 6.6: ``name``, ``address``, ``email``,
+``tax_id``, all optional) comes first; without it, the older ``meta`` key ``seller`` holds
+JSON ``{"name": ..., "address": ..., "email": ...}`` (``address`` a string, lines separated
+by ``\\n``, or a list of lines); without either the seller is "meterbill". The invoice
+sheet and PDF (``views.pdf``) show it.
 """
 
 from dataclasses import dataclass
 
 from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
+from meterbill.services.catalog import load_catalog
 from meterbill.services.jsonio import JSONError, loads_exact
 
 __all__ = ["DEFAULT_SELLER", "SELLER_KEY", "Seller", "seller_of", "text_lines"]
@@ -23,6 +26,7 @@ class Seller:
     name: str
     address: tuple[str, ...] = ()
     email: str | None = None
+    tax_id: str | None = None
 
 
 DEFAULT_SELLER = Seller(name="meterbill")
@@ -40,6 +44,14 @@ def text_lines(value: object) -> tuple[str, ...]:
 
 def seller_of(session: Session) -> Seller:
     """The ``seller`` setting; missing or unreadable parts fall back to :data:`DEFAULT_SELLER`."""
+    configured = load_catalog(session).catalog.settings.seller
+    if configured is not None:
+        return Seller(
+            name=(configured.name or "").strip() or DEFAULT_SELLER.name,
+            address=text_lines(configured.address or ""),
+            email=(configured.email or "").strip() or None,
+            tax_id=(configured.tax_id or "").strip() or None,
+        )
     stored = catalog_store.get_meta(session, SELLER_KEY)
     if stored is None:
         return DEFAULT_SELLER

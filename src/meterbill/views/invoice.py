@@ -44,6 +44,7 @@ def line_document(line: Line) -> dict[str, object]:
 def totals_document(figures: Totals) -> dict[str, object]:
     return {
         "subtotal": decimal_text(figures.subtotal),
+        "tax": decimal_text(figures.tax),
         "credits_applied": decimal_text(figures.credits_applied),
         "credits": [
             {"credit": use.grant, "kind": use.kind.value, "amount": decimal_text(use.amount)}

@@ -121,6 +121,8 @@ class InvoiceSheet:
     voided: Figure
     lines: tuple[SheetLine, ...]
     subtotal: Figure
+    tax: Figure
+    taxed: bool  # the invoice has tax lines: the totals then show a tax row
     credit_rows: tuple[CreditRow, ...]
     credits: Figure
     credits_deduction: str
@@ -272,6 +274,8 @@ def invoice_sheet(view: InvoiceView, seller: Seller = DEFAULT_SELLER) -> Invoice
         voided=_date(view.voided_at),
         lines=tuple(_sheet_line(line, currency) for line in view.lines),
         subtotal=_money(totals.subtotal, currency),
+        tax=_money(totals.tax, currency),
+        taxed=any(line.type == "tax" for line in view.lines),
         credit_rows=_credit_rows(view),
         credits=_money(totals.credits_applied, currency),
         credits_deduction=_deduction(totals.credits_applied, currency),
@@ -385,6 +389,8 @@ def _header(pdf: _Document, sheet: InvoiceSheet) -> None:
         pdf.write_line(line, color=_MUTED, width=half)
     if sheet.seller.email:
         pdf.write_line(sheet.seller.email, color=_MUTED, width=half)
+    if sheet.seller.tax_id:
+        pdf.write_line(f"Tax ID {sheet.seller.tax_id}", color=_MUTED, width=half)
     seller_bottom = pdf.get_y()
     pdf.set_xy(pdf.l_margin + half, top)
     pdf.set_font(_FONT, "B", 18)
@@ -458,6 +464,8 @@ def _lines(pdf: _Document, sheet: InvoiceSheet) -> None:
 
 def _totals(pdf: _Document, sheet: InvoiceSheet) -> None:
     rows: list[tuple[str, str, bool]] = [("Subtotal", sheet.subtotal.text, False)]
+    if sheet.taxed:
+        rows.append(("Tax", sheet.tax.text, False))
     rows.extend((credit.label, credit.deduction, False) for credit in sheet.credit_rows)
     rows.append(("Credits applied", sheet.credits_deduction, False))
     rows.append(("Total", sheet.total.text, True))

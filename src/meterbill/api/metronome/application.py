@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from meterbill import __version__
 from meterbill.api.deps import bearer_secret
-from meterbill.api.errors import ApiError, status_for
+from meterbill.api.errors import ApiError, retry_headers, status_for
 from meterbill.api.metronome import customers, invoices, metrics, usage
 from meterbill.api.metronome.wire import MetronomeJSON, PrincipalDep
 from meterbill.core.errors import (
@@ -50,7 +50,9 @@ def not_implemented(path: str, request: Request, principal: PrincipalDep) -> Met
 
 
 def error(status: int, message: str, *, retry: bool | None = None) -> MetronomeJSON:
-    headers = {} if retry is None else {"x-should-retry": "true" if retry else "false"}
+    headers = retry_headers(status)
+    if retry is not None:
+        headers["x-should-retry"] = "true" if retry else "false"
     return MetronomeJSON({"message": message}, status_code=status, headers=headers)
 
 
@@ -70,7 +72,7 @@ def _has_valid_key(request: Request) -> bool:
     if secret is None:
         return False
     database: Database = request.app.state.database
-    with database.transaction() as session:
+    with database.transaction(read_only=True) as session:
         return authenticate(session, secret) is not None
 
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
+from meterbill.core.adjustments import LINE_DISCOUNT, is_adjustment
 from meterbill.core.catalog import Aggregation, Catalog, CreditKind, GraduatedPrice, VolumePrice
 from meterbill.core.errors import InvalidRequest
 from meterbill.core.money import minor_exponent
@@ -255,6 +256,9 @@ def _line_type(line: Line, catalog: Catalog) -> str:
         return "commit_purchase"
     if line.type == LINE_MINIMUM:
         return LINE_MINIMUM
+    if is_adjustment(line):
+        # maximum, discount, tax (spec 6): meterbill's own types, no Metronome equivalent.
+        return line.type
     product = catalog.products.get(line.product or "")
     if product is not None and product.meter is None:
         return "subscription"
@@ -301,6 +305,10 @@ def _line(
     if line.product is not None:
         document["product_id"] = product_uuid(line.product)
         fields["meterbill_product"] = line.product
+    if line.type == LINE_DISCOUNT:
+        # Metronome's discount_id field: a stable id of the customer's discount key.
+        document["discount_id"] = product_uuid(line.key)
+        fields["meterbill_discount"] = line.key.removeprefix("discount:")
     if line.group:
         document["presentation_group_values"] = dict(line.group)
         if len(line.group) == 1:
@@ -360,6 +368,8 @@ def _header(view: InvoiceView, record: CustomerRecord, catalog: Catalog) -> dict
             "meterbill_number": view.number,
             "meterbill_plan": view.ref.plan,
             "meterbill_credits_applied": _minor(view.totals.credits_applied, view.currency),
+            "meterbill_subtotal": _minor(view.totals.subtotal, view.currency),
+            "meterbill_tax": _minor(view.totals.tax, view.currency),
             "meterbill_credit_balance_after": _minor(
                 view.totals.credit_balance_after, view.currency
             ),
@@ -388,7 +398,8 @@ def invoice(
     return {
         **_header(view, record, catalog),
         "line_items": lines + _credit_lines(view),
-        "subtotal": _minor(view.totals.subtotal, currency),
+        # The charges before credits, taxes included: the sum of the non-credit line items.
+        "subtotal": _minor(view.totals.subtotal + view.totals.tax, currency),
         "total": _minor(view.totals.total, currency),
     }
 

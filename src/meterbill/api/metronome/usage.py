@@ -7,8 +7,6 @@ a 400 that lists why. Events already accepted (same customer and ``transaction_i
 accepted again silently, never counted twice.
 """
 
-import gzip
-import zlib
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -16,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from meterbill.api.bodies import gunzip, read_body
 from meterbill.api.deps import ClockDep, bearer_secret, resolve_principal
-from meterbill.api.errors import ApiError
 from meterbill.api.metronome import shapes
 from meterbill.api.metronome.wire import (
     MetronomeJSON,
@@ -41,6 +39,7 @@ from meterbill.services import metronome as service
 from meterbill.services.catalog import load_catalog
 from meterbill.services.ingest import Status, ingest_batch
 from meterbill.services.jsonio import JSONError, loads_exact
+from meterbill.services.keys import Principal
 from meterbill.services.reports import MAX_WINDOWS
 
 __all__ = ["MAX_EVENTS", "USAGE_PAGE", "router"]
@@ -57,12 +56,7 @@ _SHOWN_REASONS = 5
 
 def _decode(body: bytes, encoding: str) -> list[object]:
     if encoding.strip().lower() == "gzip":
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error):
-            raise InvalidRequest("body: not valid gzip") from None
-        if len(body) > _MAX_BODY:
-            raise ApiError(413, "too_large", f"request body over {_MAX_BODY} bytes")
+        body = gunzip(body, _MAX_BODY)
     if not body.strip():
         return []
     try:
@@ -78,19 +72,23 @@ def _decode(body: bytes, encoding: str) -> list[object]:
 
 @router.post("/ingest", summary="Ingest up to 100 usage events (all or nothing)")
 async def ingest(request: Request) -> Response:
-    body = await request.body()
     database: Database = request.app.state.database
     now = request.app.state.clock()
     secret = bearer_secret(request)
     encoding = request.headers.get("content-encoding", "")
 
+    def check() -> Principal:
+        with database.transaction(read_only=True) as session:
+            return resolve_principal(session, secret)
+
+    # The key first: a caller without one learns nothing, and its body is not read. Then
+    # at most 8 MiB is read, and at most 8 MiB inflated.
+    principal = await run_in_threadpool(check)
+    body = await read_body(request, _MAX_BODY)
+    items = await run_in_threadpool(_decode, body, encoding)
+
     def work() -> None:
         with database.transaction() as session:
-            # The key first: a caller without one learns nothing about its body.
-            principal = resolve_principal(session, secret)
-            if len(body) > _MAX_BODY:
-                raise ApiError(413, "too_large", f"request body over {_MAX_BODY} bytes")
-            items = _decode(body, encoding)
             if not items:
                 return
             outcomes = ingest_batch(
