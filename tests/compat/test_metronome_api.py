@@ -236,6 +236,16 @@ def test_a_nul_in_an_alias_is_a_400_not_a_500(env: MetronomeEnv, bad: str) -> No
     assert "NUL" in message(replaced, 400)
 
 
+@pytest.mark.parametrize("path", ["/customers/archive", "/invoices/void"])
+def test_a_nul_in_an_id_that_is_only_looked_up_is_a_400(env: MetronomeEnv, path: str) -> None:
+    # Found by the schemathesis run: an id holding a NUL reached a PostgreSQL query (500).
+    # The database layer turns the driver's refusal into a 400 on every route at once.
+    # (SQLite compares such text and finds no customer or invoice: 404.)
+    response = post(env, path, {"id": "a\x00b"})
+    assert response.status_code in (400, 404), response.text
+    assert message(response, response.status_code)
+
+
 def test_billable_metrics_are_meters(env: MetronomeEnv) -> None:
     setup_meter = data(get(env, f"/billable-metrics/{metric_uuid('cpu_hours')}"))
     assert setup_meter == {

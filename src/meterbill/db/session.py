@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from meterbill.core.errors import StorageUnavailable
+from meterbill.core.errors import InvalidRequest, StorageUnavailable
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -222,9 +222,20 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             session.close()
     except (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DBAPIError) as error:
         unavailable = storage_failure(error)
-        if unavailable is None:
-            raise
-        raise unavailable from error
+        if unavailable is not None:
+            raise unavailable from error
+        if _nul_refused(error):
+            raise InvalidRequest("a text value contains a NUL character") from error
+        raise
+
+
+def _nul_refused(error: BaseException) -> bool:
+    """Whether the driver refused a NUL inside a text value (psycopg, before sending it).
+
+    Values that are stored are refused at the door when they hold a NUL; this catches the
+    ones that are only looked up (an id in a path or a body), on every route at once.
+    """
+    return isinstance(error, sa_exc.DataError) and "NUL" in str(error.orig)
 
 
 @contextmanager
