@@ -199,8 +199,10 @@ def _compare_breakdown(database: Database, wanted: dict[str, object], as_of: str
         )
     got: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = {}
     for entry in breakdown.windows:
-        for line, shown in visible(entry, skip_zero=True):
-            if line.product != wanted["product"]:
+        # A day with nothing is absent: no quantity and no amount. A product minimum or
+        # maximum line has quantity 0 in every window but an amount, so it is listed.
+        for line, shown in visible(entry, skip_zero=False):
+            if line.product != wanted["product"] or (shown.quantity == 0 and shown.amount == 0):
                 continue
             key = (
                 entry.window.start.date().isoformat(),
