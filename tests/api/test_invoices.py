@@ -187,24 +187,26 @@ def test_void_an_issued_unpaid_invoice_but_not_a_draft(
         "0",
     )
     assert get_invoice(client, keys, billed.alpha_feb)["status"] == "void"
-    # Its 57.00 of prepaid credit returns: March's draft now draws 51.50 from it.
+    # February returns to draft (spec 5.6): the draft replacing #N draws the 57.00 of credit
+    # the void gave back, so March's draft is unchanged.
+    listed = invoices_of(client, keys.admin, ALPHA)
+    assert [(i["period_start"], i["status"], i["replaces"]) for i in listed] == [
+        (JAN, "issued", None),
+        (FEB, "void", None),
+        (FEB, "draft", voided["number"]),
+        (MAR, "draft", None),
+    ]
+    assert listed[2]["id"] != billed.alpha_feb
+    assert summary(listed[2]) == (FEB, "draft", "137", "57", "80", "0", "80")
     march = invoice_for(client, keys.admin, ALPHA, MAR)
-    assert (march["credits_applied"], march["total"]) == ("51.5", "0")
+    assert (march["credits_applied"], march["total"]) == ("43", "8.5")
     again = client.post(f"/v1/invoices/{billed.alpha_feb}/void", headers=keys.admin)
     assert error_of(again, 409)["code"] == "conflict"
     assert error_of(pay(client, keys, billed.alpha_feb, "1.00"), 409)["code"] == "conflict"
-    # The credits endpoint agrees: prepay has paid nothing issued, and March's draft will
-    # take 51.50 of it.
+    # The credits endpoint agrees: no issued invoice used prepay; the drafts will.
     response = client.get(f"/v1/customers/{ALPHA}/credits", headers=keys.admin)
     prepay = json_list(json_object(response)["data"])[1]
-    assert (prepay["used"], prepay["pending_draft"], prepay["available"]) == ("0", "51.5", "48.5")
-    # A void invoice has no breakdown windows.
-    response = client.get(
-        f"/v1/customers/{ALPHA}/breakdowns",
-        params={"starting_on": FEB, "ending_before": MAR},
-        headers=keys.admin,
-    )
-    assert json_object(response)["data"] == []
+    assert prepay["used"] == "0"
     # A draft is not an invoice one can void or pay: as if missing.
     void = client.post(f"/v1/invoices/{billed.alpha_mar}/void", headers=keys.admin)
     assert error_of(void, 404)["code"] == "not_found"
@@ -277,3 +279,78 @@ def test_bad_payment_amounts_are_a_400(client: TestClient, keys: Keys, billed: B
     assert error_of(missing, 400)["code"] == "invalid_request"
     assert problems == []
     assert get_invoice(client, keys, billed.alpha_jan)["payments"] == "0"
+
+
+def credit_note(client: TestClient, keys: Keys, invoice_id: str, amount: str, **extra: str) -> Any:
+    return client.post(
+        f"/v1/invoices/{invoice_id}/credit_notes",
+        json={"amount": amount, "reason": "goodwill", **extra},
+        headers=keys.admin,
+    )
+
+
+def test_credit_notes_reduce_the_amount_due_then_become_a_grant(
+    client: TestClient, keys: Keys, billed: Billed
+) -> None:
+    # January: total 32.50 unpaid. 10.00 comes off the amount due.
+    response = credit_note(client, keys, billed.alpha_jan, "10")
+    assert response.status_code == 201, response.text
+    first = json_object(response)["data"]
+    assert (first["number"], first["off_due"], first["granted"], first["grant"]) == (
+        1,
+        "10",
+        "0",
+        None,
+    )
+    jan = get_invoice(client, keys, billed.alpha_jan)
+    assert (jan["status"], jan["credit_notes"], jan["amount_due"], jan["tax"]) == (
+        "issued",
+        "10",
+        "22.5",
+        "0",
+    )
+    assert pay(client, keys, billed.alpha_jan, "22.5").status_code == 200
+    # Refused: above what the invoice still allows (32.50 - 10), 0, on a draft; no number.
+    above = credit_note(client, keys, billed.alpha_jan, "22.51")
+    assert "above what the invoice still allows, 22.50 USD" in error_of(above, 422)["message"]
+    assert error_of(credit_note(client, keys, billed.alpha_jan, "0"), 422)["code"]
+    assert error_of(credit_note(client, keys, billed.alpha_mar, "1"), 404)["code"] == "not_found"
+    customer = client.post(
+        f"/v1/invoices/{billed.alpha_jan}/credit_notes",
+        json={"amount": "1", "reason": "r"},
+        headers=keys.alpha,
+    )
+    assert customer.status_code == 403
+    # January is paid: all of it becomes the grant credit-note-2, dated 5 March.
+    response = credit_note(client, keys, billed.alpha_jan, "22.5", at="2026-03-05T00:00:00Z")
+    second = json_object(response)["data"]
+    assert (second["number"], second["off_due"], second["granted"], second["grant"]) == (
+        2,
+        "0",
+        "22.5",
+        "credit-note-2",
+    )
+    listed = client.get(f"/v1/invoices/{billed.alpha_jan}/credit_notes", headers=keys.admin)
+    assert [n["number"] for n in json_list(json_object(listed)["data"])] == [1, 2]
+    jan = get_invoice(client, keys, billed.alpha_jan)
+    assert (jan["status"], jan["credit_notes"], jan["amount_due"]) == ("paid", "32.5", "0")
+    # March's draft draws the credit-note grant first (priority 0).
+    march = invoice_for(client, keys.admin, ALPHA, MAR)
+    assert march["credits"][0] == {
+        "credit": "credit-note-2",
+        "kind": "credit_note",
+        "amount": "22.5",
+    }
+
+
+def test_void_with_write_off_leaves_no_draft(
+    client: TestClient, keys: Keys, billed: Billed
+) -> None:
+    response = client.post(
+        f"/v1/invoices/{billed.alpha_feb}/void", json={"write_off": True}, headers=keys.admin
+    )
+    assert response.status_code == 200, response.text
+    voided = json_object(response)["data"]
+    assert (voided["status"], voided["written_off"], voided["replaced_by"]) == ("void", True, None)
+    periods = [(i["period_start"], i["status"]) for i in invoices_of(client, keys.admin, ALPHA)]
+    assert periods == [(JAN, "issued"), (FEB, "void"), (MAR, "draft")]

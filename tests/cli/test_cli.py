@@ -345,3 +345,76 @@ def test_prices_lists_every_products_price_versions(db: str, tmp_path: Path) -> 
     table = run(db, "prices")
     assert "2026-03-01T00:00:00Z" in table.stdout
     assert "(start)" in table.stdout
+
+
+def test_credit_void_reissue_and_write_off_by_number(
+    db: str, setup_file: Path, tmp_path: Path
+) -> None:
+    run(db, "apply", str(setup_file))
+    (tmp_path / "events.jsonl").write_text(event("e1") + "\n" + event("e2") + "\n")
+    run(db, "ingest", str(tmp_path / "events.jsonl"))
+    run(db, "close", "--as-of", "2026-03-02T00:00:00Z")  # January 0.50 (#1), February 0 (#2)
+    over = run(db, "invoices", "credit", "1", "--amount", "0.60", "--reason", "typo")
+    assert over.returncode == 1
+    assert "above what the invoice still allows, 0.50 USD" in over.stderr
+    note = run(db, "invoices", "credit", "#1", "--amount", "0.20", "--reason", "typo")
+    assert note.returncode == 0, note.stderr
+    assert "credit note #1 of 0.20 USD on invoice #1: 0.20 USD off the amount due" in note.stdout
+    shown = json.loads(run(db, "invoices", "show", "1", "--json").stdout)["data"]
+    assert (shown["credit_notes"], shown["amount_due"], shown["status"]) == ("0.2", "0.3", "issued")
+    refused = run(db, "invoices", "void", "1")
+    assert refused.returncode == 1
+    assert "has credit notes" in refused.stderr
+    paying = run(
+        db,
+        "invoices",
+        "credit",
+        "1",
+        "--amount",
+        "0.30",
+        "--reason",
+        "r",
+        "--json",
+        "--at",
+        "2026-03-10T00:00:00Z",
+    )
+    second = json.loads(paying.stdout)["data"]
+    assert (second["number"], second["off_due"], second["at"]) == (2, "0.3", "2026-03-10T00:00:00Z")
+    assert json.loads(run(db, "invoices", "show", "1", "--json").stdout)["data"]["status"] == "paid"
+    # March: one call, #3; voided, its period returns to draft and is reissued as #4.
+    (tmp_path / "march.jsonl").write_text(event("e3", when="2026-03-05T00:00:00Z") + "\n")
+    run(db, "ingest", str(tmp_path / "march.jsonl"))
+    run(db, "close", "--as-of", "2026-04-02T00:00:00Z")
+    voided = run(db, "invoices", "void", "3")
+    assert voided.returncode == 0, voided.stderr
+    assert "voided invoice #3 of acme" in voided.stdout
+    listed = run(
+        db, "invoices", "list", "--customer", "acme", "--json", "--as-of", "2026-04-02T00:00:00Z"
+    )
+    march = [
+        i for i in json.loads(listed.stdout)["data"] if i["period_start"].startswith("2026-03")
+    ]
+    assert [(i["number"], i["status"], i["replaces"]) for i in march] == [
+        (3, "void", None),
+        (None, "draft", 3),
+    ]
+    run(db, "close", "--as-of", "2026-04-03T00:00:00Z")
+    reissued = json.loads(run(db, "invoices", "show", "4", "--json").stdout)["data"]
+    assert (reissued["replaces"], reissued["total"], reissued["period_start"]) == (
+        3,
+        "0.25",
+        "2026-03-01T00:00:00Z",
+    )
+    assert json.loads(run(db, "invoices", "show", "3", "--json").stdout)["data"]["replaced_by"] == 4
+    written = run(db, "invoices", "void", "4", "--write-off")
+    assert "wrote off invoice #4 of acme" in written.stdout
+    listed = run(
+        db, "invoices", "list", "--customer", "acme", "--json", "--as-of", "2026-04-03T00:00:00Z"
+    )
+    march = [
+        i for i in json.loads(listed.stdout)["data"] if i["period_start"].startswith("2026-03")
+    ]
+    assert [(i["number"], i["status"], i["written_off"]) for i in march] == [
+        (3, "void", False),
+        (4, "void", True),
+    ]

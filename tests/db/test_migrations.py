@@ -28,6 +28,8 @@ from meterbill.db.session import create_engine_for
 TABLES = {
     "api_keys",
     "credit_applications",
+    "credit_note_counter",
+    "credit_notes",
     "customer_aliases",
     "customers",
     "events",
@@ -72,7 +74,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert package_dir / "db" / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0002"
+    assert head_revision() == "0003"
 
 
 def test_models_declare_every_table() -> None:

@@ -23,7 +23,7 @@ from meterbill.api.deps import (
 )
 from meterbill.api.errors import ApiError
 from meterbill.api.responses import JsonResponse
-from meterbill.core.errors import InvalidRequest
+from meterbill.core.errors import InvalidRequest, OutOfRange
 from meterbill.core.events import read_number
 from meterbill.core.periods import Span, WindowSize, parse_instant
 from meterbill.core.setup import customer_to_document
@@ -35,7 +35,7 @@ from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.jsonio import JSONError, loads_exact
 from meterbill.services.keys import Principal
 from meterbill.services.setupio import load_setup_document
-from meterbill.views.invoice import invoice_document
+from meterbill.views.invoice import credit_note_document, invoice_document
 from meterbill.views.reports import (
     credit_balance_document,
     range_window_document,
@@ -269,14 +269,67 @@ def get_invoice(
     return JsonResponse({"data": invoice_document(view)})
 
 
+class VoidIn(BaseModel):
+    write_off: bool = Field(
+        default=False,
+        description="Write the period off: no replacement, its late usage is never billed.",
+    )
+
+
 @router.post("/invoices/{invoice_id}/void", summary="Void an issued, unpaid invoice")
 def void_invoice(
-    invoice_id: str, session: SessionDep, principal: PrincipalDep, clock: ClockDep
+    invoice_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+    body: VoidIn | None = None,
 ) -> JsonResponse:
     require_admin(principal)
-    return JsonResponse(
-        {"data": invoice_document(invoicing.void_invoice(session, invoice_id, now=clock))}
+    view = invoicing.void_invoice(
+        session, invoice_id, now=clock, write_off=body is not None and body.write_off
     )
+    return JsonResponse({"data": invoice_document(view)})
+
+
+class CreditNoteIn(BaseModel):
+    amount: str = Field(description='Decimal string, e.g. "30.00".')
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+    at: str | None = Field(
+        default=None, description="RFC 3339 time the credit note takes effect (default: now)."
+    )
+
+
+@router.get("/invoices/{invoice_id}/credit_notes", summary="An invoice's credit notes")
+def list_credit_notes(
+    invoice_id: str, session: SessionDep, principal: PrincipalDep
+) -> JsonResponse:
+    notes = invoicing.invoice_credit_notes(session, invoice_id, customer_id=principal.customer_id)
+    return JsonResponse({"data": [credit_note_document(note) for note in notes]})
+
+
+@router.post(
+    "/invoices/{invoice_id}/credit_notes",
+    summary="Issue a credit note on an issued or paid invoice",
+    status_code=201,
+)
+def create_credit_note(
+    invoice_id: str,
+    payload: CreditNoteIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    clock: ClockDep,
+) -> JsonResponse:
+    require_admin(principal)
+    amount = read_number(payload.amount)
+    if amount is None or not 0 < amount <= MAX_PAYMENT:
+        raise OutOfRange(
+            f"amount: '{payload.amount}' must be a decimal string above 0 and at most {MAX_PAYMENT}"
+        )
+    moment = parse_time(payload.at, "at") or clock
+    note = invoicing.issue_credit_note(
+        session, invoice_id, amount=amount, reason=payload.reason, at=moment, now=clock
+    )
+    return JsonResponse({"data": credit_note_document(note)}, status_code=201)
 
 
 class PaymentIn(BaseModel):

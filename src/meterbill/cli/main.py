@@ -41,7 +41,7 @@ from meterbill.services.catalog import apply_setup, current_setup
 from meterbill.services.ingest import rebuild_meter
 from meterbill.services.jsonio import dumps
 from meterbill.services.setupio import load_setup_document
-from meterbill.views.invoice import invoice_document
+from meterbill.views.invoice import credit_note_document, invoice_document
 
 __all__ = ["app", "main"]
 
@@ -52,7 +52,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-invoices_app = typer.Typer(help="Read, void and pay invoices.", no_args_is_help=True)
+invoices_app = typer.Typer(help="Read, void, pay and credit invoices.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(keys_app, name="keys")
@@ -349,14 +349,16 @@ def invoices_list(
 @invoices_app.command("show")
 def invoices_show(
     ctx: typer.Context,
-    invoice_id: Annotated[str, typer.Argument(help="Invoice id.")],
+    invoice_id: Annotated[str, typer.Argument(help="Invoice id or number.")],
     json_output: Json = False,
     as_of: AsOf = None,
 ) -> None:
     """Show one invoice with its lines."""
     with _database(ctx) as database, database.transaction() as session:
         moment = _read_time(as_of)
-        view = invoicing.find_invoice(session, invoice_id, as_of=moment)
+        view = invoicing.find_invoice(
+            session, invoicing.resolve_invoice(session, invoice_id), as_of=moment
+        )
     doc = invoice_document(view)
     if json_output:
         _print_json({"data": doc})
@@ -402,7 +404,9 @@ def invoices_pdf(
         raise CliError(f"--paper must be one of {', '.join(pdf.PAPERS)}, got {paper!r}")
     with _database(ctx) as database, database.transaction() as session:
         moment = _read_time(as_of)
-        view = invoicing.find_invoice(session, invoice_id, as_of=moment)
+        view = invoicing.find_invoice(
+            session, invoicing.resolve_invoice(session, invoice_id), as_of=moment
+        )
         sheet = pdf.invoice_sheet(view, seller_of(session))
     document = pdf.invoice_pdf(sheet, paper=size)
     if str(output) == "-":
@@ -455,13 +459,63 @@ def invoices_pay(
 def invoices_void(
     ctx: typer.Context,
     invoice: Annotated[str, typer.Argument(help="Invoice id or number.")],
+    write_off: Annotated[
+        bool,
+        typer.Option(
+            "--write-off",
+            help="Write the period off: no replacement, and its late usage is never billed.",
+        ),
+    ] = False,
 ) -> None:
-    """Void an issued, unpaid invoice."""
+    """Void an issued invoice with no payment and no credit note; its period returns to
+    draft and the next close issues a replacement (unless --write-off)."""
     with _database(ctx) as database, database.transaction() as session:
         view = invoicing.void_invoice(
-            session, invoicing.resolve_invoice(session, invoice), now=_now()
+            session, invoicing.resolve_invoice(session, invoice), now=_now(), write_off=write_off
         )
-    stdout.print(f"voided invoice #{view.number} of {view.customer.id}")
+    what = "wrote off" if write_off else "voided"
+    stdout.print(f"{what} invoice #{view.number} of {view.customer.id}")
+
+
+@invoices_app.command("credit")
+def invoices_credit(
+    ctx: typer.Context,
+    invoice: Annotated[str, typer.Argument(help="Invoice id or number.")],
+    amount: Annotated[str, typer.Option("--amount", help="Amount credited, e.g. 30.00.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the invoice is credited.")],
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="RFC 3339 time the credit note takes effect (default: now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the credit note as JSON.")] = False,
+) -> None:
+    """Issue a credit note on an issued or paid invoice; what exceeds the amount due becomes
+    the credit grant credit-note-<number>."""
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        raise CliError(f"--amount: {amount!r} is not a decimal number") from None
+    if not value.is_finite() or value <= 0:
+        raise CliError(f"--amount: {amount!r} must be a number above 0")
+    now = _now()
+    moment = _time(at, "--at") or now
+    with _database(ctx) as database, database.transaction() as session:
+        note = invoicing.issue_credit_note(
+            session,
+            invoicing.resolve_invoice(session, invoice),
+            amount=value,
+            reason=reason,
+            at=moment,
+            now=now,
+        )
+    if as_json:
+        _print_json({"data": credit_note_document(note)})
+        return
+    granted = f", {note.granted} {note.currency} became grant {note.grant}" if note.grant else ""
+    stdout.print(
+        f"credit note #{note.number} of {note.amount} {note.currency} on invoice "
+        f"#{note.invoice_number}: {note.off_due} {note.currency} off the amount due{granted}"
+    )
 
 
 @keys_app.command("create")

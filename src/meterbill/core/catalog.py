@@ -68,6 +68,8 @@ class CreditKind(StrEnum):
     FREE = "free"
     COMMIT = "commit"
     PREPAID = "prepaid"
+    # Made by a credit note (spec 5.6), never declared in a setup file.
+    CREDIT_NOTE = "credit_note"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ order (spec 4.6, 4.7).
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -36,6 +36,7 @@ __all__ = [
     "closable",
     "customer_periods",
     "customer_taxes",
+    "deduction",
     "draft_invoices",
     "invoice_id",
     "period_anchor",
@@ -67,9 +68,31 @@ class Draft:
     corrected: tuple[PeriodRef, ...] = field(default=())
 
 
-def invoice_id(customer_id: str, ref: PeriodRef) -> str:
-    """A stable id for a customer's invoice of one period, the same as draft and issued."""
-    return str(uuid.uuid5(_NAMESPACE, f"{customer_id}/{ref.plan}/{ref.period.start.isoformat()}"))
+def invoice_id(customer_id: str, ref: PeriodRef, reissue: int = 0) -> str:
+    """A stable id for a customer's invoice of one period, the same as draft and issued.
+
+    ``reissue`` counts the period's void invoices: a replacement has an id of its own.
+    """
+    name = f"{customer_id}/{ref.plan}/{ref.period.start.isoformat()}"
+    if reissue:
+        name = f"{name}/{reissue}"
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def deduction(line: Line, number: int) -> Line:
+    """The line a replacement carries for a correction ``line`` of its period that invoice
+    ``number`` billed: its negative, ``"<line name> (billed on invoice <number>)"`` (spec
+    5.6). It keeps the line's key, so later corrections of the period see it billed."""
+    base = line.name.split(" (late usage, ")[0]
+    return replace(
+        line,
+        name=f"{base} (billed on invoice {number})",
+        quantity=-line.quantity,
+        exact=-line.exact,
+        amount=-line.amount,
+        corrects=None,
+        corrects_plan=None,
+    )
 
 
 def customer_periods(customer: Customer, catalog: Catalog, *, until: datetime) -> list[PeriodRef]:
@@ -232,11 +255,14 @@ def draft_invoices(
     usage: Mapping[PeriodRef, Usage],
     used: Mapping[str, Decimal],
     corrections: Mapping[PeriodRef, Sequence[Line]] = {},
+    deductions: Mapping[PeriodRef, Sequence[Line]] = {},
 ) -> list[Draft]:
     """Rate the draft periods in order, drawing credits after what issued invoices used.
 
     ``corrections`` maps an issued period (subscription and period) to its late-usage
-    lines; the draft chosen by :func:`_carriers` carries them.
+    lines; the draft chosen by :func:`_carriers` carries them. ``deductions`` maps a draft
+    period (one whose invoice was voided) to the lines it deducts because another invoice
+    already billed them as corrections (:func:`deduction`).
     """
     # A recurring grant stands for its occurrences; none starting after the last draft's end
     # can pay any of them (spec 5.5).
@@ -262,6 +288,7 @@ def draft_invoices(
                 anchored_at=period_anchor(customer, catalog, ref),
                 discounts=period_discounts(customer, catalog, ref),
             )
+            lines.extend(deductions.get(ref, ()))
             taken = tuple(carried.get(ref, ()))
             for corrected in taken:
                 lines.extend(corrections[corrected])

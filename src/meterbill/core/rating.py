@@ -349,7 +349,7 @@ def corrections(
         old_quantity, old_amount = billed_by_key.get(key, (_ZERO, _ZERO))
         if quantity == old_quantity and amount == old_amount:
             continue
-        base = line.name.split(" (late usage, ")[0]
+        base = line.name.split(" (late usage, ")[0].split(" (billed on invoice ")[0]
         result.append(
             replace(
                 line,

@@ -904,7 +904,13 @@ def _parse_subscription(value: object, path: str) -> Subscription:
 
 def _parse_credit(value: object, path: str) -> CreditGrant:
     fields = _Fields(value, path, _CREDIT_FIELDS)
-    kind = CreditKind(_choice(fields.required("kind"), fields.at("kind"), CreditKind))
+    kind = CreditKind(
+        _choice(
+            fields.required("kind"),
+            fields.at("kind"),
+            (kind for kind in CreditKind if kind is not CreditKind.CREDIT_NOTE),
+        )
+    )
     starts_at = fields.time("starts_at")
     expires_at = fields.optional_time("expires_at")
     if expires_at is not None and expires_at <= starts_at:

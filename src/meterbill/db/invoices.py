@@ -4,7 +4,7 @@ Draft invoices are never stored: they are computed live from the buckets. An inv
 written once, when its period is closed, and only its status changes afterwards.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from meterbill.db.models import (
     CreditApplicationRow,
+    CreditNoteCounter,
+    CreditNoteRow,
     InvoiceCounter,
     InvoiceLineRow,
     InvoiceRow,
@@ -19,9 +21,14 @@ from meterbill.db.models import (
 )
 
 __all__ = [
+    "add_credit_note",
     "add_payment",
     "credit_applications",
+    "credit_note_grants",
+    "credit_notes",
+    "credit_notes_of",
     "credit_usage",
+    "deducted_corrections",
     "flag_late_usage",
     "get_invoice",
     "invoice_id_by_number",
@@ -29,9 +36,12 @@ __all__ = [
     "invoice_rows",
     "issued_summaries",
     "lines_for_period",
+    "next_credit_note_number",
     "next_number",
     "paid_amount",
     "payments",
+    "reflag_late_usage",
+    "replacement_number",
     "unflag_late_usage",
 ]
 
@@ -219,3 +229,83 @@ def add_payment(
     session.add(row)
     session.flush()
     return row
+
+
+def deducted_corrections(
+    session: Session, *, customer_id: str, plan_key: str, period_start: datetime
+) -> list[tuple[int, InvoiceLineRow]]:
+    """The correction lines for one period on issued invoices that are not void, each with
+    its invoice's number: what a replacement of that period deducts (spec 5.6)."""
+    query = (
+        select(InvoiceRow.number, InvoiceLineRow)
+        .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+        .where(
+            InvoiceRow.customer_id == customer_id,
+            InvoiceRow.status != "void",
+            InvoiceLineRow.corrects_period_start == period_start,
+            InvoiceLineRow.corrects_plan_key == plan_key,
+        )
+        .order_by(InvoiceRow.number, InvoiceLineRow.position)
+    )
+    return [(int(number), line) for number, line in session.execute(query)]
+
+
+def next_credit_note_number(session: Session) -> int:
+    """The next credit-note number: its own gap-free sequence, locked like invoice numbers."""
+    counter = session.scalar(
+        select(CreditNoteCounter).where(CreditNoteCounter.id == 1).with_for_update()
+    )
+    if counter is None:
+        counter = CreditNoteCounter(id=1, last_number=0)
+        session.add(counter)
+    counter.last_number += 1
+    session.flush()
+    return counter.last_number
+
+
+def add_credit_note(session: Session, row: CreditNoteRow) -> CreditNoteRow:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def credit_notes(session: Session, invoice_id: str) -> list[CreditNoteRow]:
+    query = select(CreditNoteRow).where(CreditNoteRow.invoice_id == invoice_id)
+    return list(session.scalars(query.order_by(CreditNoteRow.number)))
+
+
+def credit_notes_of(session: Session, *, customer_id: str) -> list[CreditNoteRow]:
+    query = select(CreditNoteRow).where(CreditNoteRow.customer_id == customer_id)
+    return list(session.scalars(query.order_by(CreditNoteRow.number)))
+
+
+def credit_note_grants(session: Session, *, customer_id: str) -> list[CreditNoteRow]:
+    """The customer's credit notes that became a credit grant (``granted`` above zero)."""
+    query = select(CreditNoteRow).where(
+        CreditNoteRow.customer_id == customer_id, CreditNoteRow.granted > 0
+    )
+    return list(session.scalars(query.order_by(CreditNoteRow.number)))
+
+
+def replacement_number(session: Session, number: int) -> int | None:
+    """The number of the invoice that replaces invoice ``number``, if any."""
+    found = session.scalar(select(InvoiceRow.number).where(InvoiceRow.replaces == number))
+    return None if found is None else int(found)
+
+
+def reflag_late_usage(
+    session: Session, *, customer_id: str, periods: Iterable[tuple[str, datetime]]
+) -> None:
+    """Flag the customer's issued invoices of ``periods`` (plan, start) for re-rating: a void
+    gave back the corrections it billed for them."""
+    for plan_key, period_start in sorted(periods):
+        session.execute(
+            update(InvoiceRow)
+            .where(
+                InvoiceRow.customer_id == customer_id,
+                InvoiceRow.plan_key == plan_key,
+                InvoiceRow.period_start == period_start,
+                InvoiceRow.status != "void",
+            )
+            .values(late_usage=True)
+        )

@@ -29,6 +29,8 @@ from meterbill.db.base import Base, DecimalText, UtcMicros
 __all__ = [
     "ApiKeyRow",
     "CreditApplicationRow",
+    "CreditNoteCounter",
+    "CreditNoteRow",
     "CustomerAlias",
     "CustomerRow",
     "EventRow",
@@ -176,11 +178,25 @@ class UsageBucketValue(Base):
 
 
 class InvoiceRow(Base):
-    """An issued invoice; ``document`` is the frozen invoice as JSON."""
+    """An issued invoice; ``document`` is the frozen invoice as JSON.
+
+    A period has at most one invoice that is not void (the partial unique index); void ones
+    stay beside their replacement. ``replaces`` is the number of the void invoice a
+    replacement replaces; ``written_off`` marks a void whose period is deliberately not
+    billed (spec 5.6).
+    """
 
     __tablename__ = "invoices"
     __table_args__ = (
-        UniqueConstraint("customer_id", "plan_key", "period_start"),
+        Index(
+            "uq_invoices_live_period",
+            "customer_id",
+            "plan_key",
+            "period_start",
+            unique=True,
+            sqlite_where=text("status <> 'void'"),
+            postgresql_where=text("status <> 'void'"),
+        ),
         Index(None, "customer_id", "period_start"),
     )
 
@@ -200,6 +216,8 @@ class InvoiceRow(Base):
     total: Mapped[int] = mapped_column(BigInteger)
     late_usage: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     document: Mapped[str] = mapped_column(Text)
+    replaces: Mapped[int | None] = mapped_column(BigInteger)
+    written_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class InvoiceLineRow(Base):
@@ -251,6 +269,38 @@ class InvoiceCounter(Base):
     """The single row (``id`` 1) holding the last invoice number handed out."""
 
     __tablename__ = "invoice_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class CreditNoteRow(Base):
+    """A credit note on an issued or paid invoice (spec 5.6).
+
+    ``off_due`` is what it took off the amount still due, ``granted`` what exceeded it and
+    became the credit grant ``credit-note-<number>`` (both minor units; they sum to
+    ``amount``).
+    """
+
+    __tablename__ = "credit_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[int] = mapped_column(BigInteger, unique=True)
+    invoice_id: Mapped[str] = mapped_column(Text, ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(Text, ForeignKey("customers.id"), index=True)
+    currency: Mapped[str] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    off_due: Mapped[int] = mapped_column(BigInteger)
+    granted: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class CreditNoteCounter(Base):
+    """The single row (``id`` 1) holding the last credit-note number handed out."""
+
+    __tablename__ = "credit_note_counter"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_number: Mapped[int] = mapped_column(BigInteger)

@@ -1,18 +1,24 @@
-"""Invoices: the live drafts, closing periods, late-usage corrections, void and payments.
+"""Invoices: the live drafts, closing periods, late-usage corrections, voids, credit notes
+and payments.
 
 Drafts are never stored; they are rated on every read from the buckets, so every accepted
 event shows up at once (spec 4.7). Closing freezes a draft into an issued invoice with the
 next number of the installation's gap-free sequence. Events that arrive for an issued period
 flag it, and the customer's next draft carries the difference as correction lines.
+
+Voiding an issued, unpaid invoice returns its period to draft (unless written off): the next
+close issues a replacement, which deducts what other invoices already billed for the period
+as corrections. A credit note reduces what an issued or paid invoice asks for; what exceeds
+the amount due becomes a credit grant ``credit-note-<number>`` (spec 5.6).
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from meterbill.core.adjustments import LINE_TAX
-from meterbill.core.catalog import CreditKind, Customer
+from meterbill.core.catalog import CreditGrant, CreditKind, Customer
 from meterbill.core.credits import CreditUse
 from meterbill.core.errors import (
     BillingError,
@@ -27,6 +33,7 @@ from meterbill.core.invoicing import (
     PeriodRef,
     closable,
     customer_periods,
+    deduction,
     draft_invoices,
     invoice_id,
     period_anchor,
@@ -47,7 +54,7 @@ from meterbill.core.rating import (
 from meterbill.db import Session, savepoint
 from meterbill.db import catalog as catalog_store
 from meterbill.db import invoices as store
-from meterbill.db.models import CreditApplicationRow, InvoiceLineRow, InvoiceRow
+from meterbill.db.models import CreditApplicationRow, CreditNoteRow, InvoiceLineRow, InvoiceRow
 from meterbill.services.catalog import CatalogState, load_catalog, load_customer
 from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.usage import divided, period_usage
@@ -56,11 +63,15 @@ __all__ = [
     "MAX_AS_OF_AHEAD",
     "CloseFailure",
     "CloseResult",
+    "CreditNoteView",
     "InvoiceView",
+    "billing_customer",
     "check_as_of",
     "close_periods",
     "customer_invoices",
     "find_invoice",
+    "invoice_credit_notes",
+    "issue_credit_note",
     "period_quantities",
     "record_payment",
     "resolve_invoice",
@@ -101,6 +112,11 @@ class InvoiceView:
     paid_at: datetime | None = None
     voided_at: datetime | None = None
     payments: Decimal = _ZERO
+    replaces: int | None = None
+    replaced_by: int | None = None
+    written_off: bool = False
+    credit_notes: Decimal = _ZERO
+    credit_notes_off_due: Decimal = _ZERO
 
     @property
     def currency(self) -> str:
@@ -108,9 +124,69 @@ class InvoiceView:
 
     @property
     def amount_due(self) -> Decimal:
+        """total − payments − what credit notes took off the amount due, never below 0."""
         if self.status in ("void", "paid"):
             return _ZERO
-        return max(self.totals.total - self.payments, _ZERO)
+        return max(self.totals.total - self.payments - self.credit_notes_off_due, _ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNoteView:
+    """A credit note: ``off_due`` is what it took off the amount due, ``granted`` what became
+    the credit grant :attr:`grant` (spec 5.6)."""
+
+    number: int
+    invoice_id: str
+    invoice_number: int
+    customer_id: str
+    currency: str
+    amount: Decimal
+    off_due: Decimal
+    granted: Decimal
+    reason: str
+    at: datetime
+    created_at: datetime
+
+    @property
+    def grant(self) -> str | None:
+        return f"credit-note-{self.number}" if self.granted > 0 else None
+
+
+def _credit_note_view(row: CreditNoteRow, invoice_number: int) -> CreditNoteView:
+    currency = row.currency
+    return CreditNoteView(
+        number=row.number,
+        invoice_id=row.invoice_id,
+        invoice_number=invoice_number,
+        customer_id=row.customer_id,
+        currency=currency,
+        amount=from_minor(row.amount, currency),
+        off_due=from_minor(row.off_due, currency),
+        granted=from_minor(row.granted, currency),
+        reason=row.reason,
+        at=row.at,
+        created_at=row.created_at,
+    )
+
+
+def billing_customer(session: Session, customer_id: str) -> Customer:
+    """The customer with the grants its credit notes made (kind ``credit_note``, priority
+    0, no expiry, from the credit note's time), drawn like any other grant."""
+    customer = load_customer(session, customer_id)
+    notes = store.credit_note_grants(session, customer_id=customer_id)
+    if not notes:
+        return customer
+    grants = tuple(
+        CreditGrant(
+            key=f"credit-note-{note.number}",
+            kind=CreditKind.CREDIT_NOTE,
+            amount=from_minor(note.granted, customer.currency),
+            starts_at=note.at,
+            priority=0,
+        )
+        for note in notes
+    )
+    return replace(customer, credits=customer.credits + grants)
 
 
 def period_quantities(
@@ -181,7 +257,11 @@ def _line(row: InvoiceLineRow, currency: str) -> Line:
 
 
 def _issued_view(
-    session: Session, customer: Customer, row: InvoiceRow, lines: Sequence[InvoiceLineRow]
+    session: Session,
+    customer: Customer,
+    row: InvoiceRow,
+    lines: Sequence[InvoiceLineRow],
+    replaced_by: int | None = None,
 ) -> InvoiceView:
     currency = customer.currency
     document = loads_exact(row.document)
@@ -191,6 +271,7 @@ def _issued_view(
         for app in store.credit_applications(session, row.id)
     )
     issued_lines = tuple(_line(line, currency) for line in lines)
+    notes = store.credit_notes(session, row.id)
     totals = Totals(
         subtotal=from_minor(row.subtotal, currency),
         credits=uses,
@@ -212,7 +293,25 @@ def _issued_view(
         paid_at=row.paid_at,
         voided_at=row.voided_at,
         payments=from_minor(store.paid_amount(session, row.id), currency),
+        replaces=row.replaces,
+        replaced_by=replaced_by,
+        written_off=row.written_off,
+        credit_notes=from_minor(sum(note.amount for note in notes), currency),
+        credit_notes_off_due=from_minor(sum(note.off_due for note in notes), currency),
     )
+
+
+def _replaced_by(rows: Sequence[InvoiceRow]) -> dict[int, int]:
+    return {row.replaces: row.number for row in rows if row.replaces is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A draft with the id it is shown under and the void invoice it replaces."""
+
+    draft: Draft
+    id: str
+    replaces: int | None
 
 
 def _drafts(
@@ -222,13 +321,33 @@ def _drafts(
     rows: Sequence[InvoiceRow],
     *,
     as_of: datetime,
-) -> list[Draft]:
+) -> list[_Pending]:
+    """The customer's drafts: every period with no issued, paid or written-off invoice."""
     catalog = state.catalog
+    customer = billing_customer(session, customer.id)
     refs = customer_periods(customer, catalog, until=as_of)
-    stored = {(row.plan_key, row.period_start) for row in rows}
+    stored = {
+        (row.plan_key, row.period_start) for row in rows if row.status != "void" or row.written_off
+    }
+    voids: dict[tuple[str, datetime], list[InvoiceRow]] = {}
+    for row in rows:
+        if row.status == "void":
+            voids.setdefault((row.plan_key, row.period_start), []).append(row)
     drafts = [ref for ref in refs if (ref.plan, ref.period.start) not in stored]
     if not drafts:
         return []
+    deductions: dict[PeriodRef, list[Line]] = {}
+    for ref in drafts:
+        if (ref.plan, ref.period.start) not in voids:
+            continue
+        found = [
+            deduction(_line(line, customer.currency), number)
+            for number, line in store.deducted_corrections(
+                session, customer_id=customer.id, plan_key=ref.plan, period_start=ref.period.start
+            )
+        ]
+        if found:
+            deductions[ref] = found
     used = {
         key: from_minor(minor, customer.currency)
         for key, minor in store.credit_usage(session, customer_id=customer.id).items()
@@ -264,7 +383,7 @@ def _drafts(
         found = corrections(period=ref.period, plan=ref.plan, rerated=rerated, billed=billed)
         if found:
             pending[ref] = found
-    return draft_invoices(
+    rated = draft_invoices(
         customer=customer,
         catalog=catalog,
         drafts=drafts,
@@ -272,18 +391,32 @@ def _drafts(
         usage={ref: period_quantities(session, state, customer.id, ref) for ref in drafts},
         used=used,
         corrections=pending,
+        deductions=deductions,
     )
+    result: list[_Pending] = []
+    for draft in rated:
+        voided = voids.get((draft.ref.plan, draft.ref.period.start), [])
+        result.append(
+            _Pending(
+                draft,
+                invoice_id(customer.id, draft.ref, len(voided)),
+                max((row.number for row in voided), default=None),
+            )
+        )
+    return result
 
 
-def _draft_view(customer: Customer, draft: Draft) -> InvoiceView:
+def _draft_view(customer: Customer, pending: _Pending) -> InvoiceView:
+    draft = pending.draft
     return InvoiceView(
-        id=invoice_id(customer.id, draft.ref),
+        id=pending.id,
         customer=customer,
         ref=draft.ref,
         status="draft",
         number=None,
         lines=draft.lines,
         totals=draft.totals,
+        replaces=pending.replaces,
     )
 
 
@@ -293,11 +426,16 @@ def customer_invoices(session: Session, customer_id: str, *, as_of: datetime) ->
     customer = load_customer(session, customer_id)
     rows = store.invoice_rows(session, customer_id=customer_id)
     lines = store.invoice_lines(session, [row.id for row in rows])
-    views = [_issued_view(session, customer, row, lines[row.id]) for row in rows]
+    replaced = _replaced_by(rows)
+    views = [
+        _issued_view(session, customer, row, lines[row.id], replaced.get(row.number))
+        for row in rows
+    ]
     views.extend(
         _draft_view(customer, d) for d in _drafts(session, state, customer, rows, as_of=as_of)
     )
-    return sorted(views, key=lambda view: view.ref)
+    # A void invoice and its replacement share a period: by number, the draft last.
+    return sorted(views, key=lambda view: (view.ref, view.number is None, view.number or 0))
 
 
 def find_invoice(
@@ -309,7 +447,10 @@ def find_invoice(
         if customer_id is not None and row.customer_id != customer_id:
             raise NotFound(f"invoice '{invoice_id_}' not found")
         customer = load_customer(session, row.customer_id)
-        return _issued_view(session, customer, row, store.invoice_lines(session, [row.id])[row.id])
+        replaced = store.replacement_number(session, row.number)
+        return _issued_view(
+            session, customer, row, store.invoice_lines(session, [row.id])[row.id], replaced
+        )
     state = load_catalog(session)
     candidates = (
         [customer_id] if customer_id else [r.id for r in catalog_store.customer_rows(session)]
@@ -317,7 +458,15 @@ def find_invoice(
     for candidate in candidates:
         customer = load_customer(session, candidate)
         refs = customer_periods(customer, state.catalog, until=as_of)
-        if any(invoice_id(candidate, ref) == invoice_id_ for ref in refs):
+        voids: dict[tuple[str, datetime], int] = {}
+        for stored in store.invoice_rows(session, customer_id=candidate):
+            if stored.status == "void":
+                key = (stored.plan_key, stored.period_start)
+                voids[key] = voids.get(key, 0) + 1
+        if any(
+            invoice_id(candidate, ref, voids.get((ref.plan, ref.period.start), 0)) == invoice_id_
+            for ref in refs
+        ):
             for view in customer_invoices(session, candidate, as_of=as_of):
                 if view.id == invoice_id_:
                     return view
@@ -389,11 +538,12 @@ def _close_customer(
     customer = load_customer(session, customer_id)
     rows = store.invoice_rows(session, customer_id=customer.id)
     issued: list[InvoiceView] = []
-    for draft in _drafts(session, state, customer, rows, as_of=as_of):
+    for pending in _drafts(session, state, customer, rows, as_of=as_of):
+        draft = pending.draft
         if not closable(draft.ref, as_of=as_of, grace_hours=grace):
             break
         try:
-            issued.append(_finalize(session, customer, draft, rows, as_of=as_of))
+            issued.append(_finalize(session, customer, pending, rows, as_of=as_of))
         except Unrepresentable as error:
             raise error.within(customer=customer.id, period=span_of(draft.ref)) from None
     return issued
@@ -402,17 +552,18 @@ def _close_customer(
 def _finalize(
     session: Session,
     customer: Customer,
-    draft: Draft,
+    pending: _Pending,
     rows: Sequence[InvoiceRow],
     *,
     as_of: datetime,
 ) -> InvoiceView:
+    draft = pending.draft
     currency = customer.currency
     number = store.next_number(session)
     figures = draft.totals
     status = "paid" if figures.total == 0 else "issued"
     row = InvoiceRow(
-        id=invoice_id(customer.id, draft.ref),
+        id=pending.id,
         customer_id=customer.id,
         plan_key=draft.ref.plan,
         period_start=draft.ref.period.start,
@@ -428,6 +579,8 @@ def _finalize(
         total=to_minor(figures.total, currency),
         late_usage=False,
         document=dumps_text({"credit_balance_after": decimal_text(figures.credit_balance_after)}),
+        replaces=pending.replaces,
+        written_off=False,
     )
     session.add(row)
     session.flush()
@@ -460,7 +613,7 @@ def _finalize(
         for use in figures.credits
     )
     done = {(ref.plan, ref.period.start) for ref in draft.corrected}
-    corrected = [r.id for r in rows if (r.plan_key, r.period_start) in done]
+    corrected = [r.id for r in rows if (r.plan_key, r.period_start) in done and r.status != "void"]
     store.unflag_late_usage(session, corrected)
     session.flush()
     return InvoiceView(
@@ -473,6 +626,7 @@ def _finalize(
         totals=figures,
         issued_at=as_of,
         paid_at=row.paid_at,
+        replaces=pending.replaces,
     )
 
 
@@ -487,21 +641,130 @@ def resolve_invoice(session: Session, id_or_number: str) -> str:
     return id_or_number
 
 
-def void_invoice(
-    session: Session, invoice_id_: str, *, now: datetime, customer_id: str | None = None
-) -> InvoiceView:
-    """Void an issued, unpaid invoice; its credits return to the grants' balances."""
-    row = store.get_invoice(session, invoice_id_, lock=True)
+def _locked_invoice(
+    session: Session, invoice_id_: str, customer_id: str | None, what: str
+) -> InvoiceRow:
+    """The issued invoice, its customer's write lock and the row's lock taken (in that
+    order, the order a close takes them)."""
+    row = store.get_invoice(session, invoice_id_)
     if row is None or (customer_id is not None and row.customer_id != customer_id):
-        raise NotFound(f"invoice '{invoice_id_}' not found (drafts cannot be voided)")
-    if row.status != "issued" or store.paid_amount(session, row.id) > 0:
-        raise Conflict(
-            f"invoice '{invoice_id_}' is {row.status}: only issued, unpaid invoices can be voided"
-        )
+        raise NotFound(f"invoice '{invoice_id_}' not found (drafts cannot {what})")
+    catalog_store.lock_customers(session, [row.customer_id])
+    locked = store.get_invoice(session, invoice_id_, lock=True)
+    assert locked is not None
+    return locked
+
+
+def void_invoice(
+    session: Session,
+    invoice_id_: str,
+    *,
+    now: datetime,
+    write_off: bool = False,
+    customer_id: str | None = None,
+) -> InvoiceView:
+    """Void an issued invoice with no payment and no credit note (spec 5.6).
+
+    Its credits return to the grants' balances and the late usage it billed as corrections
+    for other periods is billed again on the next draft. Its period returns to draft, and
+    the next close issues a replacement; with ``write_off`` the period is deliberately not
+    billed: no replacement, and late usage for it is never billed.
+    """
+    row = _locked_invoice(session, invoice_id_, customer_id, "be voided")
+    label = f"invoice {row.number}"
+    if row.status != "issued":
+        raise Conflict(f"{label} is {row.status}: only issued, unpaid invoices can be voided")
+    if store.paid_amount(session, row.id) > 0:
+        raise Conflict(f"{label} has payments: only issued, unpaid invoices can be voided")
+    if store.credit_notes(session, row.id):
+        raise Conflict(f"{label} has credit notes: an invoice with a credit note cannot be voided")
     row.status = "void"
     row.voided_at = now
+    row.written_off = write_off
     session.flush()
-    return find_invoice(session, invoice_id_, as_of=now)
+    corrected = {
+        (line.corrects_plan_key, line.corrects_period_start)
+        for line in store.invoice_lines(session, [row.id])[row.id]
+        if line.corrects_period_start is not None and line.corrects_plan_key is not None
+    }
+    store.reflag_late_usage(session, customer_id=row.customer_id, periods=corrected)
+    return find_invoice(session, row.id, as_of=now)
+
+
+def issue_credit_note(
+    session: Session,
+    invoice_id_: str,
+    *,
+    amount: Decimal,
+    reason: str,
+    at: datetime,
+    now: datetime,
+    customer_id: str | None = None,
+) -> CreditNoteView:
+    """A credit note on an issued or paid invoice (spec 5.6), numbered from its own
+    gap-free sequence; a refused one takes no number.
+
+    It may take at most the invoice's total less earlier credit notes. What it takes off
+    the amount still due reduces the amount due; the rest (the invoice was paid) becomes the
+    grant ``credit-note-<number>``, priority 0, no expiry, usable from ``at``. The invoice
+    is ``paid`` once payments and credit notes cover its total.
+    """
+    row = _locked_invoice(session, invoice_id_, customer_id, "get credit notes")
+    label = f"invoice {row.number}"
+    if row.status not in ("issued", "paid"):
+        raise Conflict(f"{label} is {row.status}: credit notes go on issued or paid invoices")
+    if not reason.strip():
+        raise InvalidRequest("reason: a credit note needs a reason")
+    if not amount.is_finite() or amount <= 0:
+        raise OutOfRange(f"credit note of {amount} on {label}: the amount must be above 0")
+    currency = row.currency
+    notes = store.credit_notes(session, row.id)
+    allowed = row.total - sum(note.amount for note in notes)
+    try:
+        minor = to_minor(amount, currency)
+    except Unrepresentable:
+        minor = None
+    if minor is not None and from_minor(minor, currency) != amount:
+        raise OutOfRange(f"credit note of {amount}: more decimals than {currency} allows")
+    if minor is None or minor > allowed:
+        raise OutOfRange(
+            f"credit note of {amount} {currency} on {label} is above what the invoice still "
+            f"allows, {from_minor(max(allowed, 0), currency)} {currency} (its total less "
+            "earlier credit notes)"
+        )
+    paid = store.paid_amount(session, row.id)
+    due = 0 if row.status == "paid" else row.total - paid - sum(n.off_due for n in notes)
+    off_due = min(minor, max(due, 0))
+    note = store.add_credit_note(
+        session,
+        CreditNoteRow(
+            number=store.next_credit_note_number(session),
+            invoice_id=row.id,
+            customer_id=row.customer_id,
+            currency=currency,
+            amount=minor,
+            off_due=off_due,
+            granted=minor - off_due,
+            reason=reason,
+            at=at,
+            created_at=now,
+        ),
+    )
+    if row.status == "issued" and paid + sum(n.off_due for n in notes) + off_due >= row.total:
+        row.status = "paid"
+        row.paid_at = at
+    session.flush()
+    return _credit_note_view(note, row.number)
+
+
+def invoice_credit_notes(
+    session: Session, invoice_id_: str, *, customer_id: str | None = None
+) -> list[CreditNoteView]:
+    """An issued invoice's credit notes, in number order (a draft has none)."""
+    row = store.get_invoice(session, invoice_id_)
+    if row is None or (customer_id is not None and row.customer_id != customer_id):
+        raise NotFound(f"invoice '{invoice_id_}' not found (drafts have no credit notes)")
+    return [_credit_note_view(note, row.number) for note in store.credit_notes(session, row.id)]
 
 
 def record_payment(
@@ -536,7 +799,8 @@ def record_payment(
         ) from None
     if from_minor(minor, row.currency) != amount:
         raise InvalidRequest(f"amount {amount} has more decimals than {row.currency} allows")
-    due = row.total - store.paid_amount(session, row.id)
+    off_due = sum(note.off_due for note in store.credit_notes(session, row.id))
+    due = row.total - store.paid_amount(session, row.id) - off_due
     if minor > due:
         raise OutOfRange(
             f"payment of {amount} {row.currency} on invoice {row.number} is above the amount "
@@ -545,7 +809,7 @@ def record_payment(
     store.add_payment(
         session, invoice_id=row.id, amount=minor, paid_at=now, reference=reference, method=method
     )
-    if store.paid_amount(session, row.id) >= row.total:
+    if store.paid_amount(session, row.id) + off_due >= row.total:
         row.status = "paid"
         row.paid_at = now
     session.flush()

@@ -16,7 +16,7 @@ from meterbill.db import Session
 from meterbill.db import invoices as invoice_store
 from meterbill.services.breakdowns import WindowLines, breakdown_of
 from meterbill.services.catalog import load_catalog, load_customer, meter_ref
-from meterbill.services.invoicing import InvoiceView, customer_invoices
+from meterbill.services.invoicing import InvoiceView, billing_customer, customer_invoices
 from meterbill.services.usage import meter_series
 
 __all__ = [
@@ -91,7 +91,7 @@ def credit_balances(session: Session, customer_id: str, *, as_of: datetime) -> l
     the customer's latest period at ``as_of`` (or before ``as_of``): every one an invoice
     shown at ``as_of`` can draw from.
     """
-    customer = load_customer(session, customer_id)
+    customer = billing_customer(session, customer_id)
     issued = invoice_store.credit_usage(session, customer_id=customer_id)
     pending: dict[str, Decimal] = {}
     views = customer_invoices(session, customer_id, as_of=as_of)

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from meterbill.core.events import time_text
 from meterbill.core.money import decimal_text
 from meterbill.core.rating import Line, Totals
-from meterbill.services.invoicing import InvoiceView
+from meterbill.services.invoicing import CreditNoteView, InvoiceView
 
 __all__ = [
+    "credit_note_document",
     "invoice_document",
     "line_document",
     "lines_document",
@@ -75,6 +76,30 @@ def invoice_document(view: InvoiceView) -> dict[str, object]:
         "voided_at": time_text(view.voided_at),
         "lines": lines_document(view.lines),
         **totals_document(view.totals),
+        "tax": "0",
         "payments": decimal_text(view.payments),
+        "replaces": view.replaces,
+        "replaced_by": view.replaced_by,
+        "written_off": view.written_off,
+        "credit_notes": decimal_text(view.credit_notes),
         "amount_due": decimal_text(view.amount_due),
+    }
+
+
+def credit_note_document(note: CreditNoteView) -> dict[str, object]:
+    """A credit note: ``off_due`` is what it took off the invoice's amount due, ``granted``
+    what became the credit grant ``grant`` (null when nothing did)."""
+    return {
+        "number": note.number,
+        "invoice_id": note.invoice_id,
+        "invoice_number": note.invoice_number,
+        "customer_id": note.customer_id,
+        "currency": note.currency,
+        "amount": decimal_text(note.amount),
+        "off_due": decimal_text(note.off_due),
+        "granted": decimal_text(note.granted),
+        "grant": note.grant,
+        "reason": note.reason,
+        "at": time_text(note.at),
+        "created_at": time_text(note.created_at),
     }
