@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 
 from meterbill.api.typesense import MAX_PER_PAGE, PREFIX
-from meterbill.services.invoicing import close_periods, record_payment, void_invoice
+from meterbill.services.invoicing import (
+    close_periods,
+    issue_credit_note,
+    record_payment,
+    void_invoice,
+)
 from meterbill.services.links import link_secret, verify_invoice_link_token
 from tests.compat.conftest_wt import (
     ALPHA,
@@ -261,6 +266,21 @@ def test_payments_and_void(fresh: World) -> None:
         headers={WS_HEADER: fresh.own},
     )
     assert error_code(response, 404) == "not_found"
+
+
+def test_a_credit_note_is_paid_via_credits(fresh: World) -> None:
+    """January: subtotal 100.00, credits 60.00, total 40.00. A payment of 30.00 and a credit
+    note of 10.00 pay it: card 3000, credits 6000 + 1000 = 7000 cents, 10000 in all."""
+    january, _ = _invoice_ids(fresh)
+    moment = datetime(2026, 3, 6, tzinfo=UTC)
+    with fresh.database.transaction() as session:
+        record_payment(session, january, amount=D("30.00"), now=moment)
+        issue_credit_note(session, january, amount=D("10"), reason="r", at=moment, now=moment)
+    listing = get(fresh, PREFIX)
+    paid = next(i for i in listing["invoices"] if i["id"] == january)
+    assert (paid["status"], paid["amount_cents"]) == ("paid", 10000)
+    assert paid["payment"]["paid_via_card_cents"] == 3000
+    assert paid["payment"]["paid_via_credits_cents"] == 7000
 
 
 def test_late_usage_shows_as_corrections(fresh: World) -> None:

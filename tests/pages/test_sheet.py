@@ -180,3 +180,30 @@ def test_the_setup_seller_comes_first_and_the_pdf_shows_it_with_the_tax(tmp_path
     assert "Tax ID GB123456789" in text
     assert "VAT 20%" in text
     assert "Tax €0.10" in text
+
+
+def test_replacements_voids_and_credit_notes_are_shown() -> None:
+    """Spec 5.6 on the page and the PDF: what a replacement replaces, what replaced a void,
+    a write-off, and the credit notes that reduce the amount due."""
+    view = replace(
+        _view(2, "Acme"),
+        replaces=7,
+        credit_notes=Decimal("0.5"),
+        credit_notes_off_due=Decimal("0.5"),
+    )
+    sheet = invoice_sheet(view)
+    assert (sheet.replaces, sheet.credit_notes.text, sheet.credit_notes_deduction) == (
+        7,
+        "€0.50",
+        "-€0.50",
+    )
+    # 1.50 - 1.00 of credits - 0.50 of credit notes: nothing due.
+    assert sheet.amount_due.text == "€0.00"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(invoice_pdf(sheet))).pages)
+    assert "Invoice 7 (void)" in text
+    assert "Credit notes" in text
+    void = invoice_sheet(replace(_view(1, "Acme"), status="void", replaced_by=9, written_off=True))
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(invoice_pdf(void))).pages)
+    assert "Replaced by" in text
+    assert "Invoice 9" in text
+    assert "Period not billed" in text

@@ -105,7 +105,12 @@ def _summary(view: InvoiceView, request: Request, secret: bytes) -> dict[str, ob
     customer = view.customer
     currency = customer.currency
     period = view.ref.period
-    credits = 0 if view.status == "void" else _cents(view.totals.credits_applied, currency)
+    # A credit note is paid via credits too (docs/compat.md).
+    credits = (
+        0
+        if view.status == "void"
+        else _cents(view.totals.credits_applied + view.credit_notes, currency)
+    )
     root = str(request.scope.get("root_path", "")).rstrip("/")
     base = str(request.base_url).rstrip("/")
     return {

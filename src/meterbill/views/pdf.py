@@ -60,6 +60,7 @@ CREDIT_LABELS = {
     CreditKind.FREE.value: "Free credits",
     CreditKind.COMMIT.value: "Commit credits",
     CreditKind.PREPAID.value: "Prepaid credits",
+    CreditKind.CREDIT_NOTE.value: "Credit-note credits",
 }
 # Symbols printed before the amount; every other currency is shown as "CHF 1,732.41".
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -130,6 +131,11 @@ class InvoiceSheet:
     payments: Figure
     payments_deduction: str
     amount_due: Figure
+    credit_notes: Figure
+    credit_notes_deduction: str
+    replaces: int | None
+    replaced_by: int | None
+    written_off: bool
     credit_balance_after: Figure
 
     @property
@@ -283,6 +289,11 @@ def invoice_sheet(view: InvoiceView, seller: Seller = DEFAULT_SELLER) -> Invoice
         payments=_money(view.payments, currency),
         payments_deduction=_deduction(view.payments, currency),
         amount_due=_money(view.amount_due, currency),
+        credit_notes=_money(view.credit_notes, currency),
+        credit_notes_deduction=_deduction(view.credit_notes, currency),
+        replaces=view.replaces,
+        replaced_by=view.replaced_by,
+        written_off=view.written_off,
         credit_balance_after=_money(totals.credit_balance_after, currency),
     )
 
@@ -377,6 +388,12 @@ def _facts(sheet: InvoiceSheet) -> list[tuple[str, str]]:
     ):
         if figure.text and not (label == "Due" and sheet.is_void):
             facts.append((label, figure.text))
+    if sheet.replaces is not None:
+        facts.append(("Replaces", f"Invoice {sheet.replaces} (void)"))
+    if sheet.replaced_by is not None:
+        facts.append(("Replaced by", f"Invoice {sheet.replaced_by}"))
+    if sheet.written_off:
+        facts.append(("Written off", "Period not billed"))
     facts.append(("Currency", sheet.currency))
     return facts
 
@@ -470,6 +487,8 @@ def _totals(pdf: _Document, sheet: InvoiceSheet) -> None:
     rows.append(("Credits applied", sheet.credits_deduction, False))
     rows.append(("Total", sheet.total.text, True))
     rows.append(("Payments", sheet.payments_deduction, False))
+    if sheet.credit_notes.value != "0":
+        rows.append(("Credit notes", sheet.credit_notes_deduction, False))
     rows.append(("Amount due", sheet.amount_due.text, True))
     width = pdf.epw * 0.5
     left = pdf.l_margin + pdf.epw - width

@@ -59,6 +59,7 @@ _CREDIT_TYPES = {
     CreditKind.FREE: ("CREDIT", None),
     CreditKind.COMMIT: ("PREPAID", "PrepaidCommit"),
     CreditKind.PREPAID: ("PREPAID", "PrepaidCommit"),
+    CreditKind.CREDIT_NOTE: ("CREDIT", None),
 }
 
 
