@@ -569,3 +569,26 @@ def test_nothing_loads_from_outside(client: TestClient, billed: Story, database:
         for attribute in ("x", "y", "width", "height"):
             float(bar.attrs[attribute])
         assert bar.text  # its tooltip
+
+
+def test_voids_replacements_and_credit_notes_are_listed(client: TestClient, billed: Story) -> None:
+    jan, feb, _ = billed.alpha_invoices
+    voided = client.post(f"/v1/invoices/{feb}/void", headers=billed.admin_headers)
+    assert voided.status_code == 200, voided.text
+    number = voided.json()["data"]["number"]
+    noted = client.post(
+        f"/v1/invoices/{jan}/credit_notes",
+        json={"amount": "2.50", "reason": "goodwill"},
+        headers=billed.admin_headers,
+    )
+    assert noted.status_code == 201, noted.text
+    document = page(client, f"/dashboard/{ALPHA}", billed.admin_headers)
+    rows = {
+        (row.attrs["data-period-start"][:10], row.attrs["data-status"]): row
+        for row in document.one("invoice-list").all("invoice-row")
+    }
+    assert rows[("2026-02-01", "draft")].one("invoice-replaces").text == f"replaces {number}"
+    assert (
+        rows[("2026-01-01", "issued")].one("invoice-credit-notes").text.startswith("credit notes")
+    )
+    assert "2.50" in rows[("2026-01-01", "issued")].one("invoice-credit-notes").text

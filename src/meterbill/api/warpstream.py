@@ -69,6 +69,7 @@ CREDIT_PRODUCTS: Mapping[CreditKind, str] = {
     CreditKind.FREE: "Free credits",
     CreditKind.COMMIT: "Commit credits",
     CreditKind.PREPAID: "Prepaid credits",
+    CreditKind.CREDIT_NOTE: "Credit-note credits",
 }
 
 router = APIRouter(prefix=PREFIX, tags=["WarpStream compatible"])
