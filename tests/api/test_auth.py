@@ -138,6 +138,17 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/v1/invoices/{invoice_id}/void"): Recipe(
         "admin", lambda t: Call("POST", f"/v1/invoices/{t.to_void}/void")
     ),
+    ("GET", "/v1/invoices/{invoice_id}/credit_notes"): Recipe(
+        "customer", lambda t: Call("GET", f"/v1/invoices/{t.invoice}/credit_notes")
+    ),
+    ("POST", "/v1/invoices/{invoice_id}/credit_notes"): Recipe(
+        "admin",
+        lambda t: Call(
+            "POST",
+            f"/v1/invoices/{t.invoice}/credit_notes",
+            json={"amount": "1.00", "reason": "auth probe"},
+        ),
+    ),
     ("POST", "/v1/invoices/{invoice_id}/payments"): Recipe(
         "admin",
         lambda t: Call("POST", f"/v1/invoices/{t.invoice}/payments", json={"amount": "1.00"}),
@@ -285,10 +296,14 @@ def test_missing_bad_or_revoked_keys_are_refused_on_every_route(
             elif native((method, path)):
                 assert error_of(response, 401)["code"] == "unauthorized"
     assert problems == []
-    # Nothing the refused calls sent was kept: no payment, no void.
+    # Nothing the refused calls sent was kept: no payment, no void, no credit note.
     for invoice_id in (billed.alpha_jan, billed.alpha_feb):
         invoice = json_object(client.get(f"/v1/invoices/{invoice_id}", headers=keys.admin))
-        assert (invoice["data"]["status"], invoice["data"]["payments"]) == ("issued", "0")
+        assert (
+            invoice["data"]["status"],
+            invoice["data"]["payments"],
+            invoice["data"]["credit_notes"],
+        ) == ("issued", "0", "0")
 
 
 def _check_other_customer(
