@@ -603,3 +603,25 @@ def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
             yield route
         elif hasattr(route, "original_router"):
             yield from _api_routes(route.original_router.routes)
+
+
+def test_a_credit_note_is_a_credit_line(env: MetronomeEnv) -> None:
+    """January: total 570 cents. A credit note of 1.00 is one more negative credit line and
+    the total drops to 470; the lines still add up to it."""
+    january, _ = data(get(env, f"/customers/{env.acme}/invoices"))
+    noted = env.client.post(
+        f"/v1/invoices/{january['id']}/credit_notes",
+        json={"amount": "1.00", "reason": "goodwill"},
+        headers=env.admin,
+    )
+    assert noted.status_code == 201, noted.text
+    credited = data(get(env, f"/customers/{env.acme}/invoices/{january['id']}"))
+    assert credited["total"] == 470
+    assert [(li["name"], li["type"], li["total"]) for li in credited["line_items"]][-1] == (
+        "Credit notes",
+        "applied_commit_or_credit",
+        -100,
+    )
+    assert sum(li["total"] for li in credited["line_items"]) == credited["total"]
+    # An invoice with a credit note cannot be voided.
+    assert message(post(env, "/invoices/void", {"id": january["id"]}), 409)

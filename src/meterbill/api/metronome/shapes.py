@@ -382,7 +382,8 @@ def invoice(
     view: InvoiceView, record: CustomerRecord, catalog: Catalog, *, skip_zero: bool
 ) -> dict[str, object]:
     """Metronome's ``Invoice``: the engine's lines, then one ``applied_commit_or_credit``
-    line (negative) per credit grant that paid it; ``total`` is what is left to pay."""
+    line (negative) per credit grant that paid it and one for its credit notes; ``total`` is
+    what is left to pay."""
     currency = view.currency
     lines = [
         _line(
@@ -398,11 +399,34 @@ def invoice(
     ]
     return {
         **_header(view, record, catalog),
-        "line_items": lines + _credit_lines(view),
+        "line_items": lines + _credit_lines(view) + _credit_note_lines(view),
         # The charges before credits, taxes included: the sum of the non-credit line items.
         "subtotal": _minor(view.totals.subtotal + view.totals.tax, currency),
-        "total": _minor(view.totals.total, currency),
+        "total": _minor(view.totals.total - view.credit_notes, currency),
     }
+
+
+def _credit_note_lines(view: InvoiceView) -> list[dict[str, object]]:
+    """The invoice's credit notes (spec 5.6) as one negative credit line, so that the lines
+    still add up to ``total``."""
+    if view.credit_notes == 0:
+        return []
+    currency = view.currency
+    return [
+        {
+            "name": "Credit notes",
+            "type": "applied_commit_or_credit",
+            "credit_type": credit_type(currency),
+            "total": -_minor(view.credit_notes, currency),
+            "applied_commit_or_credit": {
+                "id": credit_uuid(view.customer.id, f"credit-notes/{view.id}"),
+                "type": "CREDIT",
+            },
+            "starting_at": view.ref.period.start,
+            "ending_before": view.ref.period.end,
+            "custom_fields": {"meterbill_credit_notes": _minor(view.credit_notes, currency)},
+        }
+    ]
 
 
 def breakdown_item(
