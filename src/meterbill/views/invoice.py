@@ -76,7 +76,6 @@ def invoice_document(view: InvoiceView) -> dict[str, object]:
         "voided_at": time_text(view.voided_at),
         "lines": lines_document(view.lines),
         **totals_document(view.totals),
-        "tax": "0",
         "payments": decimal_text(view.payments),
         "replaces": view.replaces,
         "replaced_by": view.replaced_by,
