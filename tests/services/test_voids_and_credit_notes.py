@@ -17,6 +17,7 @@ from meterbill.services.invoicing import (
     resolve_invoice,
     void_invoice,
 )
+from meterbill.views.invoice import invoice_document
 from tests.services.support import World, amounts, call, open_world, setup
 
 JAN = "2026-01-01T00:00:00Z"
@@ -166,6 +167,47 @@ def test_a_replacement_deducts_late_usage_another_invoice_billed(db_url: str) ->
         )
         assert january == D(13)
         assert amounts(views[3]) == []
+
+
+def test_a_taxed_replacement_is_taxed_on_what_it_bills_net_of_its_deductions(
+    db_url: str,
+) -> None:
+    """Spec 5.6 with 6.5: late usage is taxed where it is billed, so a replacement's tax is
+    on its own lines less what another invoice already billed (and taxed)."""
+    taxed = document()
+    taxed["settings"] = {"taxes": [{"key": "vat20", "name": "VAT 20%", "rate": "0.20"}]}
+    customers = taxed["customers"]
+    assert isinstance(customers, list)
+    customers[0]["taxes"] = ["vat20"]
+    with open_world(db_url, taxed, now=at("2026-01-01T00:00:00")) as world:
+        world.ingest(calls("j", "2026-01-10T00:00:00Z", 10), now=at("2026-01-10T00:00:00"))
+        world.close(at("2026-02-02T00:00:00"))  # acme #1: 10.00 + 2.00 tax
+        world.ingest(calls("late", "2026-01-20T00:00:00Z", 2), now=at("2026-02-03T00:00:00"))
+        world.ingest(calls("f", "2026-02-10T00:00:00Z", 3), now=at("2026-02-10T00:00:00"))
+        world.close(at("2026-03-02T00:00:00"))  # acme #3: 3.00 + 2.00 late + 1.00 tax
+        views = world.invoices("acme", as_of=at("2026-03-02T00:00:00"))
+        assert [(v.number, v.totals.tax, v.totals.total) for v in views[:2]] == [
+            (1, D("2.00"), D("12.00")),
+            (3, D("1.00"), D("6.00")),
+        ]
+        void(world, 1, now="2026-03-03T00:00:00")
+        world.close(at("2026-04-02T00:00:00"))
+        views = world.invoices("acme", as_of=at("2026-04-02T00:00:00"))
+        replacement = next(v for v in views if v.replaces == 1)
+        # 12 calls less the 2 invoice 3 billed: 10.00, taxed 20 % = 2.00.
+        assert amounts(replacement) == [
+            ("Calls", D("12.00")),
+            ("Calls (billed on invoice 3)", D("-2.00")),
+            ("VAT 20%", D("2.00")),
+        ]
+        assert (replacement.number, replacement.status) == (5, "issued")
+        assert (replacement.totals.tax, replacement.totals.total) == (D("2.00"), D("12.00"))
+        document_ = invoice_document(replacement)
+        assert (document_["tax"], document_["total"], document_["amount_due"]) == (
+            "2",
+            "12",
+            "12",
+        )
 
 
 def test_voiding_an_invoice_gives_back_the_corrections_it_carried(db_url: str) -> None:
