@@ -141,21 +141,7 @@ def run_steps(db_url: str, scenario: Scenario) -> None:
             assert f"{rejected} rejected" in done.stdout, (where, done.stdout)
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        pytest.param(
-            s,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="needs spec 5 and 6 (issues 8 and 9: price changes, voids, credit "
-                "notes, adjustments); remove this mark when they land",
-            ),
-        )
-        for s in STEP_SCENARIOS
-    ],
-    ids=[s.name for s in STEP_SCENARIOS],
-)
+@pytest.mark.parametrize("scenario", STEP_SCENARIOS, ids=[s.name for s in STEP_SCENARIOS])
 def test_step_scenario_matches_expected(db_url: str, scenario: Scenario) -> None:
     run_steps(db_url, scenario)
     expected = scenario.expected
