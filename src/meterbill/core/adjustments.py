@@ -16,7 +16,7 @@ from decimal import Decimal
 from meterbill.core.catalog import Catalog, Discount, Plan, Tax
 from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
-from meterbill.core.rating import LINE_MINIMUM, LINE_PURCHASE, Line
+from meterbill.core.rating import LINE_MINIMUM, LINE_PURCHASE, Line, fixed_line
 
 __all__ = [
     "LINE_DISCOUNT",
@@ -49,21 +49,10 @@ def _adjustment(
     key: str, name: str, kind: str, exact: Decimal, currency: str, product: str | None = None
 ) -> Line:
     try:
-        amount = round_money(exact, currency)
+        return fixed_line(kind, name, exact, currency, key=key, product=product)
     except Unrepresentable as error:
         # Named like a line so the error says which adjustment of which period (spec 7).
         raise error.within(product=f"{name} ({product or kind})") from None
-    return Line(
-        key=key,
-        name=name,
-        product=product,
-        type=kind,
-        group=(),
-        quantity=_ONE,
-        unit_price=None,
-        exact=exact,
-        amount=amount,
-    )
 
 
 def _sum(lines: Iterable[Line]) -> Decimal:

@@ -223,16 +223,14 @@ def rate_period(
         floor = plan.minimum * fraction
         if spent < floor:
             try:
-                minimum = _fixed_line(
-                    LINE_MINIMUM, "Minimum spend true-up", floor - spent, currency
-                )
+                minimum = fixed_line(LINE_MINIMUM, "Minimum spend true-up", floor - spent, currency)
             except Unrepresentable as error:
                 raise error.within(product=f"minimum of plan {plan.key}") from None
             lines.append(minimum)
     lines.extend(discount_lines(lines, discounts, currency=currency))
     for grant in purchases:
         try:
-            line = _fixed_line(
+            line = fixed_line(
                 LINE_PURCHASE, "Prepaid credit purchase", grant.purchase_price, currency
             )
         except Unrepresentable as error:
@@ -301,11 +299,20 @@ def _flat_line(
     )
 
 
-def _fixed_line(kind: str, name: str, exact: Decimal, currency: str) -> Line:
+def fixed_line(
+    kind: str,
+    name: str,
+    exact: Decimal,
+    currency: str,
+    *,
+    key: str | None = None,
+    product: str | None = None,
+) -> Line:
+    """A line of quantity 1 and no unit price (minimum true-up, purchase, adjustments)."""
     return Line(
-        key=kind,
+        key=kind if key is None else key,
         name=name,
-        product=None,
+        product=product,
         type=kind,
         group=(),
         quantity=_ONE,
