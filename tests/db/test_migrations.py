@@ -38,6 +38,7 @@ TABLES = {
     "invoices",
     "meta",
     "meters",
+    "outbox_messages",
     "payments",
     "plans",
     "products",
@@ -74,7 +75,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert package_dir / "db" / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
 def test_models_declare_every_table() -> None:

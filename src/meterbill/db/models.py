@@ -39,6 +39,7 @@ __all__ = [
     "InvoiceRow",
     "Meta",
     "MeterRow",
+    "OutboxMessage",
     "PaymentRow",
     "PlanRow",
     "ProductRow",
@@ -318,3 +319,23 @@ class ApiKeyRow(Base):
     name: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+
+
+class OutboxMessage(Base):
+    """A webhook event written in the same transaction as the change that causes it.
+
+    ``seq`` orders the outbox; ``id`` is the Standard Webhooks message id (``msg_...``), the
+    same on every delivery attempt; ``payload`` is the JSON body that is signed and sent
+    (``{"type", "timestamp", "data"}``). Delivery to each endpoint is tracked elsewhere; the
+    outbox row itself never changes.
+    """
+
+    __tablename__ = "outbox_messages"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(Text, unique=True)
+    event_type: Mapped[str] = mapped_column(Text, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    payload: Mapped[str] = mapped_column(Text)
