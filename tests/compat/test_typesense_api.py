@@ -137,6 +137,9 @@ def test_the_key_may_be_a_query_parameter(world: World) -> None:
     assert error_code(both, 403) == "forbidden"
 
 
+A1 = {"cluster_id": "vci_a1", "region": "us-east-1"}
+
+
 def test_january_line_items_by_hand(world: World) -> None:
     january = get(world, PREFIX)["invoices"][1]
     detail = get(world, january["line_items_path"])
@@ -153,9 +156,10 @@ def test_january_line_items_by_hand(world: World) -> None:
         for i in detail["line_items"]
     ]
     assert rows == [
-        ("Cluster minutes", D("0.23148"), 2880, 667, "usage", {"cluster_id": "vci_a1"}),
-        ("Written -- vci_a1", 10, 100, 1000, "bandwidth", {"cluster_id": "vci_a1"}),
-        ("Written -- vci_a1", 5, 20, 100, "bandwidth", {"cluster_id": "vci_a1"}),
+        # vci_a1's attributes follow its group values (its whole configuration).
+        ("Cluster minutes", D("0.23148"), 2880, 667, "usage", A1),
+        ("Written -- vci_a1", 10, 100, 1000, "bandwidth", A1),
+        ("Written -- vci_a1", 5, 20, 100, "bandwidth", A1),
         ("Written -- vci_solo", 10, 5, 50, "bandwidth", {"cluster_id": "vci_solo"}),
         ("Written -- vci_unknown", 10, 1, 10, "bandwidth", {"cluster_id": "vci_unknown"}),
         # One package of 1000 requests at 0.50: 0.05 cents per request.
@@ -311,7 +315,7 @@ def test_late_usage_shows_as_corrections(fresh: World) -> None:
         ("Written -- vci_a1 (late usage, 2026-01-01)", 5, 10, 50),
         ("Minimum spend true-up (late usage, 2026-01-01)", -50, 0, -50),
     ]
-    assert items[3]["parameters"] == {"cluster_id": "vci_a1"}
+    assert items[3]["parameters"] == A1
     # The same invoice through WarpStream: the correction sits on its cluster.
     warp = fresh.client.post(
         "/api/v1/billing/invoices/get_past_invoice",

@@ -145,6 +145,21 @@ def _description(line: Line) -> str:
     return text
 
 
+def _usage_parameters(line: Line, view: InvoiceView) -> dict[str, object]:
+    """A usage line's group values, then the attributes of the customer's resource the line
+    belongs to (the first group value that is a resource id): a cluster's whole
+    configuration, as Typesense shows it (``memory_option``, ``vcpu_option``, …,
+    ``region``). A group value wins over an attribute of the same name: it is what the
+    line billed, the attribute is the resource as it is now."""
+    parameters: dict[str, object] = dict(line.group_dict)
+    resources = {resource.id: resource for resource in view.customer.resources}
+    resource = next((resources[v] for _, v in line.group if v in resources), None)
+    if resource is not None:
+        for name, value in resource.attributes:
+            parameters.setdefault(name, value)
+    return parameters
+
+
 def _line_item(line: Line, view: InvoiceView, catalog: Catalog) -> dict[str, object]:
     currency = view.currency
     product = catalog.products.get(line.product or "")
@@ -158,10 +173,12 @@ def _line_item(line: Line, view: InvoiceView, catalog: Catalog) -> dict[str, obj
             "ends_at": _last_second(view.ref.period.end),
         }
     else:
-        parameters = dict(line.group_dict)
+        parameters = _usage_parameters(line, view)
     return {
         "description": _description(line),
-        "unit_price_cents": _unit_cents(unit_price_of(line, catalog), currency),
+        "unit_price_cents": _unit_cents(
+            unit_price_of(line, catalog, view.ref.period.start), currency
+        ),
         "quantity": plain_decimal(line.quantity),
         "price_cents": _cents(line.amount, currency),
         "line_item_type": line.type,

@@ -3,7 +3,8 @@
 Three calls, each answering ``GET`` (with a JSON body) and ``POST``, as WarpStream's own
 client sends them:
 
-* ``get_pending_invoice``: the live draft of the billing period in progress;
+* ``get_pending_invoice``: the live draft of the billing period in progress, with the
+  charges accrued so far (usage up to the read time; flat fees in full);
 * ``get_past_invoice`` ``{"date_start": "YYYY-MM-DD"}``: the finalized invoice whose period
   holds that day (any day of the period finds the whole period);
 * ``get_invoice_breakdowns`` ``{"date_start", "date_end"}``: day by day, ``date_end``
@@ -36,11 +37,11 @@ from starlette.concurrency import run_in_threadpool
 
 from meterbill.api.errors import ApiError
 from meterbill.core.adjustments import is_adjustment
-from meterbill.core.catalog import Catalog, CreditKind, Customer, PackagePrice, Resource
+from meterbill.core.catalog import Catalog, CreditKind, Customer, Resource
 from meterbill.core.errors import InvalidRequest, NotFound
 from meterbill.core.money import minor_exponent, round_money
 from meterbill.core.periods import Span, WindowSize, ceil_to
-from meterbill.core.rating import Line
+from meterbill.core.rating import Line, package_unit_price
 from meterbill.db import Session
 from meterbill.db.database import Database
 from meterbill.services import invoicing, reports
@@ -89,11 +90,12 @@ class ExactJSONResponse(Response):
         return dumps_numbers(content)
 
 
-def unit_price_of(line: Line, catalog: Catalog) -> Decimal:
+def unit_price_of(line: Line, catalog: Catalog, period_start: datetime) -> Decimal:
     """The unit price shown for a line, in major units.
 
     The engine's unit price when the line has one; for a package price the package price
-    per unit of quantity; otherwise (flat fees, minimum true-up, purchases: quantity 1) the
+    per unit of quantity (``core.rating.package_unit_price``, the price in force for the
+    line); otherwise (flat fees, minimum true-up, purchases, adjustments: quantity 1) the
     line's rounded amount.
     """
     if line.unit_price is not None:
@@ -101,11 +103,8 @@ def unit_price_of(line: Line, catalog: Catalog) -> Decimal:
     if is_adjustment(line):
         # Minimum, maximum, discount and tax lines: quantity 1, no unit price (spec 6.7).
         return line.amount
-    product = catalog.products.get(line.product or "")
-    price = None if product is None else product.price
-    if isinstance(price, PackagePrice) and price.package_size != 0:
-        return price.package_price / price.package_size
-    return line.amount
+    per_unit = package_unit_price(line, catalog, period_start)
+    return line.amount if per_unit is None else per_unit
 
 
 # --- money and dates -------------------------------------------------------------------
@@ -300,8 +299,8 @@ class _Group:
 
     charges: dict[tuple[str, Decimal], _Charge] = field(default_factory=dict)
 
-    def charge(self, line: Line, catalog: Catalog) -> _Charge:
-        unit_price = plain_decimal(unit_price_of(line, catalog))
+    def charge(self, line: Line, catalog: Catalog, period_start: datetime) -> _Charge:
+        unit_price = plain_decimal(unit_price_of(line, catalog, period_start))
         key = (line.name, unit_price)
         if key not in self.charges:
             self.charges[key] = _Charge(line.name, unit_price)
@@ -377,7 +376,7 @@ def _invoice_document(
     layout = _Layout(_Tree(customer), catalog, currency)
     for view in views:
         for line in view.lines:
-            charge = layout.group_of(line).charge(line, catalog)
+            charge = layout.group_of(line).charge(line, catalog, view.ref.period.start)
             charge.quantity += line.quantity
             charge.total += line.amount
     tenants: list[dict[str, object]] = []
@@ -430,10 +429,12 @@ def _customer_views(session: Session, customer_id: str, as_of: datetime) -> list
 
 
 def pending_invoice(session: Session, customer_id: str, as_of: datetime) -> dict[str, object]:
-    """The draft(s) of the period in progress at ``as_of``."""
+    """The draft(s) of the period in progress at ``as_of``, with the charges accrued so far:
+    usage measured up to ``as_of`` (a time-weighted value is not projected to the period
+    end, unlike the native draft), flat fees and minimums as the period charges them."""
     views = [
         view
-        for view in _customer_views(session, customer_id, as_of)
+        for view in invoicing.customer_invoices(session, customer_id, as_of=as_of, accrued=True)
         if view.status == "draft" and view.ref.period.contains(as_of)
     ]
     if not views:
@@ -501,7 +502,8 @@ def breakdowns(
         for line, figure in item.entry.lines:
             if figure.quantity == 0 and figure.amount == 0:
                 continue
-            layout.group_of(line).charge(line, catalog).add_day(day, figure.quantity, figure.amount)
+            charge = layout.group_of(line).charge(line, catalog, item.invoice.ref.period.start)
+            charge.add_day(day, figure.quantity, figure.amount)
     tenants = [
         {
             "tenant_id": None if tenant is None else tenant.id,

@@ -14,7 +14,16 @@ from itertools import pairwise
 from string import Formatter
 
 from meterbill.core.aggregation import GroupKey
-from meterbill.core.catalog import Catalog, CreditGrant, Discount, FlatPrice, Plan, Price, Product
+from meterbill.core.catalog import (
+    Catalog,
+    CreditGrant,
+    Discount,
+    FlatPrice,
+    PackagePrice,
+    Plan,
+    Price,
+    Product,
+)
 from meterbill.core.credits import CreditUse, balance_after, draw_credits
 from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
@@ -30,6 +39,7 @@ __all__ = [
     "corrections",
     "describe",
     "line_key",
+    "package_unit_price",
     "piece_key",
     "piece_suffix",
     "price_pieces",
@@ -122,6 +132,22 @@ def price_pieces(product: Product, period: Span) -> list[PricePiece]:
     return [
         PricePiece(Span(start, end), product.price_at(start)) for start, end in pairwise(bounds)
     ]
+
+
+def package_unit_price(line: Line, catalog: Catalog, period_start: datetime) -> Decimal | None:
+    """The unit price shown for a line of a package-priced product: the package price per
+    unit of quantity (``package_price / package_size``) of the price in force for the line
+    (its piece of a split period, or the period a late-usage correction corrects); None for
+    any other line. The line's amount charges whole packages, so ``quantity × unit price``
+    can differ from it."""
+    product = catalog.products.get(line.product or "")
+    if product is None or product.meter is None or line.unit_price is not None:
+        return None
+    moment = line.since or line.corrects or period_start
+    price = product.price_at(moment)
+    if isinstance(price, PackagePrice) and price.package_size != 0:
+        return price.package_price / price.package_size
+    return None
 
 
 def piece_key(product: str, start: datetime) -> str:

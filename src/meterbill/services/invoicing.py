@@ -190,10 +190,17 @@ def billing_customer(session: Session, customer_id: str) -> Customer:
 
 
 def period_quantities(
-    session: Session, state: CatalogState, customer_id: str, ref: PeriodRef
+    session: Session,
+    state: CatalogState,
+    customer_id: str,
+    ref: PeriodRef,
+    *,
+    until: datetime | None = None,
 ) -> dict[str, dict[tuple[str, ...], Decimal]]:
     """Each usage product's quantity per group over the period; a meter shared by several
-    products is read once per span.
+    products is read once per span. With ``until`` inside the period, usage is measured
+    only up to it (the charges accrued so far: a time-weighted value holds until
+    ``until``, not the period end).
 
     A product whose period a price change splits (spec 5.1) has its quantities per piece
     instead, under ``piece_key(product, piece start)``: each piece is measured over its own
@@ -204,6 +211,10 @@ def period_quantities(
     measured: dict[tuple[str, Span], dict[tuple[str, ...], Decimal]] = {}
 
     def measure(meter: str, span: Span) -> dict[tuple[str, ...], Decimal]:
+        if until is not None and span.end > until:
+            if span.start >= until:
+                return {}
+            span = Span(span.start, until)
         if (meter, span) not in measured:
             measured[meter, span] = period_usage(
                 session, state.meters[meter], customer_id=customer_id, span=span, divisor=None
@@ -321,8 +332,10 @@ def _drafts(
     rows: Sequence[InvoiceRow],
     *,
     as_of: datetime,
+    accrued: bool = False,
 ) -> list[_Pending]:
-    """The customer's drafts: every period with no issued, paid or written-off invoice."""
+    """The customer's drafts: every period with no issued, paid or written-off invoice;
+    ``accrued``: with usage measured up to ``as_of`` (``customer_invoices``)."""
     catalog = state.catalog
     customer = billing_customer(session, customer.id)
     refs = customer_periods(customer, catalog, until=as_of)
@@ -388,7 +401,12 @@ def _drafts(
         catalog=catalog,
         drafts=drafts,
         all_periods=refs,
-        usage={ref: period_quantities(session, state, customer.id, ref) for ref in drafts},
+        usage={
+            ref: period_quantities(
+                session, state, customer.id, ref, until=as_of if accrued else None
+            )
+            for ref in drafts
+        },
         used=used,
         corrections=pending,
         deductions=deductions,
@@ -420,8 +438,15 @@ def _draft_view(customer: Customer, pending: _Pending) -> InvoiceView:
     )
 
 
-def customer_invoices(session: Session, customer_id: str, *, as_of: datetime) -> list[InvoiceView]:
-    """All the customer's invoices at ``as_of``: issued ones and live drafts, period order."""
+def customer_invoices(
+    session: Session, customer_id: str, *, as_of: datetime, accrued: bool = False
+) -> list[InvoiceView]:
+    """All the customer's invoices at ``as_of``: issued ones and live drafts, period order.
+
+    A live draft rates its period's usage as the spec defines it, so a time-weighted value
+    holds until the period end (the projection). With ``accrued``, drafts measure usage only
+    up to ``as_of`` instead — the charges accrued so far (WarpStream's pending invoice);
+    flat fees, minimums, adjustments and purchases are the period's as always."""
     state = load_catalog(session)
     customer = load_customer(session, customer_id)
     rows = store.invoice_rows(session, customer_id=customer_id)
@@ -432,7 +457,8 @@ def customer_invoices(session: Session, customer_id: str, *, as_of: datetime) ->
         for row in rows
     ]
     views.extend(
-        _draft_view(customer, d) for d in _drafts(session, state, customer, rows, as_of=as_of)
+        _draft_view(customer, d)
+        for d in _drafts(session, state, customer, rows, as_of=as_of, accrued=accrued)
     )
     # A void invoice and its replacement share a period: by number, the draft last.
     return sorted(views, key=lambda view: (view.ref, view.number is None, view.number or 0))

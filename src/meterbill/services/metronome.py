@@ -38,16 +38,19 @@ from meterbill.db import usage as usage_store
 from meterbill.db.models import CustomerRow
 from meterbill.services.catalog import apply_setup, load_catalog, load_customer, save_customer
 from meterbill.services.ingest import rebuild_meter
+from meterbill.services.invoicing import InvoiceView, customer_invoices
 from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.usage import MeterRef, meter_series
 
 __all__ = [
     "CREDIT_NAMESPACE",
+    "INVOICE_TYPES",
     "METER_KEY_FIELD",
     "METRIC_NAMESPACE",
     "PLAN_NAMESPACE",
     "PRODUCT_NAMESPACE",
     "CustomerRecord",
+    "GroupUsage",
     "MetricRecord",
     "UsageWindow",
     "archive_customer",
@@ -58,8 +61,12 @@ __all__ = [
     "customer_metrics",
     "find_customer",
     "find_metric",
+    "group_keys_of",
+    "invoice_type_of",
     "list_customers",
+    "list_invoices",
     "list_metrics",
+    "metric_group_usage",
     "metric_usage",
     "metric_uuid",
     "plan_uuid",
@@ -72,6 +79,9 @@ METRIC_NAMESPACE = uuid.UUID("3d0f5b8e-2c1a-4f57-9a53-6f0c1e7b2a41")
 PRODUCT_NAMESPACE = uuid.UUID("8a4e2f71-5b3c-4d09-8e16-2b7f9c0d3e52")
 PLAN_NAMESPACE = uuid.UUID("c7b19e03-6d2f-4a8b-9f45-1e3a5c7d9b63")
 CREDIT_NAMESPACE = uuid.UUID("5f2d8c64-9a1b-4e3f-8c27-4d6b0a2e1f74")
+
+INVOICE_TYPES = ("USAGE", "USAGE_CONSOLIDATED", "SCHEDULED")
+"""Metronome's invoice types; every meterbill invoice is a ``USAGE`` invoice."""
 
 METER_KEY_FIELD = "meterbill_meter_key"
 """The custom field that names (on create) and shows (on read) a metric's meter key."""
@@ -502,3 +512,149 @@ def _weighted_usage(
                 by_name[name] = sum(parts, Decimal(0)) if parts else None
         result.append(UsageWindow(window, value, by_name))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class GroupUsage:
+    """One combination of group values (in the order of the keys asked for) and the
+    meter's value for it in each window (``None`` where nothing counted)."""
+
+    values: tuple[str, ...]
+    windows: list[UsageWindow]
+
+
+def group_keys_of(
+    meter: Meter, keys: Sequence[str], filters: Mapping[str, Sequence[str]] | None
+) -> tuple[tuple[str, ...], dict[str, frozenset[str]]]:
+    """Checked ``group_key`` and ``group_filters`` of ``POST /v1/usage/groups``: the keys
+    (one or several of the meter's group keys, each once) and the non-empty filters."""
+    if not keys:
+        raise InvalidRequest("group_key must name at least one group key")
+    known = ", ".join(meter.group_by) or "none"
+    for key in keys:
+        if key not in meter.group_by:
+            raise InvalidRequest(f"group_key '{key}' is not a group key of the metric ({known})")
+    if len(set(keys)) != len(keys):
+        raise InvalidRequest("group_key names a key twice")
+    chosen: dict[str, frozenset[str]] = {}
+    count = 0
+    for key, values in (filters or {}).items():
+        if key not in keys:
+            raise InvalidRequest(f"group_filters key '{key}' must be one of group_key")
+        count += len(values)
+        if values:
+            chosen[key] = frozenset(values)
+    if count > _MAX_GROUPS:
+        raise InvalidRequest(f"group_filters may list at most {_MAX_GROUPS} values, got {count}")
+    return tuple(keys), chosen
+
+
+def metric_group_usage(
+    session: Session,
+    ref: MeterRef,
+    *,
+    customer_id: str,
+    span: Span,
+    size: WindowSize | None,
+    keys: tuple[str, ...],
+    filters: Mapping[str, frozenset[str]],
+) -> list[GroupUsage]:
+    """The meter per combination of the group ``keys`` (from ``group_keys_of``) over each
+    window of ``span`` (one window when ``size`` is None): the combinations with usage in
+    ``span`` whose values pass ``filters`` (a key without a filter takes every value),
+    sorted by their values, at most 200."""
+    meter = ref.meter
+    spans = windows(span, size) if size is not None else [span]
+    per_window: list[dict[tuple[str, ...], Decimal]]
+    if meter.aggregation is Aggregation.TIME_WEIGHTED:
+        series = meter_series(
+            session,
+            ref,
+            customer_id=customer_id,
+            span=span,
+            windows=spans,
+            size=size or WindowSize.DAY,
+        )
+        positions = [meter.group_by.index(key) for key in keys]
+        per_window = [{} for _ in spans]
+        for group, weighted in series.items():
+            combination = tuple(group[i] for i in positions)
+            for index, amount in enumerate(weighted):
+                found = per_window[index]
+                found[combination] = found.get(combination, Decimal(0)) + amount
+    else:
+        events = usage_store.fetch_events(
+            session, customer_id=customer_id, event_types=meter.event_types, span=span
+        )
+        starts = [window.start for window in spans]
+        inside: list[list[Event]] = [[] for _ in spans]
+        for event in events:
+            inside[bisect_right(starts, event.timestamp) - 1].append(event)
+        split = replace(meter, group_by=keys)
+        per_window = []
+        for window, chunk in zip(spans, inside, strict=True):
+            measured: dict[tuple[str, ...], Decimal] = {}
+            for group, partial in aggregate(split, chunk).items():
+                shown = _value(split, partial, window)
+                if shown is not None:
+                    measured[group] = shown
+            per_window.append(measured)
+    seen = {combination for found in per_window for combination in found}
+    wanted = sorted(
+        combination
+        for combination in seen
+        if all(combination[i] in filters[key] for i, key in enumerate(keys) if key in filters)
+    )[:_MAX_GROUPS]
+    return [
+        GroupUsage(
+            combination,
+            [
+                UsageWindow(window, found.get(combination))
+                for window, found in zip(spans, per_window, strict=True)
+            ],
+        )
+        for combination in wanted
+    ]
+
+
+# --------------------------------------------------------------------------- invoices
+
+
+def invoice_type_of(value: str | None) -> str | None:
+    """A Metronome invoice ``type`` filter, upper case; 400 for a type Metronome lacks."""
+    if value is None:
+        return None
+    found = value.upper()
+    if found not in INVOICE_TYPES:
+        raise InvalidRequest(
+            f"type must be USAGE, USAGE_CONSOLIDATED or SCHEDULED, got '{value[:60]}'"
+        )
+    return found
+
+
+def list_invoices(
+    session: Session,
+    customer_id: str,
+    *,
+    as_of: datetime,
+    statuses: set[str] | None = None,
+    starting_on: datetime | None = None,
+    ending_before: datetime | None = None,
+    invoice_type: str | None = None,
+    contract_id: str | None = None,
+) -> list[InvoiceView]:
+    """The customer's invoices at ``as_of`` (issued and live drafts, period order) that pass
+    Metronome's list filters: meterbill ``statuses``, periods starting at or after
+    ``starting_on`` and ending at or before ``ending_before``, ``invoice_type`` (from
+    ``invoice_type_of``: every meterbill invoice is ``USAGE``, so ``SCHEDULED`` and
+    ``USAGE_CONSOLIDATED`` find none) and ``contract_id`` (meterbill has no contracts: any
+    contract id finds none, never every invoice)."""
+    if contract_id is not None or invoice_type not in (None, "USAGE"):
+        return []
+    return [
+        view
+        for view in customer_invoices(session, customer_id, as_of=as_of)
+        if (statuses is None or view.status in statuses)
+        and (starting_on is None or view.ref.period.start >= starting_on)
+        and (ending_before is None or view.ref.period.end <= ending_before)
+    ]

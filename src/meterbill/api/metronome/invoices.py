@@ -86,6 +86,19 @@ def list_invoices(
     skip_zero_qty_line_items: SkipZero = False,
     limit: int | None = None,
     next_page: str | None = None,
+    invoice_type: Annotated[
+        str | None,
+        Query(
+            alias="type",
+            description="USAGE (every meterbill invoice), USAGE_CONSOLIDATED or SCHEDULED.",
+        ),
+    ] = None,
+    contract_id: Annotated[
+        str | None, Query(description="meterbill has no contracts: any id finds none.")
+    ] = None,
+    include_historical_commit_invoices: Annotated[
+        bool, Query(description="Accepted; meterbill has no commit invoices.")
+    ] = False,
 ) -> MetronomeJSON:
     size = limit_of(limit, default=25)
     record = visible_customer(session, principal, customer_id)
@@ -93,15 +106,20 @@ def list_invoices(
     until = instant(ending_before, "ending_before") if ending_before is not None else None
     wanted = _statuses(status)
     descending = _descending(sort)
-    as_of = clock
     catalog = load_catalog(session).catalog
     views = [
         view
-        for view in invoicing.customer_invoices(session, record.id, as_of=as_of)
-        if (wanted is None or view.status in wanted)
-        and (since is None or view.ref.period.start >= since)
-        and (until is None or view.ref.period.end <= until)
-        and _currency_matches(credit_type_id, view.currency)
+        for view in service.list_invoices(
+            session,
+            record.id,
+            as_of=clock,
+            statuses=wanted,
+            starting_on=since,
+            ending_before=until,
+            invoice_type=service.invoice_type_of(invoice_type),
+            contract_id=contract_id,
+        )
+        if _currency_matches(credit_type_id, view.currency)
     ]
     if descending:
         views.reverse()

@@ -8,6 +8,7 @@ USD) without any rounding of its own — the engine's amounts are already whole 
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
 from meterbill.core.adjustments import LINE_DISCOUNT, is_adjustment
@@ -15,7 +16,7 @@ from meterbill.core.catalog import Aggregation, Catalog, CreditKind, GraduatedPr
 from meterbill.core.errors import InvalidRequest
 from meterbill.core.money import minor_exponent
 from meterbill.core.periods import Span
-from meterbill.core.rating import LINE_MINIMUM, LINE_PURCHASE, Line
+from meterbill.core.rating import LINE_MINIMUM, LINE_PURCHASE, Line, package_unit_price
 from meterbill.services.breakdowns import WindowLines, visible
 from meterbill.services.invoicing import InvoiceView
 from meterbill.services.metronome import (
@@ -288,6 +289,7 @@ def _line(
     catalog: Catalog,
     currency: str,
     span: Span,
+    period_start: datetime,
     quantity: Decimal,
     amount: Decimal,
 ) -> dict[str, object]:
@@ -301,8 +303,13 @@ def _line(
         "starting_at": span.start,
         "ending_before": span.end,
     }
-    if line.unit_price is not None:
-        document["unit_price"] = _minor(line.unit_price, currency)
+    unit_price = line.unit_price
+    if unit_price is None:
+        # A package price shows its price per unit (docs/compat.md), as WarpStream and
+        # Typesense do; flat, minimum, purchase and adjustment lines have none.
+        unit_price = package_unit_price(line, catalog, period_start)
+    if unit_price is not None:
+        document["unit_price"] = _minor(unit_price, currency)
     if line.product is not None:
         document["product_id"] = product_uuid(line.product)
         fields["meterbill_product"] = line.product
@@ -391,6 +398,7 @@ def invoice(
             catalog=catalog,
             currency=currency,
             span=view.ref.period,
+            period_start=view.ref.period.start,
             quantity=line.quantity,
             amount=line.amount,
         )
@@ -452,6 +460,7 @@ def breakdown_item(
                 catalog=catalog,
                 currency=currency,
                 span=entry.window,
+                period_start=view.ref.period.start,
                 quantity=figure.quantity,
                 amount=figure.amount,
             )
@@ -483,13 +492,17 @@ def usage_item(
 
 
 def group_item(
-    window: UsageWindow, key: str | None, value: str | None, amount: Decimal | None
+    window: UsageWindow, group: Mapping[str, str] | None, amount: Decimal | None
 ) -> dict[str, object]:
-    """Metronome's ``PagedUsageAggregate`` (``POST /v1/usage/groups``)."""
+    """Metronome's ``PagedUsageAggregate`` (``POST /v1/usage/groups``): ``group`` maps each
+    group key to the item's value (null without grouping); the older ``group_key`` and
+    ``group_value`` are filled when there is exactly one key."""
+    single = next(iter(group.items())) if group is not None and len(group) == 1 else None
     return {
         "starting_on": window.span.start,
         "ending_before": window.span.end,
-        "group_key": key,
-        "group_value": value,
+        "group_key": None if single is None else single[0],
+        "group_value": None if single is None else single[1],
+        "group": None if group is None else dict(group),
         "value": amount,
     }

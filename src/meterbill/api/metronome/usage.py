@@ -198,6 +198,8 @@ class GroupsIn(_Body):
     starting_on: str | None = None
     ending_before: str | None = None
     group_by: GroupByIn | None = None
+    group_key: list[str] | None = None
+    group_filters: dict[str, list[str]] | None = None
     current_period: bool | None = None
 
 
@@ -211,12 +213,19 @@ def list_usage_groups(
     next_page: Annotated[str | None, Query(description="Cursor of the previous page.")] = None,
 ) -> MetronomeJSON:
     """One item per group value and window (``NONE``: one window), groups in value order;
-    without ``group_by``, one item per window. ``current_period`` takes the range of the
-    customer's billing period that contains the billing clock."""
+    without grouping, one item per window. ``group_key`` (one or several of the metric's
+    group keys) with ``group_filters`` groups by a combination of keys; the older
+    ``group_by`` by one key. ``group`` maps the item's keys to its values.
+    ``current_period`` takes the range of the customer's billing period that contains the
+    billing clock."""
     size = limit_of(limit, default=100)
     window = window_of(body.window_size, default=None, allowed=("HOUR", "DAY", "NONE"))
     record = visible_customer(session, principal, body.customer_id)
     metric = service.find_metric(session, body.billable_metric_id)
+    if body.group_by is not None and body.group_key is not None:
+        raise InvalidRequest("group_by cannot be combined with group_key; use group_key")
+    if body.group_filters is not None and body.group_key is None:
+        raise InvalidRequest("group_filters needs group_key")
     if body.current_period:
         if body.starting_on is not None or body.ending_before is not None:
             raise InvalidRequest("current_period cannot be combined with starting_on/ending_before")
@@ -238,23 +247,41 @@ def list_usage_groups(
     step = size_of(window)
     if step is not None and len(windows(span, step)) > MAX_WINDOWS:
         raise InvalidRequest(f"at most {MAX_WINDOWS} windows per request; narrow the range")
+    ref = load_catalog(session).meters[metric.key]
+    items: list[dict[str, object]] = []
+    if body.group_key is not None:
+        keys, filters = service.group_keys_of(ref.meter, body.group_key, body.group_filters)
+        found = service.metric_group_usage(
+            session,
+            ref,
+            customer_id=record.id,
+            span=span,
+            size=step,
+            keys=keys,
+            filters=filters,
+        )
+        items = [
+            shapes.group_item(entry, dict(zip(keys, group.values, strict=True)), entry.value)
+            for group in found
+            for entry in group.windows
+        ]
+        return slice_page(items, next_page, size)
     key = body.group_by.key if body.group_by is not None else None
     series = service.metric_usage(
         session,
-        load_catalog(session).meters[metric.key],
+        ref,
         customer_id=record.id,
         span=span,
         size=step,
         group_by=key,
         values=body.group_by.values if body.group_by is not None else None,
     )
-    items: list[dict[str, object]] = []
     if key is None:
-        items = [shapes.group_item(entry, None, None, entry.value) for entry in series]
+        items = [shapes.group_item(entry, None, entry.value) for entry in series]
     else:
         names = list(series[0].groups or {}) if series else []
         items = [
-            shapes.group_item(entry, key, name, (entry.groups or {}).get(name))
+            shapes.group_item(entry, {key: name}, (entry.groups or {}).get(name))
             for name in names
             for entry in series
         ]
