@@ -1083,10 +1083,10 @@ def test_a_product_unit_is_for_usage_products_and_read_trimmed() -> None:
     assert catalog.products["per_gb"].unit == "GiB"
     blank = to_catalog(parse_setup(patched({"products.0.unit": "  "})))
     assert blank.products["per_gb"].unit is None
+    products = base()["products"]
+    assert isinstance(products, list)
     flat = next(
-        index
-        for index, product in enumerate(base()["products"])  # type: ignore[arg-type]
-        if product["price"]["model"] == "flat"
+        index for index, product in enumerate(products) if product["price"]["model"] == "flat"
     )
     with pytest.raises(InvalidSetup, match="only a usage product has a unit"):
         parse_setup(patched({f"products.{flat}.unit": "seats"}))
