@@ -1,8 +1,8 @@
 """Fixtures of the browser suite.
 
 - ``chromium_path``: Debian's Chromium at ``/usr/bin/chromium``, installed with apt-get when
-  it is missing. If that install fails the suite fails under CI (``CI`` set) and is skipped,
-  with the reason, anywhere else.
+  it is missing (``tests.debian.require_debian_package``). If that install fails the suite
+  fails under CI (``CI`` set) and is skipped, with the reason, anywhere else.
 - ``server``: a real ``meterbill serve`` subprocess on 127.0.0.1 (a free port) over a demo
   database built in-process at a fixed time, so the pages and screenshots are the same on
   every run; keys come from ``meterbill keys create``.
@@ -11,9 +11,6 @@
 - ``api``: an HTTP client on the server's JSON API with the admin key.
 """
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,58 +31,17 @@ from tests.browser.support import (
     ApiClient,
     DemoServer,
 )
+from tests.debian import require_debian_package
 
-APT_TIMEOUT = 900.0
 SERVER_START_TIMEOUT = 30.0
-
-
-def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def _install_chromium() -> str | None:
-    """Install Debian's ``chromium``; None when it worked, else what went wrong."""
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available on this machine"
-    wait = "DPkg::Lock::Timeout=300"  # another apt-get may hold the lock for a while
-    for command in (
-        ["apt-get", "-o", wait, "update"],
-        ["apt-get", "-o", wait, "install", "-y", "chromium"],
-    ):
-        try:
-            done = _run(command, APT_TIMEOUT)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            return f"`{' '.join(command)}` did not finish: {error}"
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-            return f"`{' '.join(command)}` exited with {done.returncode}:\n{tail}"
-    if not Path(CHROMIUM).exists():
-        return f"apt-get installed chromium but {CHROMIUM} is still missing"
-    return None
 
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """``/usr/bin/chromium``, installed from Debian's packages first when it is missing."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    problem = _install_chromium()
-    if problem is not None:
-        message = (
-            f"the browser tests need Debian's Chromium at {CHROMIUM}, and installing it "
-            f"(apt-get update; apt-get install -y chromium) failed: {problem}"
-        )
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    require_debian_package(
+        "chromium", lambda: Path(CHROMIUM).exists(), needed_for="the browser tests"
+    )
     return CHROMIUM
 
 

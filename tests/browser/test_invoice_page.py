@@ -37,8 +37,15 @@ def _check_invoice_page(page: Page, invoice: Json) -> None:
         parse_money(rows.nth(index).get_by_test_id("line-amount").inner_text())
         for index in range(rows.count())
     ]
-    expected = [parse_decimal(line["amount"]) for line in invoice["lines"]]
+    # Taxes are shown under the subtotal, not as lines.
+    expected = [parse_decimal(line["amount"]) for line in invoice["lines"] if line["type"] != "tax"]
     assert sorted(shown) == sorted(expected), f"{what}: line amounts"
+    taxes = page.get_by_test_id("tax-amount")
+    shown_taxes = [parse_money(taxes.nth(index).inner_text()) for index in range(taxes.count())]
+    expected_taxes = [
+        parse_decimal(line["amount"]) for line in invoice["lines"] if line["type"] == "tax"
+    ]
+    assert sorted(shown_taxes) == sorted(expected_taxes), f"{what}: taxes"
 
 
 def test_every_invoice_of_the_list_opens_with_the_api_figures(

@@ -3,9 +3,13 @@
 * ``database`` / ``client``: a migrated database on ``db_url`` and the application over it,
   the clock fixed at 2026-03-05T00:00:00Z;
 * ``story``: the setup of ``tests/pages/support.py`` applied, its events ingested, January
-  and February closed at the clock, and 500.00 paid on January through the API.
+  and February closed at the clock, and 500.00 paid on January through the API;
+* ``japanese_fonts``: a font with Japanese glyphs (Debian's ``fonts-noto-cjk``, installed
+  with apt-get when ``fc-list :lang=ja`` finds none; see ``tests.debian``).
 """
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +25,7 @@ from meterbill.services.keys import create_key
 from meterbill.services.links import invoice_link_token, link_secret
 from meterbill.services.setupio import load_setup_document
 from tests.api.support import TestClient
+from tests.debian import require_debian_package
 from tests.pages.support import CUSTOMER, FIXED, JANUARY_EVENTS, MARCH_EVENTS, SETUP_YAML
 
 
@@ -78,3 +83,21 @@ def story(database: Database, client: TestClient) -> Story:
     assert paid.status_code == 200, paid.text
     assert Decimal(paid.json()["data"]["amount_due"]) == Decimal("1201.82")
     return Story(january, february, march, headers, account, database)
+
+
+def has_japanese_fonts() -> bool:
+    """fontconfig knows a font that covers Japanese."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return False
+    listed = subprocess.run(
+        [fc_list, ":lang=ja", "family"], capture_output=True, text=True, check=False, timeout=60
+    )
+    return bool(listed.stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def japanese_fonts() -> None:
+    require_debian_package(
+        "fonts-noto-cjk", has_japanese_fonts, needed_for="the PDF tests of Japanese names"
+    )

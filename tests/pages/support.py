@@ -3,8 +3,8 @@
 One customer, "Zoë & Co <Café>" (a name that needs escaping and is not ASCII), on plan
 ``pro`` (month) from 2026-01-01:
 
-* ``gib_written`` "Data written", described "Data written on {cluster_id}": graduated, up to
-  1,000 at 0.10, then 0.0125;
+* ``gib_written`` "Data written" (unit GiB), described "Data written on {cluster_id}":
+  graduated, up to 1,000 at 0.10, then 0.0125;
 * ``support`` "Support": flat 1,500.00;
 * credits: ``welcome`` free 25.00 (drawn first), ``commit`` commit 40.00.
 
@@ -49,6 +49,7 @@ products:
     name: Data written
     description: "Data written on {cluster_id}"
     meter: bytes_written
+    unit: GiB
     price:
       model: graduated
       tiers:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from meterbill.api.typesense import API_KEY_NAME
+from meterbill.core.numbers import format_money
 from meterbill.db import catalog as catalog_store
 from meterbill.services.links import (
     LINK_SECRET_KEY,
@@ -15,7 +16,6 @@ from meterbill.services.links import (
     link_secret,
     rotate_link_secret,
 )
-from meterbill.views.pdf import format_money
 from tests.api.support import TestClient
 from tests.pages.conftest import Story
 from tests.pages.support import CUSTOMER_NAME, Node, parse_html
@@ -57,13 +57,19 @@ def assert_page_matches_api(page: Node, api: dict[str, Any]) -> None:
     )
     assert page.one("customer-name").text == CUSTOMER_NAME
     rows = page.all("line-row")
-    assert len(rows) == len(api["lines"])
-    for row, line in zip(rows, api["lines"], strict=True):
+    charges = [line for line in api["lines"] if line["type"] != "tax"]
+    assert len(rows) == len(charges)
+    for row, line in zip(rows, charges, strict=True):
+        assert row.attrs["data-kind"] == line["type"]
         assert row.one("line-name").text == line.get("description", line["name"])
         assert row.value("line-quantity") == line["quantity"]
         assert row.value("line-unit-price") == line.get("unit_price", "")
         assert row.value("line-amount") == line["amount"]
         assert row.one("line-amount").text == format_money(Decimal(line["amount"]), currency)
+    taxes = [line for line in api["lines"] if line["type"] == "tax"]
+    assert [(row.one("tax-name").text, row.value("tax-amount")) for row in page.all("tax-row")] == [
+        (line.get("description", line["name"]), line["amount"]) for line in taxes
+    ]
     for testid, key in _TOTALS.items():
         assert page.value(testid) == api[key], testid
     for testid in ("invoice-subtotal", "invoice-total", "invoice-amount-due"):
@@ -93,9 +99,9 @@ def test_the_page_shows_every_figure_of_the_api(client: TestClient, story: Story
     assert page.value("invoice-status") == "issued"
     # The figures as people read them, worked out by hand in tests/pages/support.py.
     assert [row.text for row in page.all("line-row")] == [
-        "Data written on c1 Data written - Tier 1 1,000 $0.10 $100.00",
-        "Data written on c1 Data written - Tier 2 11,345.5 $0.0125 $141.82",
-        "Data written on c2 Data written - Tier 1 250 $0.10 $25.00",
+        "Data written on c1 Data written - Tier 1 1,000 GiB $0.10 $100.00",
+        "Data written on c1 Data written - Tier 2 11,345.5 GiB $0.0125 $141.82",
+        "Data written on c2 Data written - Tier 1 250 GiB $0.10 $25.00",
         "Support 1 $1,500.00",
     ]
     assert {testid: page.one(testid).text for testid in _TOTALS} == {

@@ -1,5 +1,5 @@
 """The invoice as a PDF: from its link and from ``meterbill invoices pdf``, with real text
-that carries the page's figures."""
+that carries the page's figures in the page's order (it is the page, printed)."""
 
 import io
 from pathlib import Path
@@ -14,7 +14,7 @@ from meterbill.services.jsonio import dumps_text
 from meterbill.services.seller import SELLER_KEY
 from tests.api.support import TestClient
 from tests.pages.conftest import Story
-from tests.pages.support import CUSTOMER_NAME, parse_html
+from tests.pages.support import CUSTOMER_NAME, Node, parse_html
 
 SELLER = {
     "name": "Meter Works Ltd",
@@ -29,6 +29,75 @@ def pdf_text(document: bytes) -> tuple[str, PdfReader]:
     reader = PdfReader(io.BytesIO(document))
     text = " ".join(page.extract_text() for page in reader.pages)
     return " ".join(text.split()), reader
+
+
+# What the page shows, in document order; the PDF must show the same, in the same order.
+_FIGURES = (
+    "seller-name",
+    "invoice-number",
+    "customer-name",
+    "invoice-period",
+    "line-name",
+    "line-detail",
+    "line-quantity",
+    "line-unit-price",
+    "line-amount",
+    "invoice-subtotal",
+    "tax-name",
+    "tax-amount",
+    "credit-label",
+    "credit-amount",
+    "invoice-credits",
+    "invoice-total",
+    "invoice-payments",
+    "credit-note-label",
+    "credit-note-reason",
+    "credit-note-amount",
+    "invoice-credit-notes",
+    "invoice-amount-due",
+)
+
+
+def page_figures(page: Node) -> list[str]:
+    """The texts of the page's figures (:data:`_FIGURES`), in document order."""
+    found: list[str] = []
+
+    def walk(node: Node) -> None:
+        if node.attrs.get("data-testid") in _FIGURES:
+            found.append(node.text)
+            return
+        for child in node.children:
+            if isinstance(child, Node):
+                walk(child)
+
+    walk(page)
+    return [text for text in found if text]
+
+
+def assert_in_order(needles: list[str], text: str) -> None:
+    position = 0
+    for needle in needles:
+        found = text.find(needle, position)
+        assert found >= 0, f"{needle!r} is not in the PDF after position {position}: {text}"
+        position = found + len(needle)
+
+
+def test_the_pdf_shows_what_the_page_shows(client: TestClient, story: Story) -> None:
+    headers = story.admin
+    noted = client.post(
+        f"/v1/invoices/{story.january}/credit_notes",
+        json={"amount": "20.00", "reason": "Outage on 12 January"},
+        headers=headers,
+    )
+    assert noted.status_code == 201, noted.text
+    token = story.token(story.january)
+    page = parse_html(client.get(f"/invoices/{token}").text)
+    figures = page_figures(page)
+    assert "Credit note 1" in figures
+    assert "-$20.00" in figures
+    assert "11,345.5 GiB" in figures
+    text, _ = pdf_text(client.get(f"/invoices/{token}/pdf").content)
+    assert_in_order(figures, text)
 
 
 def test_the_pdf_has_the_figures_of_the_page(client: TestClient, story: Story) -> None:
@@ -47,7 +116,7 @@ def test_the_pdf_has_the_figures_of_the_page(client: TestClient, story: Story) -
     assert response.headers["content-disposition"] == f'attachment; filename="invoice-{number}.pdf"'
     text, reader = pdf_text(response.content)
     assert len(reader.pages) == 1
-    assert f"No. {number}" in text
+    assert f"Invoice {number}" in text
     assert CUSTOMER_NAME in text
     for needle in ("Meter Works Ltd", "1 Billing Street", "London EC1A 1AA", "accounts@meter"):
         assert needle in text
@@ -71,7 +140,8 @@ def test_the_pdf_has_the_figures_of_the_page(client: TestClient, story: Story) -
     assert "Subtotal $1,766.82" in text
     assert "Total $1,701.82" in text
     assert reader.metadata is not None
-    assert reader.metadata.title == f"Invoice {number} - {CUSTOMER_NAME}"
+    assert reader.metadata.title == f"Invoice {number} · {CUSTOMER_NAME} · Meter Works Ltd"
+    assert reader.metadata.author == "Meter Works Ltd"
 
     letter = client.get(f"/invoices/{token}/pdf", params={"paper": "letter"})
     _, letter_reader = pdf_text(letter.content)
@@ -90,9 +160,10 @@ def test_the_cli_writes_the_pdf_of_any_invoice(db_url: str, story: Story, tmp_pa
     assert done.exit_code == 0, done.output
     assert f"wrote {issued}" in done.output
     text, _ = pdf_text(issued.read_bytes())
-    assert "INVOICE No. 1" in text
+    assert "Invoice 1" in text
     assert "Total $1,701.82" in text
     assert "DRAFT" not in text
+    assert "Download PDF" not in text
 
     draft = tmp_path / "march.pdf"
     done = runner.invoke(
@@ -101,7 +172,7 @@ def test_the_cli_writes_the_pdf_of_any_invoice(db_url: str, story: Story, tmp_pa
     )
     assert done.exit_code == 0, done.output
     text, _ = pdf_text(draft.read_bytes())
-    assert "DRAFT INVOICE" in text
+    assert "Draft invoice DRAFT" in text
     assert CUSTOMER_NAME in text
     assert "Data written on c1" in text
     assert "Support" in text

@@ -1,5 +1,6 @@
-"""How the invoice reads: money by the currency's minor unit, exact quantities and unit
-prices, the seller setting, and a PDF that pages long invoices and survives any name."""
+"""How the invoice reads: the seller setting, taxes, discounts, credits and credit notes,
+quantities with their unit, and a PDF (the page's own HTML printed by WeasyPrint) that
+pages long invoices, prints every script the fonts cover and loads nothing."""
 
 import io
 from dataclasses import replace
@@ -10,7 +11,16 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from meterbill.core.catalog import CreditKind, Customer
+from meterbill.api.pages import invoice_html, invoice_pdf
+from meterbill.core.catalog import (
+    Aggregation,
+    CreditKind,
+    Customer,
+    FlatPrice,
+    Meter,
+    PerUnitPrice,
+    Product,
+)
 from meterbill.core.credits import CreditUse
 from meterbill.core.invoicing import PeriodRef
 from meterbill.core.periods import Span
@@ -19,48 +29,15 @@ from meterbill.db import catalog as catalog_store
 from meterbill.db.database import Database
 from meterbill.services.catalog import apply_setup
 from meterbill.services.ingest import rebuild_meter
-from meterbill.services.invoicing import InvoiceView
+from meterbill.services.invoicing import CreditNoteView, InvoiceView
 from meterbill.services.seller import DEFAULT_SELLER, SELLER_KEY, Seller, seller_of
-from meterbill.views.pdf import (
-    format_money,
-    format_quantity,
-    format_unit_price,
-    invoice_pdf,
-    invoice_sheet,
-    pdf_filename,
-)
+from meterbill.views.pdf import html_pdf, invoice_sheet, pdf_filename, unit_of
 
 
-@pytest.mark.parametrize(
-    ("amount", "currency", "shown"),
-    [
-        ("1732.41", "USD", "$1,732.41"),
-        ("1000", "USD", "$1,000.00"),
-        ("0", "USD", "$0.00"),
-        ("-5", "USD", "-$5.00"),
-        ("0.005", "USD", "$0.01"),
-        ("1234567.5", "EUR", "€1,234,567.50"),
-        ("12.5", "GBP", "£12.50"),
-        ("1200", "JPY", "¥1,200"),
-        ("1.2345", "KWD", "KWD 1.235"),
-        ("9.9", "CHF", "CHF 9.90"),
-    ],
-)
-def test_money_follows_the_currency(amount: str, currency: str, shown: str) -> None:
-    assert format_money(Decimal(amount), currency) == shown
-
-
-def test_unit_prices_and_quantities_are_never_rounded() -> None:
-    assert format_unit_price(Decimal("0.10"), "USD") == "$0.10"
-    assert format_unit_price(Decimal("0.000125"), "USD") == "$0.000125"
-    assert format_unit_price(Decimal("2"), "JPY") == "¥2"
-    assert format_unit_price(Decimal("1500"), "USD") == "$1,500.00"
-    assert format_quantity(Decimal("12345.50")) == "12,345.5"
-    assert format_quantity(Decimal("1E+3")) == "1,000"
-    assert format_quantity(Decimal("0.000")) == "0"
-    assert format_quantity(Decimal("4738.98998041637241840362549")) == (
-        "4,738.98998041637241840362549"
-    )
+def pdf_pages(document: bytes) -> list[str]:
+    """Each page's text, whitespace collapsed."""
+    assert document.startswith(b"%PDF-")
+    return [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(document)).pages]
 
 
 def test_the_seller_setting_and_its_default(tmp_path: Path) -> None:
@@ -116,21 +93,83 @@ def _view(lines: int, name: str) -> InvoiceView:
     )
 
 
-def test_a_long_invoice_runs_over_pages_and_any_name_prints() -> None:
-    sheet = invoice_sheet(_view(60, "株式会社 Ünïcode — “Shop”"))
+def test_a_long_invoice_runs_over_pages() -> None:
+    sheet = invoice_sheet(_view(60, "Acme"))
     assert pdf_filename(sheet) == "invoice-42.pdf"
     assert [row.label for row in sheet.credit_rows] == ["Commit credits"]
-    reader = PdfReader(io.BytesIO(invoice_pdf(sheet)))
-    pages = [page.extract_text() for page in reader.pages]
+    pages = pdf_pages(invoice_pdf(sheet))
     assert len(pages) >= 3
     assert all(f"Page {n} of {len(pages)}" in text for n, text in enumerate(pages, start=1))
     # The table's headings repeat on every page; the totals come last.
-    assert all("DESCRIPTION" in text for text in pages)
-    assert "Amount due €914.00" in " ".join(pages[-1].split())
-    # Helvetica has no CJK: those characters print as "?", the rest as written.
-    assert "?? Ünïcode — “Shop”" in pages[0]
+    assert all("DESCRIPTION QUANTITY UNIT PRICE AMOUNT" in text.upper() for text in pages)
+    assert "Amount due €914.00" in pages[-1]
     with pytest.raises(ValueError, match="paper"):
         invoice_pdf(sheet, paper="a3")  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("japanese_fonts")
+def test_polish_and_japanese_names_print_as_written() -> None:
+    """The fonts of docs/operations.md cover both: no "?" and no look-alike letters."""
+    seller = Seller("Łódź Cloud", ("ul. Piotrkowska 104", "90-926 Łódź"), tax_id="PL7251234567")
+    view = _view(1, "株式会社テスト")
+    view = replace(view, lines=(replace(view.lines[0], description="Łódź Cloud — 株式会社テスト"),))
+    document = invoice_pdf(invoice_sheet(view, seller))
+    reader = PdfReader(io.BytesIO(document))
+    text = reader.pages[0].extract_text()
+    for name in ("Łódź Cloud", "株式会社テスト", "90-926 Łódź", "Łódź Cloud — 株式会社テスト"):
+        assert name in text, name
+    assert "?" not in text
+    assert reader.metadata is not None
+    assert reader.metadata.title == "Invoice 42 · 株式会社テスト · Łódź Cloud"
+    assert reader.metadata.author == "Łódź Cloud"
+
+
+def test_the_pdf_loads_nothing() -> None:
+    """No URL leaves the process: the stylesheets are inline, anything else is refused."""
+    sheet = invoice_sheet(_view(1, "Acme"))
+    html = invoice_html(sheet)
+    assert '<link rel="stylesheet"' not in html
+    assert "Download PDF" not in html
+    refused: list[str] = []
+    hostile = html.replace(
+        "</body>",
+        '<img src="http://127.0.0.1:9/track.png"><img src="file:///etc/hostname">'
+        '<link rel="stylesheet" href="https://example.invalid/x.css"></body>',
+    )
+    assert pdf_pages(html_pdf(hostile, refused=refused))
+    assert sorted(refused) == [
+        "file:///etc/hostname",
+        "http://127.0.0.1:9/track.png",
+        "https://example.invalid/x.css",
+    ]
+    refused.clear()
+    html_pdf(html, refused=refused)
+    assert refused == []
+
+
+def test_quantities_read_rounded_with_their_unit_and_stay_exact_in_the_value() -> None:
+    view = _view(1, "Acme")
+    line = replace(view.lines[0], quantity=Decimal("11945.26627147663384675979614"))
+    sheet = invoice_sheet(replace(view, lines=(line,)), units={"p": "GiB"})
+    shown = sheet.lines[0].quantity
+    assert (shown.value, shown.text) == ("11945.26627147663384675979614", "11,945.266 GiB")
+    assert invoice_sheet(replace(view, lines=(line,))).lines[0].quantity.text == "11,945.266"
+
+
+def test_the_unit_comes_from_the_product_else_the_meter() -> None:
+    per_unit = PerUnitPrice(unit_price=Decimal("0.1"))
+    meter = Meter("node_hours", "Node hours", ("node",), Aggregation.SUM, "nodes")
+    assert unit_of(Product("n", "Node", per_unit, meter="node_hours"), meter) == "node hours"
+    calls = Meter("calls", "API calls", ("call",), Aggregation.COUNT)
+    assert unit_of(Product("c", "Calls", per_unit, meter="calls"), calls) == "API calls"
+    # A divisor or a time-weighted meter changes what a unit is: only the product knows.
+    divided = Product("g", "GiB written", per_unit, meter="node_hours", quantity_divisor=Decimal(8))
+    assert unit_of(divided, meter) is None
+    assert unit_of(replace(divided, unit="GiB"), meter) == "GiB"
+    stored = Meter("stored", "Stored GiB", ("gauge",), Aggregation.TIME_WEIGHTED, "gib")
+    assert unit_of(Product("s", "Storage", per_unit, meter="stored"), stored) is None
+    flat = Product("f", "Support", FlatPrice(Decimal(5)))
+    assert unit_of(flat, None) is None
 
 
 def test_the_setup_seller_comes_first_and_the_pdf_shows_it_with_the_tax(tmp_path: Path) -> None:
@@ -175,11 +214,13 @@ def test_the_setup_seller_comes_first_and_the_pdf_shows_it_with_the_tax(tmp_path
     )
     sheet = invoice_sheet(view, seller)
     assert (sheet.subtotal.text, sheet.tax.text) == ("€0.50", "€0.10")
-    text = " ".join(PdfReader(io.BytesIO(invoice_pdf(sheet))).pages[0].extract_text().split())
+    # The tax is not a charge: it shows under the subtotal, by name.
+    assert [line.kind for line in sheet.lines] == ["usage"]
+    assert [(row.name, row.amount.text) for row in sheet.tax_rows] == [("VAT 20%", "€0.10")]
+    [text] = pdf_pages(invoice_pdf(sheet))
     assert "Cloudworks Ltd" in text
     assert "Tax ID GB123456789" in text
-    assert "VAT 20%" in text
-    assert "Tax €0.10" in text
+    assert "Subtotal €0.50 VAT 20% €0.10 Tax €0.10" in text
 
 
 def test_replacements_voids_and_credit_notes_are_shown() -> None:
@@ -191,7 +232,20 @@ def test_replacements_voids_and_credit_notes_are_shown() -> None:
         credit_notes=Decimal("0.5"),
         credit_notes_off_due=Decimal("0.5"),
     )
-    sheet = invoice_sheet(view)
+    note = CreditNoteView(
+        number=3,
+        invoice_id="inv-1",
+        invoice_number=42,
+        customer_id="c-1",
+        currency="EUR",
+        amount=Decimal("0.5"),
+        off_due=Decimal("0.5"),
+        granted=Decimal(0),
+        reason="Outage on 12 January",
+        at=datetime(2026, 2, 10, tzinfo=UTC),
+        created_at=datetime(2026, 2, 10, tzinfo=UTC),
+    )
+    sheet = invoice_sheet(view, notes=(note,))
     assert (sheet.replaces, sheet.credit_notes.text, sheet.credit_notes_deduction) == (
         7,
         "€0.50",
@@ -199,11 +253,58 @@ def test_replacements_voids_and_credit_notes_are_shown() -> None:
     )
     # 1.50 - 1.00 of credits - 0.50 of credit notes: nothing due.
     assert sheet.amount_due.text == "€0.00"
-    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(invoice_pdf(sheet))).pages)
+    text = " ".join(pdf_pages(invoice_pdf(sheet)))
     assert "Invoice 7 (void)" in text
-    assert "Credit notes" in text
+    assert "Credit note 3 2026-02-10 · Outage on 12 January -€0.50 Credit notes -€0.50" in text
     void = invoice_sheet(replace(_view(1, "Acme"), status="void", replaced_by=9, written_off=True))
-    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(invoice_pdf(void))).pages)
-    assert "Replaced by" in text
-    assert "Invoice 9" in text
+    text = " ".join(pdf_pages(invoice_pdf(void)))
+    assert "Replaced by Invoice 9" in text
     assert "Period not billed" in text
+
+
+def test_discounts_are_lines_and_credits_sit_under_one_heading() -> None:
+    view = _view(2, "Acme")
+    discount = Line(
+        key="discount:launch",
+        name="Launch discount 10%",
+        product=None,
+        type="discount",
+        group=(),
+        quantity=Decimal(1),
+        unit_price=None,
+        exact=Decimal("-0.15"),
+        amount=Decimal("-0.15"),
+    )
+    credits = (
+        CreditUse("welcome", CreditKind.FREE, Decimal("0.25")),
+        CreditUse("c-1", CreditKind.COMMIT, Decimal("0.5")),
+        CreditUse("c-2", CreditKind.COMMIT, Decimal("0.25")),
+    )
+    # 0.50 + 1.00 - 0.15 = 1.35; credits 1.00 → 0.35.
+    view = replace(
+        view,
+        lines=(*view.lines, discount),
+        totals=replace(
+            view.totals,
+            subtotal=Decimal("1.35"),
+            credits=credits,
+            credits_applied=Decimal(1),
+            total=Decimal("0.35"),
+        ),
+    )
+    sheet = invoice_sheet(view)
+    assert [(line.kind, line.amount.text) for line in sheet.lines] == [
+        ("usage", "€0.50"),
+        ("usage", "€1.00"),
+        ("discount", "-€0.15"),
+    ]
+    assert [(row.label, row.deduction) for row in sheet.credit_rows] == [
+        ("Free credits", "-€0.25"),
+        ("Commit credits", "-€0.75"),
+    ]
+    [text] = pdf_pages(invoice_pdf(sheet))
+    assert "Launch discount 10% 1 -€0.15" in text
+    assert (
+        "Subtotal €1.35 Credits Free credits -€0.25 Commit credits -€0.75 "
+        "Credits applied -€1.00 Total €0.35"
+    ) in text

@@ -82,6 +82,7 @@ products:
     quantity_divisor: "1000000000"
     line_item_type: bandwidth
     description: "GB -- {cluster_id}"
+    unit: GB
     price:
       model: per_unit
       by: memory_option
@@ -437,6 +438,7 @@ def test_tier_flat_amounts_and_free_quantity_are_read_and_written_back() -> None
             "quantity_divisor": "1000000000",
             "line_item_type": "bandwidth",
             "description": "GB -- {cluster_id}",
+            "unit": "GB",
             "price": {
                 "model": "per_unit",
                 "by": "memory_option",
@@ -1074,3 +1076,17 @@ def test_references_see_the_merged_catalog() -> None:
     merged.products.update({product.key: product for product in later.products})
 
     check_references(merged, earlier.customers)
+
+
+def test_a_product_unit_is_for_usage_products_and_read_trimmed() -> None:
+    catalog = to_catalog(parse_setup(patched({"products.0.unit": " GiB "})))
+    assert catalog.products["per_gb"].unit == "GiB"
+    blank = to_catalog(parse_setup(patched({"products.0.unit": "  "})))
+    assert blank.products["per_gb"].unit is None
+    products = base()["products"]
+    assert isinstance(products, list)
+    flat = next(
+        index for index, product in enumerate(products) if product["price"]["model"] == "flat"
+    )
+    with pytest.raises(InvalidSetup, match="only a usage product has a unit"):
+        parse_setup(patched({f"products.{flat}.unit": "seats"}))

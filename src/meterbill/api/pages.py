@@ -4,7 +4,9 @@
   Letter, ``?paper=letter`` for the latter); ``token`` is the signed link of
   ``services.links``, the Typesense API's ``invoice_html_url``;
 * ``GET /invoices/{token}/pdf``: the same invoice as a PDF download,
-  ``invoice-<number>.pdf``.
+  ``invoice-<number>.pdf``: the page's own template and print stylesheet printed by
+  WeasyPrint (:func:`invoice_pdf`, also behind ``meterbill invoices pdf``), so the page and
+  the PDF are one layout.
 
 The token is the only credential: a tampered token, one signed with another installation's
 secret or with a rotated-out one (``services.links.rotate_link_secret``), and a token of a
@@ -17,6 +19,8 @@ outside the server, and their Content-Security-Policy forbids it. Other pages ca
 ``base.html`` and ``style.css`` through :func:`render_page`.
 """
 
+from functools import cache
+from importlib.resources import files
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -27,13 +31,14 @@ from starlette.staticfiles import StaticFiles
 from meterbill import __version__
 from meterbill.api.deps import SessionDep
 from meterbill.services.links import invoice_for_token
-from meterbill.services.seller import seller_of
-from meterbill.views.pdf import PAPERS, Paper, invoice_pdf, invoice_sheet, pdf_filename
+from meterbill.views.pdf import PAPERS, InvoiceSheet, Paper, html_pdf, pdf_filename, read_sheet
 
 __all__ = [
     "PAGE_HEADERS",
     "STATIC_PATH",
     "TEMPLATES",
+    "invoice_html",
+    "invoice_pdf",
     "not_found_page",
     "render_page",
     "router",
@@ -86,6 +91,37 @@ def render_page(
     return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
+@cache
+def _stylesheet(name: str) -> str:
+    return files("meterbill.api").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def invoice_html(
+    sheet: InvoiceSheet, *, paper: Paper = "a4", root: str = "", pdf_url: str = ""
+) -> str:
+    """The invoice page's HTML. Without ``pdf_url`` it is the document the PDF prints: its
+    stylesheets inline (``style.css``, then ``print.css`` for print) and no link to itself."""
+    if paper not in PAPERS:
+        raise ValueError(f"paper must be one of {', '.join(PAPERS)}, got {paper!r}")
+    inline = (
+        None if pdf_url else {"screen": _stylesheet("style.css"), "print": _stylesheet("print.css")}
+    )
+    return TEMPLATES.get_template("invoice.html").render(
+        root=root,
+        static=f"{root}{STATIC_PATH}",
+        version=__version__,
+        sheet=sheet,
+        paper=paper,
+        pdf_url=pdf_url,
+        inline_css=inline,
+    )
+
+
+def invoice_pdf(sheet: InvoiceSheet, *, paper: Paper = "a4") -> bytes:
+    """The invoice as a PDF (A4 or US Letter): :func:`invoice_html` printed by WeasyPrint."""
+    return html_pdf(invoice_html(sheet, paper=paper))
+
+
 def not_found_page(request: Request) -> HTMLResponse:
     """The plain 404 page: the same for every link that shows nothing, and no figures."""
     return render_page(
@@ -124,14 +160,15 @@ def invoice_page(
     if view is None:
         return not_found_page(request)
     chosen = _paper(paper)
-    pdf_url = f"{_root(request)}/invoices/{token}/pdf"
-    return render_page(
-        request,
-        "invoice.html",
-        sheet=invoice_sheet(view, seller_of(session)),
+    root = _root(request)
+    pdf_url = f"{root}/invoices/{token}/pdf"
+    html = invoice_html(
+        read_sheet(session, view),
         paper=chosen,
+        root=root,
         pdf_url=pdf_url if chosen == "a4" else f"{pdf_url}?paper={chosen}",
     )
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 @router.get(
@@ -146,7 +183,7 @@ def invoice_page_pdf(
     view = invoice_for_token(session, token)
     if view is None:
         return not_found_page(request)
-    sheet = invoice_sheet(view, seller_of(session))
+    sheet = read_sheet(session, view)
     headers = {
         **PAGE_HEADERS,
         "Content-Disposition": f'attachment; filename="{pdf_filename(sheet)}"',

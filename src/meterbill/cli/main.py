@@ -396,7 +396,7 @@ def invoices_pdf(
     as_of: AsOf = None,
 ) -> None:
     """Write one invoice as a PDF, the same as its page; a draft is marked DRAFT."""
-    from meterbill.services.seller import seller_of
+    from meterbill.api.pages import invoice_pdf
     from meterbill.views import pdf
 
     size = next((known for known in pdf.PAPERS if known == paper.strip().lower()), None)
@@ -407,8 +407,8 @@ def invoices_pdf(
         view = invoicing.find_invoice(
             session, invoicing.resolve_invoice(session, invoice_id), as_of=moment
         )
-        sheet = pdf.invoice_sheet(view, seller_of(session))
-    document = pdf.invoice_pdf(sheet, paper=size)
+        sheet = pdf.read_sheet(session, view)
+    document = invoice_pdf(sheet, paper=size)
     if str(output) == "-":
         sys.stdout.buffer.write(document)
         sys.stdout.buffer.flush()

@@ -185,6 +185,8 @@ class Product:
     minimum: Decimal | None = None
     maximum: Decimal | None = None
     tax_exempt: bool = False
+    # What one unit of the quantity is called on invoices ("GiB", "node hours"); display only.
+    unit: str | None = None
 
     @property
     def is_flat(self) -> bool:

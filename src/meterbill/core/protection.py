@@ -28,7 +28,7 @@ from meterbill.core.periods import Span, full_period
 __all__ = ["IssuedInvoice", "Refused", "check_changes"]
 
 # Fields that never decide an amount.
-_SHOWN_ONLY = frozenset({"key", "name", "description", "line_item_type"})
+_SHOWN_ONLY = frozenset({"key", "name", "description", "line_item_type", "unit"})
 # Where a record's field is spelt differently in the setup document.
 _DOCUMENT_NAMES = {"event_types": "event_type"}
 _GRANT_FIELDS = ("amount", "kind", "starts_at", "expires_at", "priority")

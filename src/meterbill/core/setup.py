@@ -115,6 +115,7 @@ _PRODUCT_FIELDS = (
     "minimum",
     "maximum",
     "tax_exempt",
+    "unit",
 )
 _PRICE_CHANGE_FIELDS = ("effective_from", "price")
 _PRICE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -585,6 +586,9 @@ def _parse_product(value: object, path: str) -> Product:
     if minimum is not None and maximum is not None and maximum < minimum:
         raise InvalidSetup(fields.at("maximum"), f"must not be below minimum ({minimum})")
     exempt = fields.get("tax_exempt")
+    unit = fields.optional_string("unit")
+    if flat and unit is not None:
+        raise InvalidSetup(fields.at("unit"), "only a usage product has a unit, not a flat one")
     return Product(
         key=key,
         name=name,
@@ -598,6 +602,7 @@ def _parse_product(value: object, path: str) -> Product:
         minimum=minimum,
         maximum=maximum,
         tax_exempt=False if exempt is None else _boolean(exempt, fields.at("tax_exempt")),
+        unit=None if unit is None else unit.strip() or None,
     )
 
 
@@ -1109,6 +1114,7 @@ def _product_to_document(product: Product) -> dict[str, object]:
     if product.line_item_type != ("flat" if product.is_flat else "usage"):
         document["line_item_type"] = product.line_item_type
     _put(document, "description", product.description)
+    _put(document, "unit", product.unit)
     document["price"] = _price_to_document(product.price)
     if product.price_changes:
         document["price_changes"] = [

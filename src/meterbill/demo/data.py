@@ -221,6 +221,7 @@ def _stream_products() -> list[dict[str, object]]:
             "name": "Uncompressed GiB written",
             "meter": "bytes_written",
             "quantity_divisor": str(_GIB),
+            "unit": "GiB",
             "price": {
                 "model": "graduated",
                 "tiers": [
@@ -234,6 +235,7 @@ def _stream_products() -> list[dict[str, object]]:
             "key": "gib_hours",
             "name": "GiB hours stored",
             "meter": "stored_gib",
+            "unit": "GiB-hours",
             "price": {"model": "per_unit", "unit_price": "0.0000137"},
         },
         {
@@ -273,6 +275,7 @@ def _search_products() -> list[dict[str, object]]:
             "meter": "bandwidth_bytes",
             "line_item_type": "bandwidth",
             "quantity_divisor": str(_GB),
+            "unit": "GB",
             "description": "Bandwidth -- {cluster_id} (per GB)",
             "price": {"model": "per_unit", "unit_price": "0.09"},
         },
