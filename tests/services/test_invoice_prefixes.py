@@ -27,14 +27,14 @@ def document() -> dict[str, object]:
 
 
 def shared_first_character(ids: list[str]) -> tuple[str, list[str]]:
-    """A first character several ids share, not a digit 1-9 (that would be a number).
+    """A first character several ids share, not a digit (that would be a number).
 
     The ids are UUID5s of the customer, plan and period, so the choice is always the same.
     """
     by_first: dict[str, list[str]] = defaultdict(list)
     for found in ids:
         by_first[found[0]].append(found)
-    shared = {c: g for c, g in by_first.items() if len(g) >= 2 and c not in "123456789"}
+    shared = {c: g for c, g in by_first.items() if len(g) >= 2 and not c.isdigit()}
     first, group = max(shared.items(), key=lambda item: (len(item[1]), item[0]))
     return first, sorted(group)
 
@@ -64,6 +64,13 @@ def test_prefixes_resolve_and_ambiguity_lists_candidates(db_url: str) -> None:
             assert resolve_invoice(session, "zz-none") == "zz-none"
             with pytest.raises(NotFound, match="invoice number 999 not found"):
                 resolve_invoice(session, "999")
+            # Digits are a number even when an id starts with them.
+            digits = next(found[0] for found in issued if found[0].isdigit() and found[0] != "0")
+            if int(digits) > len(CUSTOMERS):
+                with pytest.raises(NotFound, match=f"invoice number {digits} not found"):
+                    resolve_invoice(session, digits)
+            with pytest.raises(NotFound, match="add the next character"):
+                resolve_invoice(session, "0")
             first, group = shared_first_character(issued)
             with pytest.raises(InvalidRequest) as refused:
                 resolve_invoice(session, first)

@@ -647,7 +647,7 @@ def resolve_invoice(
     """An invoice id from an id, a unique prefix of one, or an issued invoice's number
     (``42`` or ``#42``).
 
-    A number is looked up first; digits that are no invoice's number are tried as a prefix.
+    Digits only are always a number (the CLI's short ids never are digits only).
     Prefixes match the stored invoices (issued, paid, void) and, with ``drafts_as_of``, the
     live drafts of every customer at that time too. A prefix that matches several invoices
     raises ``InvalidRequest`` listing them; one that matches none is returned as it is, so
@@ -655,9 +655,15 @@ def resolve_invoice(
     """
     text = id_or_number.strip().removeprefix("#")
     if text.isascii() and text.isdigit() and len(text) <= 18:
+        # Digits are always a number, never a prefix: a mistyped number must not reach an
+        # invoice whose id happens to start with those digits.
         found = store.invoice_id_by_number(session, int(text))
-        if found is not None:
-            return found
+        if found is None:
+            raise NotFound(
+                f"invoice number {text} not found (digits are read as a number; for an id "
+                "prefix made of digits only, add the next character of the id)"
+            )
+        return found
     prefix = id_or_number.strip()
     if not prefix or store.get_invoice(session, prefix) is not None:
         return prefix
@@ -670,8 +676,6 @@ def resolve_invoice(
     if len(matches) == 1:
         return matches.pop()
     if not matches:
-        if text.isascii() and text.isdigit() and len(text) <= 18:
-            raise NotFound(f"invoice number {text} not found")
         return prefix
     shown = sorted(matches)[:PREFIX_CANDIDATES]
     listed = "; ".join(_candidate(session, found) for found in shown)
