@@ -1,8 +1,10 @@
 # One entry point for people and CI. `make demo` and `make check` are the README's commands.
+# `make demo PORT=8080` serves the demo on another port.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PORT ?= 8000
 
 .PHONY: install demo check lint test test-pg bench clean
 
@@ -15,7 +17,7 @@ $(BIN)/meterbill: pyproject.toml
 install: $(BIN)/meterbill
 
 demo: install
-	$(BIN)/meterbill --database sqlite:///demo.db demo
+	$(BIN)/meterbill --database sqlite:///demo.db demo --port $(PORT)
 
 lint: install
 	$(BIN)/ruff format --check src tests bench

@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
 
 from meterbill import __version__
 from meterbill.api import dashboard, metronome, native, pages, typesense, warpstream
@@ -12,7 +13,11 @@ from meterbill.api.errors import error_response, install_error_handlers
 from meterbill.api.responses import JsonResponse
 from meterbill.db.database import Database
 
-__all__ = ["Limits", "create_app"]
+__all__ = ["HOME", "Limits", "create_app"]
+
+HOME = "/docs"
+"""Where ``/`` leads: the API's interactive docs (the one place to change when an operator
+console exists)."""
 
 
 def _now() -> datetime:
@@ -62,6 +67,10 @@ def create_app(
         wait_timeout=limits.wait_timeout,
         exempt=("/healthz", "/readyz", f"{pages.STATIC_PATH}/"),
     )
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse(HOME, status_code=307)
 
     @app.get("/healthz", summary="Liveness: the process answers (the database is not checked)")
     def healthz() -> dict[str, object]:

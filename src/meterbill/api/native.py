@@ -27,6 +27,7 @@ from meterbill.core.errors import InvalidRequest, OutOfRange
 from meterbill.core.events import read_number
 from meterbill.core.periods import Span, WindowSize, parse_instant
 from meterbill.core.setup import customer_to_document
+from meterbill.core.setup_schema import setup_schema
 from meterbill.db import catalog as catalog_store
 from meterbill.db.database import Database
 from meterbill.services import invoicing, reports
@@ -165,6 +166,16 @@ async def ingest_events(request: Request) -> JsonResponse:
 def get_setup(session: SessionDep, principal: PrincipalDep) -> JsonResponse:
     require_admin(principal)
     return JsonResponse(current_setup(session))
+
+
+@router.get(
+    "/setup/schema",
+    summary="The JSON Schema of the setup document (no key needed)",
+    description="Public, like the API docs: it describes the format, not anyone's data. "
+    "Point an editor at it to check a setup file while writing it.",
+)
+def get_setup_schema() -> JsonResponse:
+    return JsonResponse(setup_schema())
 
 
 @router.put(

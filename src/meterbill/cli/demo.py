@@ -16,7 +16,7 @@ from meterbill.demo.data import DEMO_CUSTOMERS, demo_events, demo_setup
 from meterbill.services.catalog import apply_setup, load_catalog
 from meterbill.services.ingest import BatchSummary, ingest_batch, rebuild_meter
 from meterbill.services.invoicing import close_periods
-from meterbill.services.keys import create_key
+from meterbill.services.keys import derived_key
 from meterbill.services.links import dashboard_link_token, link_secret
 
 __all__ = ["build_demo", "dashboard_links", "run_demo"]
@@ -25,7 +25,11 @@ DASHBOARD_LINK_DAYS = 30
 
 
 def build_demo(database: Database, *, now: datetime, console: Console) -> dict[str, str]:
-    """Fill ``database`` with the demo; returns the new keys by who they are for."""
+    """Fill ``database`` with the demo; returns its keys by who they are for.
+
+    The keys are derived from the database's own link secret (``services.keys.derived_key``),
+    so a second run over the same database prints the same keys instead of new ones.
+    """
     with database.transaction() as session:
         apply_setup(session, demo_setup(now=now), now=now, rebuild=rebuild_meter)
     summary = BatchSummary()
@@ -46,9 +50,21 @@ def build_demo(database: Database, *, now: datetime, console: Console) -> dict[s
             progress.advance(task, len(batch))
     with database.transaction() as session:
         issued = close_periods(session, as_of=now).issued
-        keys = {"admin": create_key(session, customer_id=None, now=now, name="demo admin")[1]}
+        seed = link_secret(session)
+        keys = {
+            "admin": derived_key(
+                session, seed=seed, label="demo admin", customer_id=None, now=now, name="demo admin"
+            )[1]
+        }
         for customer in DEMO_CUSTOMERS:
-            keys[customer] = create_key(session, customer_id=customer, now=now, name="demo")[1]
+            keys[customer] = derived_key(
+                session,
+                seed=seed,
+                label=f"demo {customer}",
+                customer_id=customer,
+                now=now,
+                name="demo",
+            )[1]
     console.print(
         f"demo: {summary.accepted} events accepted ({summary.duplicate} already there), "
         f"{len(issued)} invoices issued"

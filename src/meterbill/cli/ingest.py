@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from meterbill.db.database import Database
 from meterbill.services.catalog import load_catalog
@@ -21,6 +23,7 @@ __all__ = [
     "BATCH",
     "REJECTED_EXIT",
     "FileRejects",
+    "IngestProgress",
     "RejectSink",
     "StderrRejects",
     "ingest_lines",
@@ -95,19 +98,62 @@ def ingest_lines(
     stream: BinaryIO,
     *,
     clock: Callable[[], datetime],
-    after_batch: Callable[[], None] = lambda: None,
+    after_batch: Callable[[int], None] = lambda lines: None,
 ) -> Iterator[tuple[int, Outcome]]:
     """``(line number, outcome)`` of every non-blank line, one committed batch at a time.
 
     A batch is stored (and committed) before any of its outcomes is yielded; ``after_batch``
-    runs once its outcomes have all been consumed.
+    runs once its outcomes have all been consumed, with the number of lines (events) in it.
     """
     for batch in _batches(stream):
         with database.transaction() as session:
             state = load_catalog(session)
             outcomes = ingest_batch(session, state, [item for _, item in batch], now=clock())
         yield from zip((number for number, _ in batch), outcomes, strict=True)
-        after_batch()
+        after_batch(len(batch))
+
+
+class _EventCount(ProgressColumn):
+    """``12,345 events · 4,321 events/s``: the lines read so far and their rate."""
+
+    def render(self, task: Task) -> Text:
+        events = int(task.fields.get("events", 0))
+        elapsed = task.elapsed or 0.0
+        rate = f" · {events / elapsed:,.0f} events/s" if elapsed > 0 and events else ""
+        return Text(f"{events:,} events{rate}")
+
+
+class IngestProgress:
+    """The progress bar of ``meterbill ingest``, on a terminal only.
+
+    The bar and the time left follow the bytes read of the file (its size is known up
+    front, the number of lines is not); the text counts events (non-blank lines) and their
+    rate. Reading standard input, there is no bar, only the count.
+    """
+
+    def __init__(self, console: Console, stream: BinaryIO, size: int | None) -> None:
+        self._stream = stream
+        self._size = size
+        self._events = 0
+        self.progress = Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            _EventCount(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self._task = self.progress.add_task("ingest", total=size or None, events=0)
+
+    def advance(self, events: int) -> None:
+        """``events`` more lines were stored."""
+        self._events += events
+        self.progress.update(
+            self._task,
+            completed=self._stream.tell() if self._size else 0,
+            events=self._events,
+        )
 
 
 def report(results: Iterable[tuple[int, Outcome]], rejects: RejectSink) -> BatchSummary:

@@ -20,13 +20,14 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
+from meterbill.cli.ids import short_ids
 from meterbill.cli.ingest import (
     REJECTED_EXIT,
     FileRejects,
+    IngestProgress,
     RejectSink,
     StderrRejects,
     ingest_lines,
@@ -52,7 +53,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-invoices_app = typer.Typer(help="Read, void, pay and credit invoices.", no_args_is_help=True)
+invoices_app = typer.Typer(
+    help="List and show invoices, write their PDFs, record payments, void them and issue "
+    "credit notes.",
+    no_args_is_help=True,
+)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(keys_app, name="keys")
@@ -205,21 +210,12 @@ def ingest_command(
         raise CliError(f"cannot write {rejects}: {error.strerror}") from None
     sink: RejectSink = StderrRejects(stderr) if output is None else FileRejects(output)
     size = None if file == "-" else Path(file).stat().st_size
-    progress = Progress(
-        TextColumn("ingesting"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f} bytes"),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,
-    )
-    with stream, progress, _database(ctx) as database, output or nullcontext():
-        task = progress.add_task("ingest", total=size)
+    progress = IngestProgress(stderr, stream, size)
+    with stream, progress.progress, _database(ctx) as database, output or nullcontext():
 
-        def after_batch() -> None:
+        def after_batch(events: int) -> None:
             sink.flush()
-            progress.update(task, completed=stream.tell() if size else None)
+            progress.advance(events)
 
         summary = report(ingest_lines(database, stream, clock=_now, after_batch=after_batch), sink)
     stdout.print(
@@ -304,9 +300,10 @@ def _print_json(value: object) -> None:
     sys.stdout.write(dumps(value).decode() + "\n")
 
 
+INVOICE_HELP = "Invoice number (42 or #42), id, or a unique prefix of its id."
 AsOf = Annotated[
     str | None,
-    typer.Option("--as-of", help="Show invoices as of this time (default: now)."),
+    typer.Option("--as-of", help="Read as of this time (default: now): what the drafts hold then."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the native API's JSON.")]
 
@@ -326,7 +323,11 @@ def invoices_list(
     if json_output:
         _print_json({"data": documents, "next_cursor": None})
         return
-    table = Table(title=f"Invoices of {customer}")
+    table = Table(
+        title=f"Invoices of {customer}",
+        caption="ids are shortened: any unique prefix of an id works" if documents else None,
+    )
+    short = short_ids(str(doc["id"]) for doc in documents)
     for column in ("id", "number", "period", "status", "subtotal", "tax", "credits", "total"):
         table.add_column(
             column,
@@ -334,7 +335,7 @@ def invoices_list(
         )
     for doc in documents:
         table.add_row(
-            str(doc["id"]),
+            short[str(doc["id"])],
             str(doc["number"] or "—"),
             f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]}",
             str(doc["status"]),
@@ -349,15 +350,17 @@ def invoices_list(
 @invoices_app.command("show")
 def invoices_show(
     ctx: typer.Context,
-    invoice_id: Annotated[str, typer.Argument(help="Invoice id or number.")],
+    invoice_id: Annotated[str, typer.Argument(help=INVOICE_HELP)],
     json_output: Json = False,
     as_of: AsOf = None,
 ) -> None:
-    """Show one invoice with its lines."""
+    """Show one invoice with its lines (a live draft too)."""
     with _database(ctx) as database, database.transaction() as session:
         moment = _read_time(as_of)
         view = invoicing.find_invoice(
-            session, invoicing.resolve_invoice(session, invoice_id), as_of=moment
+            session,
+            invoicing.resolve_invoice(session, invoice_id, drafts_as_of=moment),
+            as_of=moment,
         )
     doc = invoice_document(view)
     if json_output:
@@ -383,12 +386,13 @@ def invoices_show(
         f"total {doc['total']} "
         f"{doc['currency']}"
     )
+    stdout.print(f"id {doc['id']}")
 
 
 @invoices_app.command("pdf")
 def invoices_pdf(
     ctx: typer.Context,
-    invoice_id: Annotated[str, typer.Argument(help="Invoice id (a draft's id works too).")],
+    invoice_id: Annotated[str, typer.Argument(help=INVOICE_HELP + " A live draft's too.")],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="PDF file to write, - for stdout.")
     ],
@@ -405,7 +409,9 @@ def invoices_pdf(
     with _database(ctx) as database, database.transaction() as session:
         moment = _read_time(as_of)
         view = invoicing.find_invoice(
-            session, invoicing.resolve_invoice(session, invoice_id), as_of=moment
+            session,
+            invoicing.resolve_invoice(session, invoice_id, drafts_as_of=moment),
+            as_of=moment,
         )
         sheet = pdf.read_sheet(session, view)
     document = invoice_pdf(sheet, paper=size)
@@ -423,7 +429,7 @@ def invoices_pdf(
 @invoices_app.command("pay")
 def invoices_pay(
     ctx: typer.Context,
-    invoice: Annotated[str, typer.Argument(help="Invoice id or number.")],
+    invoice: Annotated[str, typer.Argument(help=INVOICE_HELP)],
     amount: Annotated[str, typer.Option("--amount", help="Amount paid, e.g. 12.50.")],
     at: Annotated[
         str | None, typer.Option("--at", help="RFC 3339 time of the payment (default: now).")
@@ -458,7 +464,7 @@ def invoices_pay(
 @invoices_app.command("void")
 def invoices_void(
     ctx: typer.Context,
-    invoice: Annotated[str, typer.Argument(help="Invoice id or number.")],
+    invoice: Annotated[str, typer.Argument(help=INVOICE_HELP)],
     write_off: Annotated[
         bool,
         typer.Option(
@@ -480,7 +486,7 @@ def invoices_void(
 @invoices_app.command("credit")
 def invoices_credit(
     ctx: typer.Context,
-    invoice: Annotated[str, typer.Argument(help="Invoice id or number.")],
+    invoice: Annotated[str, typer.Argument(help=INVOICE_HELP)],
     amount: Annotated[str, typer.Option("--amount", help="Amount credited, e.g. 30.00.")],
     reason: Annotated[str, typer.Option("--reason", help="Why the invoice is credited.")],
     at: Annotated[

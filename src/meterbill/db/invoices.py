@@ -32,6 +32,7 @@ __all__ = [
     "flag_late_usage",
     "get_invoice",
     "invoice_id_by_number",
+    "invoice_ids_with_prefix",
     "invoice_lines",
     "invoice_rows",
     "issued_summaries",
@@ -97,6 +98,14 @@ def get_invoice(session: Session, invoice_id: str, *, lock: bool = False) -> Inv
 
 def invoice_id_by_number(session: Session, number: int) -> str | None:
     return session.scalar(select(InvoiceRow.id).where(InvoiceRow.number == number))
+
+
+def invoice_ids_with_prefix(session: Session, prefix: str, *, limit: int) -> list[str]:
+    """Ids of stored invoices that start with ``prefix`` (at most ``limit``), in id order."""
+    # SQLite's LIKE ignores ASCII case: the exact check is made here.
+    query = select(InvoiceRow.id).where(InvoiceRow.id.startswith(prefix, autoescape=True))
+    found = session.scalars(query.order_by(InvoiceRow.id).limit(limit))
+    return [value for value in found if value.startswith(prefix)]
 
 
 def invoice_lines(session: Session, invoice_ids: Sequence[str]) -> dict[str, list[InvoiceLineRow]]:

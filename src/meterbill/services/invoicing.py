@@ -482,21 +482,28 @@ def find_invoice(
         [customer_id] if customer_id else [r.id for r in catalog_store.customer_rows(session)]
     )
     for candidate in candidates:
-        customer = load_customer(session, candidate)
-        refs = customer_periods(customer, state.catalog, until=as_of)
-        voids: dict[tuple[str, datetime], int] = {}
-        for stored in store.invoice_rows(session, customer_id=candidate):
-            if stored.status == "void":
-                key = (stored.plan_key, stored.period_start)
-                voids[key] = voids.get(key, 0) + 1
-        if any(
-            invoice_id(candidate, ref, voids.get((ref.plan, ref.period.start), 0)) == invoice_id_
-            for ref in refs
-        ):
+        if invoice_id_ in _period_invoice_ids(session, state, candidate, as_of):
             for view in customer_invoices(session, candidate, as_of=as_of):
                 if view.id == invoice_id_:
                     return view
     raise NotFound(f"invoice '{invoice_id_}' not found")
+
+
+def _period_invoice_ids(
+    session: Session, state: CatalogState, customer_id: str, as_of: datetime
+) -> set[str]:
+    """The ids of the customer's invoices of every period started by ``as_of`` (drafts and
+    issued alike: an invoice keeps its draft's id), without computing any of them."""
+    customer = load_customer(session, customer_id)
+    refs = customer_periods(customer, state.catalog, until=as_of)
+    voids: dict[tuple[str, datetime], int] = {}
+    for stored in store.invoice_rows(session, customer_id=customer_id):
+        if stored.status == "void":
+            key = (stored.plan_key, stored.period_start)
+            voids[key] = voids.get(key, 0) + 1
+    return {
+        invoice_id(customer_id, ref, voids.get((ref.plan, ref.period.start), 0)) for ref in refs
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -656,15 +663,60 @@ def _finalize(
     )
 
 
-def resolve_invoice(session: Session, id_or_number: str) -> str:
-    """An invoice id from an id or an issued invoice's number (``42`` or ``#42``)."""
+PREFIX_CANDIDATES = 10
+"""At most this many candidates are listed when an id prefix is ambiguous."""
+
+
+def resolve_invoice(
+    session: Session, id_or_number: str, *, drafts_as_of: datetime | None = None
+) -> str:
+    """An invoice id from an id, a unique prefix of one, or an issued invoice's number
+    (``42`` or ``#42``).
+
+    Digits only are always a number (the CLI's short ids never are digits only).
+    Prefixes match the stored invoices (issued, paid, void) and, with ``drafts_as_of``, the
+    live drafts of every customer at that time too. A prefix that matches several invoices
+    raises ``InvalidRequest`` listing them; one that matches none is returned as it is, so
+    the caller's lookup says it was not found.
+    """
     text = id_or_number.strip().removeprefix("#")
     if text.isascii() and text.isdigit() and len(text) <= 18:
+        # Digits are always a number, never a prefix: a mistyped number must not reach an
+        # invoice whose id happens to start with those digits.
         found = store.invoice_id_by_number(session, int(text))
         if found is None:
-            raise NotFound(f"invoice number {text} not found")
+            raise NotFound(
+                f"invoice number {text} not found (digits are read as a number; for an id "
+                "prefix made of digits only, add the next character of the id)"
+            )
         return found
-    return id_or_number
+    prefix = id_or_number.strip()
+    if not prefix or store.get_invoice(session, prefix) is not None:
+        return prefix
+    matches = set(store.invoice_ids_with_prefix(session, prefix, limit=PREFIX_CANDIDATES + 1))
+    if drafts_as_of is not None:
+        state = load_catalog(session)
+        for row in catalog_store.customer_rows(session):
+            ids = _period_invoice_ids(session, state, row.id, drafts_as_of)
+            matches.update(found for found in ids if found.startswith(prefix))
+    if len(matches) == 1:
+        return matches.pop()
+    if not matches:
+        return prefix
+    shown = sorted(matches)[:PREFIX_CANDIDATES]
+    listed = "; ".join(_candidate(session, found) for found in shown)
+    more = ", …" if len(matches) > len(shown) else ""
+    raise InvalidRequest(
+        f"invoice id prefix {prefix!r} is ambiguous, it matches {len(matches)}"
+        f"{'+' if more else ''} invoices: {listed}{more}; give more characters or the number"
+    )
+
+
+def _candidate(session: Session, found: str) -> str:
+    row = store.get_invoice(session, found)
+    if row is None:
+        return f"{found} (draft)"
+    return f"{found} (#{row.number}, {row.customer_id}, {row.status})"
 
 
 def _locked_invoice(

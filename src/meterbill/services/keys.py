@@ -4,6 +4,7 @@ A secret looks like ``mb_<id>_<random>``; the id finds the stored row and the SH
 of the whole secret is compared in constant time.
 """
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -19,6 +20,7 @@ __all__ = [
     "Principal",
     "authenticate",
     "create_key",
+    "derived_key",
     "list_keys",
     "principal_of_key",
     "revoke_key",
@@ -62,6 +64,46 @@ def create_key(
         now=now,
     )
     return key_id, secret
+
+
+def derived_key(
+    session: Session,
+    *,
+    seed: bytes,
+    label: str,
+    customer_id: str | None,
+    now: datetime,
+    name: str | None = None,
+) -> tuple[str, str]:
+    """A key whose id and secret are derived from ``seed`` and ``label`` (HMAC-SHA-256), so
+    that asking again with the same seed gives the same key: created the first time, then
+    found. Returns (key id, secret). Meant for the demo, which prints its keys on every run
+    over the same database; a key of that id that was revoked (or belongs to someone else)
+    is left alone and a fresh random key is made instead.
+    """
+    digest = hmac.new(seed, f"meterbill key {label}".encode(), hashlib.sha256).digest()
+    key_id = digest[:6].hex()
+    secret = f"mb_{key_id}_{base64.urlsafe_b64encode(digest[6:30]).decode()}"
+    row = store.get_key(session, key_id)
+    if row is None:
+        store.add_key(
+            session,
+            key_id=key_id,
+            kind="admin" if customer_id is None else "customer",
+            customer_id=customer_id,
+            secret_hash=_hash(secret),
+            name=name,
+            now=now,
+        )
+        return key_id, secret
+    usable = (
+        row.revoked_at is None
+        and row.customer_id == customer_id
+        and hmac.compare_digest(row.secret_hash, _hash(secret))
+    )
+    if usable:
+        return key_id, secret
+    return create_key(session, customer_id=customer_id, now=now, name=name)
 
 
 def authenticate(session: Session, secret: str) -> Principal | None:

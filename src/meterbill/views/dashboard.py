@@ -9,6 +9,11 @@ exactly what the API answers for the same moment, to the cent.
   ones that started before it); their drafts are the *live drafts*;
 * **previous period**: the invoices whose period ends where the current one starts (a void
   one leaves its days empty, as the breakdown API does);
+* **accrued / projected** (the live draft's head): *accrued* is the sum of the draft's day
+  windows that started by ``as_of`` (the chart's bars up to today: usage so far, and flat
+  fees and minimums spread over the period's days); *projected* is the draft itself, as it
+  would be issued if no more usage came (flat fees and minimums in full, a time-weighted
+  value held until the period ends), with tax and credits;
 * **top groups**: the current period's cost per group of usage lines; a group that names
   one of the customer's resources (a cluster, say) is that resource, whatever the other
   dimensions (memory size, region) are;
@@ -127,6 +132,8 @@ class Dashboard:
     current: tuple[InvoiceView, ...]
     previous: tuple[InvoiceView, ...]
     drafts: tuple[InvoiceView, ...]
+    accrued: dict[str, Decimal]
+    """Per live draft id: its charges accrued by ``as_of`` (day windows started by then)."""
     current_span: Span | None
     previous_span: Span | None
     series: tuple[Series, ...]
@@ -173,6 +180,19 @@ def _periods(
     previous_span = Span(min(view.ref.period.start for view in earlier), end)
     previous = [view for view in earlier if view.status != "void"]
     return current, previous, current_span, previous_span
+
+
+def _accrued(breakdowns: _Breakdowns, view: InvoiceView, as_of: datetime) -> Decimal:
+    """The draft's charges so far: its day windows that started by ``as_of``, summed."""
+    return sum(
+        (
+            figure.amount
+            for entry in breakdowns.of(view, WindowSize.DAY).windows
+            if entry.window.start <= as_of
+            for _line, figure in entry.lines
+        ),
+        _ZERO,
+    )
 
 
 def _series_key(line: Line) -> str:
@@ -304,6 +324,7 @@ def dashboard(
     customer = views[0].customer if views else load_customer(session, customer_id)
     current, previous, current_span, previous_span = _periods(views, as_of)
     breakdowns = _Breakdowns(session, as_of)
+    drafts = tuple(view for view in current if view.status == "draft")
     series: tuple[Series, ...] = ()
     days: tuple[ChartDay, ...] = ()
     if current_span is not None:
@@ -318,7 +339,8 @@ def dashboard(
         invoices=tuple(views),
         current=tuple(current),
         previous=tuple(previous),
-        drafts=tuple(view for view in current if view.status == "draft"),
+        drafts=drafts,
+        accrued={view.id: _accrued(breakdowns, view, as_of) for view in drafts},
         current_span=current_span,
         previous_span=previous_span,
         series=series,
