@@ -739,7 +739,9 @@ def serve_options(**given: Any) -> "ServeOptions":
     except SettingsError as error:
         raise CliError(f"invalid setting: {error}") from None
     values = settings.model_dump()
-    values["clock"] = _time(settings.clock, "--clock")
+    values["clock"] = _time(
+        settings.clock, "--clock" if given.get("clock") is not None else "METERBILL_CLOCK"
+    )
     return ServeOptions(**values)
 
 
