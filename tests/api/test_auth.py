@@ -37,9 +37,17 @@ from tests.api.support import (
     json_object,
 )
 
-# Routes that answer without a key by design.
+# Routes that answer without a key by design (/metrics: counts only, docs/operations.md).
 PUBLIC = frozenset(
-    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/openapi.json",
+        "/redoc",
+    }
 )
 # Signed links are their own credential (an HMAC token, 404 when bad) and the sign-in form
 # takes the key itself; tests/pages and tests/dashboard check each of them.

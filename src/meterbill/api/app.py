@@ -11,9 +11,10 @@ from meterbill.api import dashboard, metronome, native, pages, typesense, warpst
 from meterbill.api.admission import Admission, Limits
 from meterbill.api.errors import error_response, install_error_handlers
 from meterbill.api.responses import JsonResponse
+from meterbill.api.telemetry import CONTENT_TYPE_LATEST, RequestTelemetry, Telemetry
 from meterbill.db.database import Database
 
-__all__ = ["HOME", "Limits", "create_app"]
+__all__ = ["HOME", "Limits", "Telemetry", "create_app"]
 
 HOME = "/docs"
 """Where ``/`` leads: the API's interactive docs (the one place to change when an operator
@@ -25,11 +26,19 @@ def _now() -> datetime:
 
 
 def create_app(
-    database: Database, *, clock: Callable[[], datetime] = _now, limits: Limits | None = None
+    database: Database,
+    *,
+    clock: Callable[[], datetime] = _now,
+    limits: Limits | None = None,
+    telemetry: Telemetry | None = None,
+    metrics: bool = True,
 ) -> FastAPI:
     """The API over ``database``; ``clock`` is the time source (tests pass a fixed one);
-    ``limits`` bounds the requests working on the database at once (``api.admission``)."""
+    ``limits`` bounds the requests working on the database at once (``api.admission``);
+    ``telemetry`` counts what happens (a new one by default) and ``metrics`` serves it at
+    ``/metrics`` (``api.telemetry``)."""
     limits = limits or Limits()
+    telemetry = telemetry or Telemetry(database)
     app = FastAPI(
         title="meterbill",
         version=__version__,
@@ -38,6 +47,7 @@ def create_app(
     )
     app.state.database = database
     app.state.clock = clock
+    app.state.telemetry = telemetry
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -54,7 +64,7 @@ def create_app(
         return await call_next(request)
 
     app.include_router(native.router)
-    app.mount("/metronome", metronome.create_app(database, clock=clock))
+    app.mount("/metronome", metronome.create_app(database, clock=clock, telemetry=telemetry))
     app.include_router(warpstream.router)
     app.include_router(typesense.router)
     app.include_router(pages.router)
@@ -65,8 +75,9 @@ def create_app(
         slots=limits.slots or database.pool_size,
         max_waiting=limits.max_waiting,
         wait_timeout=limits.wait_timeout,
-        exempt=("/healthz", "/readyz", f"{pages.STATIC_PATH}/"),
+        exempt=("/healthz", "/readyz", "/metrics", f"{pages.STATIC_PATH}/"),
     )
+    app.add_middleware(RequestTelemetry, telemetry=telemetry)  # the outermost: times them all
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
@@ -84,5 +95,13 @@ def create_app(
     def readyz() -> dict[str, object]:
         database.check_writable()  # StorageUnavailable → 503 with Retry-After
         return {"status": "ready", "database": database.dialect, "version": __version__}
+
+    if metrics:
+
+        @app.get("/metrics", include_in_schema=False)
+        def metrics_endpoint() -> Response:
+            # Open like /healthz: counts and route templates, no customer data (see
+            # docs/operations.md); `serve --no-metrics` turns it off.
+            return Response(telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

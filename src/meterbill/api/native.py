@@ -23,6 +23,7 @@ from meterbill.api.deps import (
 )
 from meterbill.api.errors import ApiError
 from meterbill.api.responses import JsonResponse
+from meterbill.api.telemetry import telemetry_of
 from meterbill.core.errors import InvalidRequest, OutOfRange
 from meterbill.core.events import read_number
 from meterbill.core.periods import Span, WindowSize, parse_instant
@@ -136,6 +137,7 @@ async def ingest_events(request: Request) -> JsonResponse:
         )
     database: Database = request.app.state.database
     now = request.app.state.clock()
+    telemetry = telemetry_of(request)
 
     def work() -> dict[str, object]:
         with database.transaction() as session:
@@ -143,6 +145,7 @@ async def ingest_events(request: Request) -> JsonResponse:
             outcomes = ingest_batch(
                 session, state, items, now=now, only_customer=principal.customer_id
             )
+        telemetry.count_events("native", outcomes)  # stored: the transaction committed
         results = [
             {
                 "index": i,

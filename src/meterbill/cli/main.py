@@ -11,7 +11,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from meterbill import __version__
 from meterbill.cli.ids import short_ids
 from meterbill.cli.ingest import (
     REJECTED_EXIT,
@@ -44,7 +45,10 @@ from meterbill.services.jsonio import dumps
 from meterbill.services.setupio import load_setup_document
 from meterbill.views.invoice import credit_note_document, invoice_document
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from meterbill.cli.serve import ServeOptions
+
+__all__ = ["app", "main", "serve_options"]
 
 app = typer.Typer(
     name="meterbill",
@@ -80,9 +84,21 @@ def _time(value: str | None, option: str) -> datetime | None:
     return None if value is None else parse_instant(value, option)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        stdout.print(f"meterbill {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
     database: Annotated[
         str | None,
         typer.Option(
@@ -598,66 +614,110 @@ def migrate_command(ctx: typer.Context) -> None:
         stdout.print(f"database {database.dialect} is up to date")
 
 
+def _setting(name: str, default: object, help: str, *decls: str) -> Any:
+    """A ``serve`` option that may come from ``METERBILL_<NAME>`` instead (the option wins;
+    ``meterbill.cli.settings.ServeSettings`` reads the variables and checks the values)."""
+    shown = str(default).lower() if isinstance(default, bool) else str(default)
+    env = "METERBILL_" + name.upper().replace("-", "_")
+    return typer.Option(
+        *decls,
+        help=f"{help} Env: {env}.",
+        show_default=shown if default is not None else False,
+    )
+
+
 @app.command("serve")
 def serve_command(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str | None, _setting("host", "127.0.0.1", "Address to listen on.")] = None,
+    port: Annotated[int | None, _setting("port", 8000, "Port to listen on.")] = None,
     close_every: Annotated[
-        float, typer.Option(help="Seconds between background closes (0: off).")
-    ] = 60.0,
+        float | None,
+        _setting("close_every", 60.0, "Seconds between background closes (0: off)."),
+    ] = None,
     clock: Annotated[
         str | None,
-        typer.Option(
-            "--clock",
-            help="Serve as if it were always this RFC 3339 time (demos, screenshots); "
+        _setting(
+            "clock",
+            None,
+            "Serve as if it were always this RFC 3339 time (demos, screenshots); "
             "default: the real time.",
         ),
     ] = None,
     db_connections: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Requests working on the database at once; the pool keeps as many "
-            "connections (and opens as many again for the closer and /readyz).",
+        int | None,
+        _setting(
+            "db_connections",
+            10,
+            "Requests working on the database at once; the pool keeps as many "
+            "connections (and opens as many again for the closer, /readyz and /metrics).",
         ),
-    ] = 10,
+    ] = None,
     max_waiting: Annotated[
-        int, typer.Option(min=0, help="Requests that may wait for a slot; more get 503.")
-    ] = 2000,
+        int | None,
+        _setting("max_waiting", 2000, "Requests that may wait for a slot; more get 503."),
+    ] = None,
     wait_timeout: Annotated[
-        float, typer.Option(min=0.001, help="Seconds a request may wait for a slot, then 503.")
-    ] = 20.0,
+        float | None,
+        _setting("wait_timeout", 20.0, "Seconds a request may wait for a slot, then 503."),
+    ] = None,
     max_connections: Annotated[
         int | None,
-        typer.Option(
-            min=1,
-            help="Open connections at most; one more gets 503 and is closed "
+        _setting(
+            "max_connections",
+            None,
+            "Open connections at most; one more gets 503 and is closed "
             "(default: 4096, or less under a lower open-file limit).",
         ),
     ] = None,
     timeout_keep_alive: Annotated[
-        float, typer.Option(min=0.001, help="Seconds an idle keep-alive connection stays open.")
-    ] = 5.0,
+        float | None,
+        _setting("timeout_keep_alive", 5.0, "Seconds an idle keep-alive connection stays open."),
+    ] = None,
     timeout_header: Annotated[
-        float,
-        typer.Option(min=0.001, help="Seconds a connection has to send a complete request head."),
-    ] = 10.0,
+        float | None,
+        _setting(
+            "timeout_header", 10.0, "Seconds a connection has to send a complete request head."
+        ),
+    ] = None,
     max_header_bytes: Annotated[
-        int, typer.Option(min=1024, help="Largest request head (request line and headers).")
-    ] = 16 * 1024,
+        int | None,
+        _setting("max_header_bytes", 16384, "Largest request head (request line and headers)."),
+    ] = None,
     backlog: Annotated[
-        int, typer.Option(min=1, help="Connections the kernel queues before they are accepted.")
-    ] = 1024,
+        int | None,
+        _setting("backlog", 1024, "Connections the kernel queues before they are accepted."),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        _setting("log_level", "info", "Lowest level logged: debug, info, warning or error."),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        _setting(
+            "log_format",
+            "auto",
+            "json (one object per line), console (human-readable) or auto "
+            "(json unless stderr is a terminal).",
+        ),
+    ] = None,
+    metrics: Annotated[
+        bool | None,
+        _setting(
+            "metrics", True, "Serve Prometheus metrics at /metrics.", "--metrics/--no-metrics"
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API and close ended periods in the background."""
-    from meterbill.cli.serve import ServeOptions, serve
+    """Serve the HTTP API and close ended periods in the background.
 
-    url = ctx.find_root().obj
-    options = ServeOptions(
+    Each option may come from its environment variable; the option given here wins."""
+    from meterbill.cli.serve import serve
+
+    options = serve_options(
         host=host,
         port=port,
         close_every=close_every,
+        clock=clock,
         db_connections=db_connections,
         max_waiting=max_waiting,
         wait_timeout=wait_timeout,
@@ -666,9 +726,29 @@ def serve_command(
         timeout_header=timeout_header,
         max_header_bytes=max_header_bytes,
         backlog=backlog,
-        clock=_time(clock, "--clock"),
+        log_level=log_level,
+        log_format=log_format,
+        metrics=metrics,
     )
+    url = ctx.find_root().obj
     serve(url if isinstance(url, str) else None, options)
+
+
+def serve_options(**given: Any) -> "ServeOptions":
+    """The options of ``serve``: the environment's ``METERBILL_…`` settings overridden by
+    ``given`` (the command-line options; ``None``: not given)."""
+    from meterbill.cli.serve import ServeOptions
+    from meterbill.cli.settings import ServeSettings, SettingsError
+
+    try:
+        settings = ServeSettings.load(**given)
+    except SettingsError as error:
+        raise CliError(f"invalid setting: {error}") from None
+    values = settings.model_dump()
+    values["clock"] = _time(
+        settings.clock, "--clock" if given.get("clock") is not None else "METERBILL_CLOCK"
+    )
+    return ServeOptions(**values)
 
 
 @app.command("demo")

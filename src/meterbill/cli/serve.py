@@ -16,6 +16,10 @@ The transport is bounded (:class:`ServeOptions`, documented in ``docs/operations
   ``timeout_keep_alive`` seconds; a request head is at most ``max_header_bytes``;
 * a log line about failing ``accept()`` calls is written at most once per
   ``LOG_REPEAT_SECONDS``, with the number of lines left out (:class:`RepeatFilter`).
+
+Logging is configured at start-up (``meterbill.cli.logs``: JSON lines off a terminal), and
+the process counts what it does in a :class:`~meterbill.api.telemetry.Telemetry` served at
+``/metrics``: the closer counts the invoices it issues and the customers it cannot close.
 """
 
 import asyncio
@@ -34,6 +38,9 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meterbill.api.app import Limits, create_app
+from meterbill.api.telemetry import Telemetry
+from meterbill.cli.logs import LogFormat, LogLevel, configure_logging
+from meterbill.core.events import format_timestamp
 from meterbill.db.database import Database
 from meterbill.services.invoicing import close_periods
 
@@ -86,6 +93,9 @@ class ServeOptions:
     max_header_bytes: int = 16 * 1024
     backlog: int = 1024
     clock: datetime | None = None  # serve as if it were always this time (demos)
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
+    metrics: bool = True  # serve /metrics
 
 
 class RepeatFilter(logging.Filter):
@@ -199,24 +209,65 @@ def start_closer(
     every: float,
     stop: threading.Event,
     clock: Callable[[], datetime] = _now,
+    telemetry: Telemetry | None = None,
 ) -> threading.Thread:
-    """A daemon thread that closes ended periods every ``every`` seconds until ``stop``."""
+    """A daemon thread that closes ended periods every ``every`` seconds until ``stop``,
+    logging each invoice it issues and each customer it cannot close, and counting them
+    in ``telemetry``."""
 
     def loop() -> None:
         while not stop.wait(every):
             try:
+                as_of = clock()
                 with database.transaction() as session:
-                    result = close_periods(session, as_of=clock())
-                for view in result.issued:
-                    log.info("issued invoice %s #%s for %s", view.id, view.number, view.customer.id)
-                for failure in result.failed:
-                    log.error(
-                        "customer %s not closed (the others were): %s",
-                        failure.customer_id,
-                        failure.message,
-                    )
+                    result = close_periods(session, as_of=as_of)
             except Exception:
+                if telemetry is not None:
+                    telemetry.close_errors.inc()
                 log.exception("background close failed; retrying in %s s", every)
+                continue
+            if telemetry is not None:
+                telemetry.count_close(result)
+            for view in result.issued:
+                log.info(
+                    "issued invoice #%s for %s",
+                    view.number,
+                    view.customer.id,
+                    extra={
+                        "action": "invoice_issued",
+                        "customer_id": view.customer.id,
+                        "invoice_id": view.id,
+                        "invoice_number": view.number,
+                        "period_start": format_timestamp(view.ref.period.start),
+                        "period_end": format_timestamp(view.ref.period.end),
+                        "total": str(view.totals.total),
+                        "currency": view.currency,
+                    },
+                )
+            for failure in result.failed:
+                log.error(
+                    "customer %s not closed (the others were): %s",
+                    failure.customer_id,
+                    failure.message,
+                    extra={
+                        "action": "close_failed",
+                        "customer_id": failure.customer_id,
+                        "reason": failure.message,
+                    },
+                )
+            if result.issued or result.failed:
+                log.info(
+                    "closed as of %s: %d invoices issued, %d customers failed",
+                    format_timestamp(as_of),
+                    len(result.issued),
+                    len(result.failed),
+                    extra={
+                        "action": "close",
+                        "as_of": format_timestamp(as_of),
+                        "issued": len(result.issued),
+                        "failed": len(result.failed),
+                    },
+                )
 
     thread = threading.Thread(target=loop, name="meterbill-closer", daemon=True)
     thread.start()
@@ -230,7 +281,9 @@ def uvicorn_config(app: Any, options: ServeOptions) -> uvicorn.Config:
         app,
         host=options.host,
         port=options.port,
-        log_level="info",
+        log_config=None,  # configure_logging did it
+        log_level=options.log_level,
+        access_log=False,  # RequestTelemetry writes one line per request, with its id
         http=bounded_protocol(
             max_connections=max_connections, timeout_header=options.timeout_header
         ),
@@ -251,7 +304,9 @@ def serve(url: str | None, options: ServeOptions) -> None:
     """Serve ``url`` within ``options``' limits; with ``options.clock``, as if it were always
     that time (demos, screenshots): reads and the background closer use it instead of the
     real time."""
+    configure_logging(options.log_level, options.log_format)
     database = Database(url, pool_size=options.db_connections)
+    telemetry = Telemetry(database)
     clock = options.clock
     now: Callable[[], datetime] = _now if clock is None else (lambda: clock)
     # Everything imported so far lives as long as the server: keep it out of the garbage
@@ -260,11 +315,13 @@ def serve(url: str | None, options: ServeOptions) -> None:
     gc.freeze()
     stop = threading.Event()
     if options.close_every > 0:
-        start_closer(database, every=options.close_every, stop=stop, clock=now)
+        start_closer(database, every=options.close_every, stop=stop, clock=now, telemetry=telemetry)
     app = create_app(
         database,
         clock=now,
         limits=Limits(max_waiting=options.max_waiting, wait_timeout=options.wait_timeout),
+        telemetry=telemetry,
+        metrics=options.metrics,
     )
     try:
         uvicorn.Server(uvicorn_config(app, options)).run()

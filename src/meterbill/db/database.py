@@ -68,5 +68,10 @@ class Database:
             reason = " ".join(str(error.orig).split())[:200]
             raise StorageUnavailable(f"the database takes no writes: {reason}") from error
 
+    def connections_in_use(self) -> int:
+        """Connections of the pool checked out right now (0 for a pool that does not count)."""
+        checkedout = getattr(self.engine.pool, "checkedout", None)
+        return int(checkedout()) if callable(checkedout) else 0
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -19,6 +19,7 @@ from meterbill.api.deps import bearer_secret
 from meterbill.api.errors import ApiError, retry_headers, status_for
 from meterbill.api.metronome import customers, invoices, metrics, usage
 from meterbill.api.metronome.wire import MetronomeJSON, PrincipalDep
+from meterbill.api.telemetry import Telemetry
 from meterbill.core.errors import (
     BillingError,
 )
@@ -106,9 +107,12 @@ def _install_errors(app: FastAPI) -> None:
         return error(500, "internal error; see the server log")
 
 
-def create_app(database: Database, *, clock: Callable[[], datetime]) -> FastAPI:
+def create_app(
+    database: Database, *, clock: Callable[[], datetime], telemetry: Telemetry | None = None
+) -> FastAPI:
     """The Metronome v1 API over ``database``; mount it at ``/metronome`` so that clients
-    use ``base_url="http://host:port/metronome"``."""
+    use ``base_url="http://host:port/metronome"``; ``telemetry`` counts its ingest (that of
+    the application it is mounted in)."""
     app = FastAPI(
         title="meterbill — Metronome-compatible API",
         version=__version__,
@@ -118,6 +122,7 @@ def create_app(database: Database, *, clock: Callable[[], datetime]) -> FastAPI:
     )
     app.state.database = database
     app.state.clock = clock
+    app.state.telemetry = telemetry or Telemetry(database)
     _install_errors(app)
     for module in (usage, customers, metrics, invoices):
         app.include_router(module.router)

@@ -31,13 +31,14 @@ from meterbill.api.metronome.wire import (
     visible_customer,
     window_of,
 )
+from meterbill.api.telemetry import telemetry_of
 from meterbill.core.errors import InvalidRequest
 from meterbill.core.periods import windows
 from meterbill.db.database import Database
 from meterbill.services import invoicing
 from meterbill.services import metronome as service
 from meterbill.services.catalog import load_catalog
-from meterbill.services.ingest import Status, ingest_batch
+from meterbill.services.ingest import Outcome, Status, ingest_batch
 from meterbill.services.jsonio import JSONError, loads_exact
 from meterbill.services.keys import Principal
 from meterbill.services.reports import MAX_WINDOWS
@@ -76,6 +77,7 @@ async def ingest(request: Request) -> Response:
     now = request.app.state.clock()
     secret = bearer_secret(request)
     encoding = request.headers.get("content-encoding", "")
+    telemetry = telemetry_of(request)
 
     def check() -> Principal:
         with database.transaction(read_only=True) as session:
@@ -87,10 +89,10 @@ async def ingest(request: Request) -> Response:
     body = await read_body(request, _MAX_BODY)
     items = await run_in_threadpool(_decode, body, encoding)
 
-    def work() -> None:
+    def work() -> list[Outcome]:
         with database.transaction() as session:
             if not items:
-                return
+                return []
             outcomes = ingest_batch(
                 session,
                 load_catalog(session),
@@ -109,12 +111,14 @@ async def ingest(request: Request) -> Response:
                 )
                 more = len(rejected) - _SHOWN_REASONS
                 extra = f"; and {more} more" if more > 0 else ""
+                telemetry.count_refused_batch("metronome", len(items))
                 raise InvalidRequest(
                     f"{len(rejected)} of {len(items)} events are invalid, none was ingested: "
                     f"{reasons}{extra}"
                 )
+            return outcomes
 
-    await run_in_threadpool(work)
+    telemetry.count_events("metronome", await run_in_threadpool(work))  # committed
     return Response(status_code=200)
 
 
