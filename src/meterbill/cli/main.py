@@ -600,6 +600,15 @@ def serve_command(
     close_every: Annotated[
         float, typer.Option(help="Seconds between background closes (0: off).")
     ] = 60.0,
+    alert_interval: Annotated[
+        float,
+        typer.Option(
+            "--alert-interval",
+            min=0,
+            help="Seconds between spend-alert passes (0: off); an alert fires within about "
+            "this long of the event that crossed it.",
+        ),
+    ] = 15.0,
     clock: Annotated[
         str | None,
         typer.Option(
@@ -661,6 +670,7 @@ def serve_command(
         max_header_bytes=max_header_bytes,
         backlog=backlog,
         clock=_time(clock, "--clock"),
+        alert_every=alert_interval,
     )
     serve(url if isinstance(url, str) else None, options)
 

@@ -1,4 +1,4 @@
-"""``meterbill serve``: the HTTP API plus a background closer.
+"""``meterbill serve``: the HTTP API plus a background closer and spend-alert evaluator.
 
 The closer finalizes ended periods every ``close_every`` seconds. Several processes may
 serve the same PostgreSQL database: closing locks each customer and the invoice counter,
@@ -34,6 +34,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meterbill.api.app import Limits, create_app
+from meterbill.cli.alerting import DEFAULT_ALERT_INTERVAL, start_alert_evaluator
 from meterbill.db.database import Database
 from meterbill.services.invoicing import close_periods
 
@@ -86,6 +87,7 @@ class ServeOptions:
     max_header_bytes: int = 16 * 1024
     backlog: int = 1024
     clock: datetime | None = None  # serve as if it were always this time (demos)
+    alert_every: float = DEFAULT_ALERT_INTERVAL  # seconds between spend-alert passes (0: off)
 
 
 class RepeatFilter(logging.Filter):
@@ -261,6 +263,8 @@ def serve(url: str | None, options: ServeOptions) -> None:
     stop = threading.Event()
     if options.close_every > 0:
         start_closer(database, every=options.close_every, stop=stop, clock=now)
+    if options.alert_every > 0:
+        start_alert_evaluator(database, every=options.alert_every, stop=stop, clock=now)
     app = create_app(
         database,
         clock=now,
