@@ -174,6 +174,22 @@ RECIPES: dict[tuple[str, str], Recipe] = {
             "GET", f"/v1/customers/{t.customer}/usage", params=_range(meter="api_calls")
         ),
     ),
+    ("GET", "/v1/customers/{customer_id}/alerts"): Recipe(
+        "customer", lambda t: Call("GET", f"/v1/customers/{t.customer}/alerts")
+    ),
+    ("POST", "/v1/customers/{customer_id}/alerts"): Recipe(
+        "admin",
+        lambda t: Call(
+            "POST",
+            f"/v1/customers/{t.customer}/alerts",
+            json={"key": "auth-probe", "kind": "draft_total_above", "threshold": "1000"},
+        ),
+    ),
+    ("DELETE", "/v1/customers/{customer_id}/alerts/{key}"): Recipe(
+        # test_own_and_admin_keys_are_served first makes the alert the admin deletes.
+        "admin",
+        lambda t: Call("DELETE", f"/v1/customers/{t.customer}/alerts/to-delete"),
+    ),
 }
 
 
@@ -371,6 +387,9 @@ def test_own_and_admin_keys_are_served(
     app: FastAPI, client: TestClient, keys: Keys, billed: Billed
 ) -> None:
     target = Target(ALPHA, billed.alpha_jan, billed.alpha_feb)
+    alert = {"key": "to-delete", "kind": "draft_total_above", "threshold": "1000"}
+    made = client.post(f"/v1/customers/{ALPHA}/alerts", json=alert, headers=keys.admin)
+    assert made.status_code == 201, made.text
     problems: list[str] = []
     for method, path in http_routes(app):
         recipe = RECIPES.get((method, path))

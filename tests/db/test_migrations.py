@@ -26,6 +26,7 @@ from meterbill.db.models import InvoiceCounter
 from meterbill.db.session import create_engine_for
 
 TABLES = {
+    "alert_firings",
     "api_keys",
     "credit_applications",
     "credit_note_counter",
@@ -75,7 +76,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert package_dir / "db" / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 def test_models_declare_every_table() -> None:

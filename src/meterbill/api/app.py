@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
 from meterbill import __version__
-from meterbill.api import dashboard, metronome, native, pages, typesense, warpstream
+from meterbill.api import alerts, dashboard, metronome, native, pages, typesense, warpstream
 from meterbill.api.admission import Admission, Limits
 from meterbill.api.errors import error_response, install_error_handlers
 from meterbill.api.responses import JsonResponse
@@ -64,6 +64,7 @@ def create_app(
         return await call_next(request)
 
     app.include_router(native.router)
+    app.include_router(alerts.router)
     app.mount("/metronome", metronome.create_app(database, clock=clock, telemetry=telemetry))
     app.include_router(warpstream.router)
     app.include_router(typesense.router)

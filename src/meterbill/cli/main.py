@@ -635,6 +635,15 @@ def serve_command(
         float | None,
         _setting("close_every", 60.0, "Seconds between background closes (0: off)."),
     ] = None,
+    alert_interval: Annotated[
+        float | None,
+        _setting(
+            "alert_interval",
+            15.0,
+            "Seconds between spend-alert passes (0: off); an alert fires within about this "
+            "long of the event that crossed it.",
+        ),
+    ] = None,
     clock: Annotated[
         str | None,
         _setting(
@@ -729,6 +738,7 @@ def serve_command(
         log_level=log_level,
         log_format=log_format,
         metrics=metrics,
+        alert_interval=alert_interval,
     )
     url = ctx.find_root().obj
     serve(url if isinstance(url, str) else None, options)

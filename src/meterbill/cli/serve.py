@@ -1,4 +1,4 @@
-"""``meterbill serve``: the HTTP API plus a background closer.
+"""``meterbill serve``: the HTTP API plus a background closer and spend-alert evaluator.
 
 The closer finalizes ended periods every ``close_every`` seconds. Several processes may
 serve the same PostgreSQL database: closing locks each customer and the invoice counter,
@@ -41,6 +41,7 @@ from meterbill.api.app import Limits, create_app
 from meterbill.api.telemetry import Telemetry
 from meterbill.cli.logs import LogFormat, LogLevel, configure_logging
 from meterbill.core.events import format_timestamp
+from meterbill.cli.alerting import DEFAULT_ALERT_INTERVAL, start_alert_evaluator
 from meterbill.db.database import Database
 from meterbill.services.invoicing import close_periods
 
@@ -96,6 +97,7 @@ class ServeOptions:
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
     metrics: bool = True  # serve /metrics
+    alert_interval: float = DEFAULT_ALERT_INTERVAL  # seconds between spend-alert passes (0: off)
 
 
 class RepeatFilter(logging.Filter):
@@ -316,6 +318,8 @@ def serve(url: str | None, options: ServeOptions) -> None:
     stop = threading.Event()
     if options.close_every > 0:
         start_closer(database, every=options.close_every, stop=stop, clock=now, telemetry=telemetry)
+    if options.alert_interval > 0:
+        start_alert_evaluator(database, every=options.alert_interval, stop=stop, clock=now)
     app = create_app(
         database,
         clock=now,

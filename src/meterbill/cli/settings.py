@@ -43,6 +43,12 @@ class ServeSettings(BaseSettings):
     close_every: float = Field(
         60.0, ge=0, description="Seconds between background closes (0: off)."
     )
+    alert_interval: float = Field(
+        15.0,
+        ge=0,
+        description="Seconds between spend-alert passes (0: off); an alert fires within about "
+        "this long of the event that crossed it.",
+    )
     clock: str | None = Field(
         None,
         description="Serve as if it were always this RFC 3339 time (demos, screenshots); "

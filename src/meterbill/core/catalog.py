@@ -13,6 +13,8 @@ from enum import StrEnum
 
 __all__ = [
     "Aggregation",
+    "Alert",
+    "AlertKind",
     "Anchor",
     "Catalog",
     "CreditGrant",
@@ -264,6 +266,27 @@ class Discount:
     periods: int | None = None
 
 
+class AlertKind(StrEnum):
+    """What a spend alert watches (issue 10)."""
+
+    DRAFT_TOTAL_ABOVE = "draft_total_above"
+    PRODUCT_AMOUNT_ABOVE = "product_amount_above"
+    CREDIT_BALANCE_BELOW = "credit_balance_below"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A spend alert of a customer: fires ``alert.triggered`` at most once per billing
+    period when the watched value goes above (or, for the credit balance, below)
+    ``threshold``, an amount in the customer's currency. ``product`` only for
+    ``product_amount_above``."""
+
+    key: str
+    kind: AlertKind
+    threshold: Decimal
+    product: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Customer:
     id: str
@@ -278,6 +301,7 @@ class Customer:
     credits: tuple[CreditGrant, ...] = ()
     discounts: tuple[Discount, ...] = ()
     taxes: tuple[str, ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,8 @@ from itertools import pairwise
 
 from meterbill.core.catalog import (
     Aggregation,
+    Alert,
+    AlertKind,
     Anchor,
     Catalog,
     CreditGrant,
@@ -56,13 +58,15 @@ from meterbill.core.catalog import (
 )
 from meterbill.core.errors import InvalidSetup
 from meterbill.core.limits import MAX_ID_LENGTH, SETUP_DECIMAL_LIMIT, SETUP_DECIMAL_PLACES
-from meterbill.core.money import is_currency
+from meterbill.core.money import is_currency, minor_exponent
 from meterbill.core.periods import SUPPORTED
 
 __all__ = [
     "SetupDocument",
+    "alert_to_document",
     "check_references",
     "customer_to_document",
+    "parse_alert",
     "parse_customer",
     "parse_setup",
     "setup_to_document",
@@ -140,7 +144,9 @@ _CUSTOMER_FIELDS = (
     "credits",
     "discounts",
     "taxes",
+    "alerts",
 )
+_ALERT_FIELDS = ("key", "kind", "threshold", "product")
 _RESOURCE_FIELDS = ("id", "kind", "name", "parent", "attributes")
 _SUBSCRIPTION_FIELDS = ("plan", "starts_at", "ends_at")
 _CREDIT_FIELDS = (
@@ -789,6 +795,10 @@ def _parse_customer_at(value: object, path: str) -> Customer:
         "discount key",
     )
     taxes = _strings(fields, "taxes", _KEY)
+    alerts = tuple(
+        _parse_alert(item, item_path, currency) for item_path, item in fields.items("alerts")
+    )
+    _unique(((fields.at(f"alerts[{i}].key"), a.key) for i, a in enumerate(alerts)), "alert key")
     return Customer(
         id=customer_id,
         name=name,
@@ -805,7 +815,42 @@ def _parse_customer_at(value: object, path: str) -> Customer:
         credits=credits,
         discounts=discounts,
         taxes=taxes,
+        alerts=alerts,
     )
+
+
+def parse_alert(value: object, path: str, *, currency: str, limits: bool = True) -> Alert:
+    """One alert mapping (as in ``customers[i].alerts[j]``) of a customer in ``currency``;
+    ``path`` prefixes every error path. Its product is the caller's to check against the
+    catalog (``check_references`` does it for a setup document)."""
+    with _limits(limits):
+        return _parse_alert(value, path, currency)
+
+
+def _parse_alert(value: object, path: str, currency: str) -> Alert:
+    fields = _Fields(value, path, _ALERT_FIELDS)
+    key = _matching(fields.required("key"), fields.at("key"), _ID)
+    kind = AlertKind(_choice(fields.required("kind"), fields.at("kind"), AlertKind))
+    threshold = fields.decimal("threshold", positive=kind is AlertKind.CREDIT_BALANCE_BELOW)
+    exponent = threshold.as_tuple().exponent
+    places = minor_exponent(currency)
+    if _entering.get() and isinstance(exponent, int) and -exponent > places:
+        raise InvalidSetup(
+            fields.at("threshold"),
+            f"must have at most {places} decimal places (the minor unit of {currency}), "
+            f"got {threshold}",
+        )
+    product_value = fields.get("product")
+    if kind is AlertKind.PRODUCT_AMOUNT_ABOVE and product_value is None:
+        raise InvalidSetup(fields.at("product"), f"is required for kind {kind}")
+    if kind is not AlertKind.PRODUCT_AMOUNT_ABOVE and product_value is not None:
+        raise InvalidSetup(
+            fields.at("product"), f"only an alert of kind {AlertKind.PRODUCT_AMOUNT_ABOVE} has one"
+        )
+    product = (
+        None if product_value is None else _matching(product_value, fields.at("product"), _KEY)
+    )
+    return Alert(key=key, kind=kind, threshold=threshold, product=product)
 
 
 def _parse_discount(value: object, path: str) -> Discount:
@@ -980,6 +1025,11 @@ def check_references(
         base = where("customers", customer.id)
         _check_subscriptions(catalog, customer, base)
         _check_adjustments(catalog, customer, base)
+        for index, alert in enumerate(customer.alerts):
+            if alert.product is not None and alert.product not in catalog.products:
+                raise InvalidSetup(
+                    f"{base}.alerts[{index}].product", f"unknown product {alert.product!r}"
+                )
 
 
 def _check_adjustments(catalog: Catalog, customer: Customer, base: str) -> None:
@@ -1202,6 +1252,18 @@ def customer_to_document(customer: Customer) -> dict[str, object]:
     _put(document, "credits", [_credit_to_document(c) for c in customer.credits])
     _put(document, "discounts", [_discount_to_document(d) for d in customer.discounts])
     _put(document, "taxes", list(customer.taxes))
+    _put(document, "alerts", [alert_to_document(alert) for alert in customer.alerts])
+    return document
+
+
+def alert_to_document(alert: Alert) -> dict[str, object]:
+    """One alert as the plain mapping ``parse_alert`` reads back to an equal value."""
+    document: dict[str, object] = {
+        "key": alert.key,
+        "kind": alert.kind.value,
+        "threshold": str(alert.threshold),
+    }
+    _put(document, "product", alert.product)
     return document
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from meterbill.db.base import Base, DecimalText, UtcMicros
 
 __all__ = [
+    "AlertFiring",
     "ApiKeyRow",
     "CreditApplicationRow",
     "CreditNoteCounter",
@@ -339,3 +340,31 @@ class OutboxMessage(Base):
     event_type: Mapped[str] = mapped_column(Text, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     payload: Mapped[str] = mapped_column(Text)
+
+
+class AlertFiring(Base):
+    """A spend alert that fired: at most one row per alert and billing period.
+
+    The unique constraint makes firing insert-or-nothing, so several evaluators (``serve``
+    processes) racing on one crossing record it once; the ``alert.triggered`` outbox message
+    is written in the same transaction. ``plan_key`` and ``period_start`` name the
+    subscription period; ``threshold`` and ``value`` are the amounts compared.
+    """
+
+    __tablename__ = "alert_firings"
+    __table_args__ = (UniqueConstraint("customer_id", "alert_key", "plan_key", "period_start"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    customer_id: Mapped[str] = mapped_column(Text, ForeignKey("customers.id"))
+    alert_key: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    plan_key: Mapped[str] = mapped_column(Text)
+    period_start: Mapped[datetime] = mapped_column(UtcMicros)
+    period_end: Mapped[datetime] = mapped_column(UtcMicros)
+    currency: Mapped[str] = mapped_column(Text)
+    threshold: Mapped[Decimal] = mapped_column(DecimalText)
+    value: Mapped[Decimal] = mapped_column(DecimalText)
+    fired_at: Mapped[datetime] = mapped_column(UtcMicros)
+    message_id: Mapped[str] = mapped_column(Text)

@@ -17,6 +17,8 @@ exactly what the API answers for the same moment, to the cent.
 * **top groups**: the current period's cost per group of usage lines; a group that names
   one of the customer's resources (a cluster, say) is that resource, whatever the other
   dimensions (memory size, region) are;
+* **alerts**: each spend alert in the current period, its value now and whether and when
+  it fired there (``services.alerts.alert_statuses`` on the same invoices);
 * **breakdown rows**: every window of the chosen invoices (the current period by default)
   for every line, without the rows whose quantity and amount are both zero.
 """
@@ -36,6 +38,7 @@ from meterbill.core.money import decimal_text
 from meterbill.core.periods import Span, WindowSize, floor_to, windows
 from meterbill.core.rating import Line
 from meterbill.db import Session
+from meterbill.services.alerts import AlertStatus, alert_statuses
 from meterbill.services.breakdowns import InvoiceBreakdown, breakdown_of
 from meterbill.services.catalog import load_catalog, load_customer
 from meterbill.services.invoicing import InvoiceView, customer_invoices
@@ -140,6 +143,7 @@ class Dashboard:
     days: tuple[ChartDay, ...]
     top_groups: tuple[GroupCost, ...]
     table: BreakdownTable
+    alerts: tuple[AlertStatus, ...] = ()
 
 
 class _Breakdowns:
@@ -347,6 +351,7 @@ def dashboard(
         days=days,
         top_groups=_top_groups(breakdowns, current, customer),
         table=_table(breakdowns, _chosen(views, current, invoice_id), size),
+        alerts=tuple(alert_statuses(session, customer_id, at=as_of, views=views)),
     )
 
 
