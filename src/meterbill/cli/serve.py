@@ -39,9 +39,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meterbill.api.app import Limits, create_app
 from meterbill.api.telemetry import Telemetry
+from meterbill.cli.alerting import DEFAULT_ALERT_INTERVAL, start_alert_evaluator
 from meterbill.cli.logs import LogFormat, LogLevel, configure_logging
 from meterbill.core.events import format_timestamp
-from meterbill.cli.alerting import DEFAULT_ALERT_INTERVAL, start_alert_evaluator
 from meterbill.db.database import Database
 from meterbill.services.invoicing import close_periods
 
