@@ -177,7 +177,7 @@ def get_setup(session: SessionDep, principal: PrincipalDep) -> JsonResponse:
 @router.put(
     "/setup",
     summary="Apply a setup document (YAML or JSON), idempotently",
-    responses=documented(m.SetupReport, 401, 403, 413)["responses"],
+    responses=documented(m.SetupReport, 401, 403, 409, 413)["responses"],
     openapi_extra={
         **documented(None)["openapi_extra"],
         "requestBody": {
