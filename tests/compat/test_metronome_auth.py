@@ -41,7 +41,13 @@ from tests.compat.metronome_support import (
 
 PREFIX = "/metronome"
 PUBLIC = frozenset(
-    {"/metronome/openapi.json", "/metronome/docs", "/metronome/docs/oauth2-redirect"}
+    {
+        "/metronome/openapi.json",
+        "/metronome/docs",
+        "/metronome/docs/oauth2-redirect",
+        "/metronome/redoc",
+        "/metronome/docs-assets",
+    }
 )
 ACME_NAME = "Acme Rockets Ltd"
 ACME_ALIAS = "acme_ingest"

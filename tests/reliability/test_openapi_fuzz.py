@@ -1,4 +1,5 @@
-"""Schemathesis over every OpenAPI document the server publishes: no input gets a 5xx.
+"""Schemathesis over every OpenAPI document the server publishes: no input gets a 5xx, and
+every answer is one the document declares.
 
 Both documents — the native one (``/openapi.json``: ``/v1``, the WarpStream and Typesense
 APIs, ``/healthz``) and the Metronome-compatible application's own
@@ -8,6 +9,10 @@ requests, valid and invalid ones (derandomized, so a run is repeatable and bound
 with an admin key so they get past authentication. Bad input must be a 4xx that says what
 is wrong, never a 500; the test lists every operation that answered 5xx, with the request
 (as curl) and the server's traceback.
+
+Every response is also checked against the document (schemathesis's response checks: a
+declared status, content type and headers, a body that fits the declared schema), so the
+document tells the truth about what each route answers (issue 10).
 """
 
 import logging
@@ -21,9 +26,17 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import CheckFunction, not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.generation.case import Case
 from schemathesis.schemas import APIOperation
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from meterbill.api.app import create_app
@@ -37,6 +50,14 @@ EXAMPLES = 25  # generated requests per operation (15 misses the NUL alias 500 o
 WARPSTREAM_HEADER = "warpstream-api-key"
 TYPESENSE_HEADER = "X-TYPESENSE-CLOUD-MANAGEMENT-API-KEY"
 DOCUMENTS = {"native": "/openapi.json", "metronome": "/metronome/openapi.json"}
+CONFORMANCE: list[CheckFunction] = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+"""The response checks: each answer is declared, with its content type, headers and body."""
 
 
 @pytest.fixture
@@ -89,6 +110,7 @@ def _fuzz(
     findings: _Findings,
 ) -> None:
     seen: set[int] = set()
+    untrue: set[str] = set()
 
     @given(case=_strategy(operation))
     @settings(
@@ -102,10 +124,21 @@ def _fuzz(
     def run(case: Case[Any]) -> None:
         tracebacks.last = ""
         try:
-            status = case.call(headers=headers).status_code
-            cause = tracebacks.last
+            response = case.call(headers=headers)
+            status, cause = response.status_code, tracebacks.last
         except Exception:  # the application raised through the transport: a 500 too
             status, cause = 500, traceback.format_exc()[-3000:]
+        else:
+            try:
+                case.validate_response(response, checks=CONFORMANCE, headers=headers)
+            except (Failure, FailureGroup) as failure:
+                kind = f"{status}: {type(failure).__name__}: {str(failure)[:200]}"
+                if kind not in untrue and status < 500:
+                    untrue.add(kind)
+                    findings.reports.append(
+                        f"{operation.label} -> {status} not as documented\n"
+                        f"{case.as_curl_command(headers=headers)}\n{str(failure)[:3000]}"
+                    )
         if status >= 500 and status not in seen:
             seen.add(status)
             findings.reports.append(
@@ -116,7 +149,7 @@ def _fuzz(
 
 
 @pytest.mark.parametrize("document", sorted(DOCUMENTS))
-def test_no_generated_request_gets_a_server_error(
+def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
     document: str, served: tuple[Database, dict[str, str]]
 ) -> None:
     database, headers = served

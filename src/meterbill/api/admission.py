@@ -24,7 +24,7 @@ import anyio
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from meterbill.api.errors import OVERLOADED_RETRY_AFTER, error_response
+from meterbill.api.errors import OVERLOADED_RETRY_AFTER, edge_error
 
 __all__ = ["Admission", "Limits"]
 
@@ -105,7 +105,8 @@ class Admission:
             semaphore.release()
 
     async def _overloaded(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
-        response = error_response(
+        response = edge_error(
+            str(scope["path"]),
             503,
             "overloaded",
             f"the server is saturated ({why}; {self.slots} requests at once); try again shortly",

@@ -5,20 +5,31 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 
 from meterbill import __version__
 from meterbill.api import alerts, dashboard, metronome, native, pages, typesense, warpstream
 from meterbill.api.admission import Admission, Limits
-from meterbill.api.errors import error_response, install_error_handlers
+from meterbill.api.errors import METRONOME_PREFIX, edge_error, install_error_handlers
+from meterbill.api.models import BEARER, Health, documented, install_openapi
 from meterbill.api.responses import JsonResponse
 from meterbill.api.telemetry import CONTENT_TYPE_LATEST, RequestTelemetry, Telemetry
 from meterbill.db.database import Database
 
-__all__ = ["HOME", "Limits", "Telemetry", "create_app"]
+__all__ = ["BEARER_SCHEME", "DOCS_ASSETS", "HOME", "Limits", "Telemetry", "create_app"]
 
 HOME = "/docs"
 """Where ``/`` leads: the API's interactive docs (the one place to change when an operator
 console exists)."""
+DOCS_ASSETS = "/docs-assets"
+"""Where ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from: the files packaged with
+``fastapi-offline``, so the pages work without internet."""
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key (`meterbill keys create`): an admin key, or a customer key "
+    "that sees only its own customer.",
+}
 
 
 def _now() -> datetime:
@@ -39,12 +50,14 @@ def create_app(
     ``/metrics`` (``api.telemetry``)."""
     limits = limits or Limits()
     telemetry = telemetry or Telemetry(database)
-    app = FastAPI(
+    app = FastAPIOffline(
         title="meterbill",
         version=__version__,
         description="Usage-based billing: meter, price, invoice and break down usage.",
         default_response_class=JsonResponse,
+        static_url=DOCS_ASSETS,
     )
+    install_openapi(app, {BEARER: BEARER_SCHEME})
     app.state.database = database
     app.state.clock = clock
     app.state.telemetry = telemetry
@@ -60,12 +73,14 @@ def create_app(
             or "%00" in request.url.query
             or any("\x00" in value for value in request.headers.values())
         ):
-            return error_response(400, "invalid_request", "NUL character in the request")
+            return edge_error(
+                request.url.path, 400, "invalid_request", "NUL character in the request"
+            )
         return await call_next(request)
 
     app.include_router(native.router)
     app.include_router(alerts.router)
-    app.mount("/metronome", metronome.create_app(database, clock=clock, telemetry=telemetry))
+    app.mount(METRONOME_PREFIX, metronome.create_app(database, clock=clock, telemetry=telemetry))
     app.include_router(warpstream.router)
     app.include_router(typesense.router)
     app.include_router(pages.router)
@@ -76,7 +91,14 @@ def create_app(
         slots=limits.slots or database.pool_size,
         max_waiting=limits.max_waiting,
         wait_timeout=limits.wait_timeout,
-        exempt=("/healthz", "/readyz", "/metrics", f"{pages.STATIC_PATH}/"),
+        exempt=(
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            f"{pages.STATIC_PATH}/",
+            f"{DOCS_ASSETS}/",
+            f"/metronome{DOCS_ASSETS}/",
+        ),
     )
     app.add_middleware(RequestTelemetry, telemetry=telemetry)  # the outermost: times them all
 
@@ -84,14 +106,18 @@ def create_app(
     def home() -> RedirectResponse:
         return RedirectResponse(HOME, status_code=307)
 
-    @app.get("/healthz", summary="Liveness: the process answers (the database is not checked)")
+    @app.get(
+        "/healthz",
+        summary="Liveness: the process answers (the database is not checked)",
+        **documented(Health, secured=False, admitted=False),
+    )
     def healthz() -> dict[str, object]:
         return {"status": "ok", "database": database.dialect, "version": __version__}
 
     @app.get(
         "/readyz",
         summary="Readiness: the database takes a write now (503 with the reason if not)",
-        responses={503: {"description": "The database cannot be written or reached."}},
+        **documented(Health, secured=False),
     )
     def readyz() -> dict[str, object]:
         database.check_writable()  # StorageUnavailable → 503 with Retry-After

@@ -29,9 +29,11 @@ from meterbill.core.errors import (
 )
 
 __all__ = [
+    "METRONOME_PREFIX",
     "OVERLOADED_RETRY_AFTER",
     "STORAGE_RETRY_AFTER",
     "ApiError",
+    "edge_error",
     "error_response",
     "install_error_handlers",
     "retry_headers",
@@ -90,6 +92,25 @@ def error_response(
     )
 
 
+METRONOME_PREFIX = "/metronome"
+"""Where the Metronome-compatible application is mounted (its errors are ``{"message"}``)."""
+
+
+def edge_error(
+    path: str, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    """An answer given before a request reaches its application (the NUL check, admission
+    control, a path no route takes): in the Metronome shape ``{"message": ...}`` under
+    :data:`METRONOME_PREFIX`, as that API answers everything, else the native shape."""
+    if path == METRONOME_PREFIX or path.startswith(f"{METRONOME_PREFIX}/"):
+        return JsonResponse(
+            {"message": message},
+            status_code=status,
+            headers=headers if headers is not None else retry_headers(status),
+        )
+    return error_response(status, code, message, headers=headers)
+
+
 def _describe_validation(error: RequestValidationError) -> str:
     parts = []
     for item in error.errors()[:5]:
@@ -117,9 +138,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "invalid_request", _describe_validation(error))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JsonResponse:
+    async def http_error(request: Request, error: HTTPException) -> JsonResponse:
         code = "not_found" if error.status_code == 404 else "http_error"
-        return error_response(error.status_code, code, str(error.detail))
+        return edge_error(request.url.path, error.status_code, code, str(error.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JsonResponse:

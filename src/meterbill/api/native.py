@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from meterbill.api import models as m
 from meterbill.api.bodies import read_body
 from meterbill.api.deps import (
     ClockDep,
@@ -22,6 +23,7 @@ from meterbill.api.deps import (
     resolve_principal,
 )
 from meterbill.api.errors import ApiError
+from meterbill.api.models import documented
 from meterbill.api.responses import JsonResponse
 from meterbill.api.telemetry import telemetry_of
 from meterbill.core.errors import InvalidRequest, OutOfRange
@@ -50,6 +52,9 @@ router = APIRouter(prefix="/v1")
 MAX_BATCH = 10_000
 MAX_BODY = 64 * 1024 * 1024
 MAX_PAYMENT = Decimal("1000000000000")
+_RATES = (401, 404, 409, 422)
+"""A route that rates invoices: 404 for a foreign customer or invoice, 409 for a usage
+without a price or a state that forbids the change, 422 for a figure out of range."""
 
 
 def encode_cursor(offset: int) -> str:
@@ -117,7 +122,9 @@ async def _authenticated(request: Request) -> Principal:
     return await run_in_threadpool(check)
 
 
-@router.post("/events", summary="Ingest a batch of usage events")
+@router.post(
+    "/events", summary="Ingest a batch of usage events", **documented(m.IngestResult, 401, 413)
+)
 async def ingest_events(request: Request) -> JsonResponse:
     """Up to 10,000 events (a JSON array, or ``{"events": [...]}``). Each one is accepted,
     a duplicate, or rejected with a reason; valid events are kept whatever the others do.
@@ -165,7 +172,7 @@ async def ingest_events(request: Request) -> JsonResponse:
     return JsonResponse(await run_in_threadpool(work))
 
 
-@router.get("/setup", summary="The whole setup document")
+@router.get("/setup", summary="The whole setup document", **documented(m.SetupDocument, 401, 403))
 def get_setup(session: SessionDep, principal: PrincipalDep) -> JsonResponse:
     require_admin(principal)
     return JsonResponse(current_setup(session))
@@ -184,14 +191,16 @@ def get_setup_schema() -> JsonResponse:
 @router.put(
     "/setup",
     summary="Apply a setup document (YAML or JSON), idempotently",
+    responses=documented(m.SetupReport, 401, 403, 409, 413)["responses"],
     openapi_extra={
+        **documented(None)["openapi_extra"],
         "requestBody": {
             "required": True,
             "content": {
                 "application/yaml": {"schema": {"type": "string"}},
                 "application/json": {"schema": {"type": "object"}},
             },
-        }
+        },
     },
 )
 async def put_setup(request: Request) -> JsonResponse:
@@ -218,7 +227,11 @@ async def put_setup(request: Request) -> JsonResponse:
     return JsonResponse(await run_in_threadpool(work))
 
 
-@router.get("/customers", summary="Customers (a customer key sees only its own)")
+@router.get(
+    "/customers",
+    summary="Customers (a customer key sees only its own)",
+    **documented(m.CustomerPage, 401),
+)
 def list_customers(
     session: SessionDep, principal: PrincipalDep, cursor: Cursor = None, limit: Limit = 100
 ) -> JsonResponse:
@@ -229,7 +242,9 @@ def list_customers(
     return JsonResponse(page(docs, cursor, limit))
 
 
-@router.get("/customers/{customer_id}", summary="One customer")
+@router.get(
+    "/customers/{customer_id}", summary="One customer", **documented(m.CustomerData, 401, 404)
+)
 def get_customer(customer_id: str, session: SessionDep, principal: PrincipalDep) -> JsonResponse:
     require_customer(principal, customer_id)
     return JsonResponse({"data": customer_to_document(load_customer(session, customer_id))})
@@ -238,7 +253,11 @@ def get_customer(customer_id: str, session: SessionDep, principal: PrincipalDep)
 Status_ = Literal["draft", "issued", "paid", "void"]
 
 
-@router.get("/customers/{customer_id}/invoices", summary="A customer's invoices")
+@router.get(
+    "/customers/{customer_id}/invoices",
+    summary="A customer's invoices",
+    **documented(m.InvoicePage, *_RATES),
+)
 def list_invoices(
     customer_id: str,
     session: SessionDep,
@@ -269,7 +288,11 @@ def list_invoices(
     return JsonResponse(page([invoice_document(v) for v in views], cursor, limit))
 
 
-@router.get("/invoices/{invoice_id}", summary="One invoice with its lines")
+@router.get(
+    "/invoices/{invoice_id}",
+    summary="One invoice with its lines",
+    **documented(m.InvoiceData, *_RATES),
+)
 def get_invoice(
     invoice_id: str,
     session: SessionDep,
@@ -290,7 +313,11 @@ class VoidIn(BaseModel):
     )
 
 
-@router.post("/invoices/{invoice_id}/void", summary="Void an issued, unpaid invoice")
+@router.post(
+    "/invoices/{invoice_id}/void",
+    summary="Void an issued, unpaid invoice",
+    **documented(m.InvoiceData, 403, *_RATES),
+)
 def void_invoice(
     invoice_id: str,
     session: SessionDep,
@@ -313,7 +340,11 @@ class CreditNoteIn(BaseModel):
     )
 
 
-@router.get("/invoices/{invoice_id}/credit_notes", summary="An invoice's credit notes")
+@router.get(
+    "/invoices/{invoice_id}/credit_notes",
+    summary="An invoice's credit notes",
+    **documented(m.CreditNoteList, 401, 404),
+)
 def list_credit_notes(
     invoice_id: str, session: SessionDep, principal: PrincipalDep
 ) -> JsonResponse:
@@ -325,6 +356,7 @@ def list_credit_notes(
     "/invoices/{invoice_id}/credit_notes",
     summary="Issue a credit note on an issued or paid invoice",
     status_code=201,
+    **documented(m.CreditNoteData, 403, *_RATES, status=201),
 )
 def create_credit_note(
     invoice_id: str,
@@ -352,7 +384,11 @@ class PaymentIn(BaseModel):
     method: str = Field(default="card", min_length=1, max_length=50, pattern=r"^[^\x00]*$")
 
 
-@router.post("/invoices/{invoice_id}/payments", summary="Record a payment")
+@router.post(
+    "/invoices/{invoice_id}/payments",
+    summary="Record a payment",
+    **documented(m.InvoiceData, 403, *_RATES),
+)
 def pay_invoice(
     invoice_id: str,
     payment: PaymentIn,
@@ -377,7 +413,11 @@ def pay_invoice(
     return JsonResponse({"data": invoice_document(view)})
 
 
-@router.get("/customers/{customer_id}/breakdowns", summary="Invoice windows over a range")
+@router.get(
+    "/customers/{customer_id}/breakdowns",
+    summary="Invoice windows over a range",
+    **documented(m.BreakdownPage, *_RATES),
+)
 def list_breakdowns(
     customer_id: str,
     session: SessionDep,
@@ -404,7 +444,11 @@ def list_breakdowns(
     return JsonResponse(page(docs, cursor, limit))
 
 
-@router.get("/customers/{customer_id}/credits", summary="Credit grants and balances")
+@router.get(
+    "/customers/{customer_id}/credits",
+    summary="Credit grants and balances",
+    **documented(m.CreditBalanceList, *_RATES),
+)
 def list_credits(
     customer_id: str,
     session: SessionDep,
@@ -417,7 +461,11 @@ def list_credits(
     return JsonResponse({"data": [credit_balance_document(balance) for balance in balances]})
 
 
-@router.get("/customers/{customer_id}/usage", summary="A meter per window and group")
+@router.get(
+    "/customers/{customer_id}/usage",
+    summary="A meter per window and group",
+    **documented(m.UsagePage, 401, 404),
+)
 def get_usage(
     customer_id: str,
     session: SessionDep,

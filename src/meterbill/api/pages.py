@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from meterbill import __version__
 from meterbill.api.deps import SessionDep
+from meterbill.api.models import json_errors
 from meterbill.services.links import invoice_for_token
 from meterbill.views.pdf import PAPERS, InvoiceSheet, Paper, html_pdf, pdf_filename, read_sheet
 
@@ -143,7 +144,8 @@ PaperQuery = Annotated[
     str | None, Query(description="Paper size: a4 (default) or letter.", max_length=16)
 ]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Invalid, revoked or foreign link, or a draft"}
+    404: {"description": "Invalid, revoked or foreign link, or a draft"},
+    **json_errors(400, 503),
 }
 
 

@@ -206,6 +206,11 @@ QueryKey = Annotated[
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "page or per_page is not a positive integer, or per_page > 50"},
     403: {"description": "Missing or invalid key, or not an account key"},
+    503: {"description": "The storage is unavailable or the server saturated"},
+}
+_VENDOR_JSON: dict[str, Any] = {
+    "description": "Typesense Cloud's invoice shape (docs/compat.md); amounts are JSON numbers",
+    "content": {"application/json": {"schema": {"type": "object"}}},
 }
 
 
@@ -213,7 +218,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "",
     summary="The account's finalized invoices, newest first (no line items)",
     response_class=ExactJSONResponse,
-    responses=_ERRORS,
+    responses={200: _VENDOR_JSON, **_ERRORS},
 )
 def list_invoices(
     request: Request,
@@ -248,7 +253,11 @@ def list_invoices(
     "/{invoice_id}",
     summary="One finalized invoice with its line items",
     response_class=ExactJSONResponse,
-    responses={**_ERRORS, 404: {"description": "No such invoice for this account"}},
+    responses={
+        200: _VENDOR_JSON,
+        **_ERRORS,
+        404: {"description": "No such invoice for this account"},
+    },
 )
 def get_invoice(
     invoice_id: str,

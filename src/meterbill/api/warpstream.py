@@ -555,6 +555,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed body or date, or date_end before date_start"},
     401: {"description": "Missing or invalid key, or not an account key (invalid_api_key)"},
     404: {"description": "No invoice for that date, or no period in progress"},
+    503: {"description": "The storage is unavailable or the server saturated"},
+}
+_VENDOR_JSON: dict[str, Any] = {
+    "description": "WarpStream's invoice shape (docs/compat.md); amounts are JSON numbers",
+    "content": {"application/json": {"schema": {"type": "object"}}},
 }
 
 
@@ -588,7 +593,7 @@ def _endpoint(
                 operation_id=f"warpstream_{name}_{method.lower()}",
                 summary=summary,
                 response_class=ExactJSONResponse,
-                responses=_ERRORS,
+                responses={200: _VENDOR_JSON, **_ERRORS},
                 openapi_extra=_body_schema(*fields),
             )
         return handler

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -19,6 +20,7 @@ from meterbill.api.deps import bearer_secret
 from meterbill.api.errors import ApiError, retry_headers, status_for
 from meterbill.api.metronome import customers, invoices, metrics, usage
 from meterbill.api.metronome.wire import MetronomeJSON, PrincipalDep
+from meterbill.api.models import BEARER, install_openapi
 from meterbill.api.telemetry import Telemetry
 from meterbill.core.errors import (
     BillingError,
@@ -26,11 +28,14 @@ from meterbill.core.errors import (
 from meterbill.db.database import Database
 from meterbill.services.keys import authenticate
 
-__all__ = ["ALL_METHODS", "create_app", "unsupported"]
+__all__ = ["ALL_METHODS", "DOCS_ASSETS", "create_app", "unsupported"]
 
 log = logging.getLogger("meterbill.api.metronome")
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+DOCS_ASSETS = "/docs-assets"
+"""Swagger UI and ReDoc files for ``/metronome/docs`` and ``/metronome/redoc`` (packaged
+with ``fastapi-offline``; no CDN)."""
 
 unsupported = APIRouter()
 
@@ -113,12 +118,22 @@ def create_app(
     """The Metronome v1 API over ``database``; mount it at ``/metronome`` so that clients
     use ``base_url="http://host:port/metronome"``; ``telemetry`` counts its ingest (that of
     the application it is mounted in)."""
-    app = FastAPI(
+    app = FastAPIOffline(
         title="meterbill — Metronome-compatible API",
         version=__version__,
         description="The subset of Metronome's v1 API that meterbill serves; see docs/compat.md.",
         default_response_class=MetronomeJSON,
-        redoc_url=None,
+        static_url=DOCS_ASSETS,
+    )
+    install_openapi(
+        app,
+        {
+            BEARER: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A meterbill API key, as the Metronome clients' bearer_token.",
+            }
+        },
     )
     app.state.database = database
     app.state.clock = clock

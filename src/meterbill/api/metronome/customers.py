@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from meterbill.api.deps import ClockDep
+from meterbill.api.metronome import models as m
 from meterbill.api.metronome import shapes
+from meterbill.api.metronome.models import documented_metronome
 from meterbill.api.metronome.wire import (
     AdminDep,
     MetronomeJSON,
@@ -70,7 +72,11 @@ def _aliases(values: list[str]) -> list[str]:
     return values
 
 
-@router.post("/customers", summary="Create a customer")
+@router.post(
+    "/customers",
+    summary="Create a customer",
+    **documented_metronome(m.CustomerData, 403, 409),
+)
 def create_customer(
     body: CustomerIn, session: SessionDep, principal: AdminDep, clock: ClockDep
 ) -> MetronomeJSON:
@@ -85,7 +91,11 @@ def create_customer(
     return ok(shapes.customer(record))
 
 
-@router.get("/customers", summary="List customers")
+@router.get(
+    "/customers",
+    summary="List customers",
+    **documented_metronome(m.CustomerPage),
+)
 def list_customers(
     session: SessionDep,
     principal: PrincipalDep,
@@ -112,7 +122,11 @@ def list_customers(
     return slice_page([shapes.customer_detail(r) for r in records], next_page, size)
 
 
-@router.post("/customers/archive", summary="Archive a customer")
+@router.post(
+    "/customers/archive",
+    summary="Archive a customer",
+    **documented_metronome(m.IdData, 403, 404),
+)
 def archive_customer(
     body: IdIn, session: SessionDep, principal: AdminDep, clock: ClockDep
 ) -> MetronomeJSON:
@@ -120,12 +134,21 @@ def archive_customer(
     return ok({"id": record.metronome_id})
 
 
-@router.get("/customers/{customer_id}", summary="Retrieve a customer")
+@router.get(
+    "/customers/{customer_id}",
+    summary="Retrieve a customer",
+    **documented_metronome(m.CustomerDetailData, 404),
+)
 def get_customer(customer_id: str, session: SessionDep, principal: PrincipalDep) -> MetronomeJSON:
     return ok(shapes.customer_detail(visible_customer(session, principal, customer_id)))
 
 
-@router.post("/customers/{customer_id}/setIngestAliases", summary="Replace ingest aliases")
+@router.post(
+    "/customers/{customer_id}/setIngestAliases",
+    summary="Replace ingest aliases",
+    response_class=Response,
+    **documented_metronome(None, 403, 404, 409),
+)
 def set_ingest_aliases(
     customer_id: str, body: AliasesIn, session: SessionDep, principal: AdminDep, clock: ClockDep
 ) -> Response:
@@ -133,7 +156,11 @@ def set_ingest_aliases(
     return Response(status_code=200)
 
 
-@router.post("/customers/{customer_id}/setName", summary="Rename a customer")
+@router.post(
+    "/customers/{customer_id}/setName",
+    summary="Rename a customer",
+    **documented_metronome(m.CustomerData, 403, 404),
+)
 def set_name(
     customer_id: str, body: NameIn, session: SessionDep, principal: AdminDep, clock: ClockDep
 ) -> MetronomeJSON:
@@ -141,7 +168,11 @@ def set_name(
     return ok(shapes.customer(record))
 
 
-@router.get("/customers/{customer_id}/billable-metrics", summary="A customer's metrics")
+@router.get(
+    "/customers/{customer_id}/billable-metrics",
+    summary="A customer's metrics",
+    **documented_metronome(m.MetricPage, 404),
+)
 def customer_metrics(
     customer_id: str,
     session: SessionDep,

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from meterbill.api.deps import ClockDep
+from meterbill.api.metronome import models as m
 from meterbill.api.metronome import shapes
+from meterbill.api.metronome.models import documented_metronome
 from meterbill.api.metronome.wire import (
     AdminDep,
     MetronomeJSON,
@@ -47,6 +49,9 @@ _STATUSES = {
 }
 _SORTS = ("date_asc", "date_desc")
 _WINDOWS_PER_PAGE = {"DAY": 35, "HOUR": 24}
+_RATES = (404, 409, 422)
+"""A route that rates invoices: 404 for a foreign customer or invoice, 409 for a usage
+without a price or a state that forbids the change, 422 for a figure out of range."""
 
 Sort = Annotated[str | None, Query(description="date_asc (default) or date_desc.")]
 Status = Annotated[str | None, Query(description="DRAFT, FINALIZED or VOID.")]
@@ -72,7 +77,11 @@ def _currency_matches(credit_type_id: str | None, currency: str) -> bool:
     return credit_type_id is None or shapes.credit_type(currency)["id"] == credit_type_id
 
 
-@router.get("/customers/{customer_id}/invoices", summary="List a customer's invoices")
+@router.get(
+    "/customers/{customer_id}/invoices",
+    summary="List a customer's invoices",
+    **documented_metronome(m.InvoicePage, *_RATES),
+)
 def list_invoices(
     customer_id: str,
     session: SessionDep,
@@ -132,6 +141,7 @@ def list_invoices(
 @router.get(
     "/customers/{customer_id}/invoices/breakdowns",
     summary="A customer's invoices cut into hourly or daily windows",
+    **documented_metronome(m.BreakdownPage, *_RATES),
 )
 def list_breakdowns(
     customer_id: str,
@@ -190,7 +200,11 @@ def list_breakdowns(
     return page(items, encode_cursor(following.isoformat()) if more else None)
 
 
-@router.get("/customers/{customer_id}/invoices/{invoice_id}", summary="Retrieve an invoice")
+@router.get(
+    "/customers/{customer_id}/invoices/{invoice_id}",
+    summary="Retrieve an invoice",
+    **documented_metronome(m.InvoiceData, *_RATES),
+)
 def get_invoice(
     customer_id: str,
     invoice_id: str,
@@ -215,7 +229,11 @@ class IdIn(BaseModel):
     id: str
 
 
-@router.post("/invoices/void", summary="Void an issued, unpaid invoice")
+@router.post(
+    "/invoices/void",
+    summary="Void an issued, unpaid invoice",
+    **documented_metronome(m.IdData, 403, *_RATES),
+)
 def void_invoice(
     body: IdIn, session: SessionDep, principal: AdminDep, clock: ClockDep
 ) -> MetronomeJSON:
@@ -223,7 +241,11 @@ def void_invoice(
     return ok({"id": view.id})
 
 
-@router.get("/credit-types/list", summary="Credit types (the customers' currencies)")
+@router.get(
+    "/credit-types/list",
+    summary="Credit types (the customers' currencies)",
+    **documented_metronome(m.CreditTypePage),
+)
 def list_credit_types(
     session: SessionDep,
     principal: PrincipalDep,

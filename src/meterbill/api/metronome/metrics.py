@@ -13,7 +13,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from meterbill.api.deps import ClockDep
+from meterbill.api.metronome import models as m
 from meterbill.api.metronome import shapes
+from meterbill.api.metronome.models import documented_metronome
 from meterbill.api.metronome.wire import (
     AdminDep,
     MetronomeJSON,
@@ -61,7 +63,11 @@ class IdIn(_Body):
     id: str
 
 
-@router.post("/billable-metrics/create", summary="Create a billable metric (a meter)")
+@router.post(
+    "/billable-metrics/create",
+    summary="Create a billable metric (a meter)",
+    **documented_metronome(m.IdData, 403, 409),
+)
 def create_metric(
     body: MetricIn, session: SessionDep, principal: AdminDep, clock: ClockDep
 ) -> MetronomeJSON:
@@ -90,7 +96,11 @@ def create_metric(
     return ok({"id": record.id})
 
 
-@router.get("/billable-metrics", summary="List billable metrics")
+@router.get(
+    "/billable-metrics",
+    summary="List billable metrics",
+    **documented_metronome(m.MetricPage),
+)
 def list_metrics(
     session: SessionDep,
     principal: PrincipalDep,
@@ -107,7 +117,11 @@ def list_metrics(
     return slice_page(items, next_page, size)
 
 
-@router.post("/billable-metrics/archive", summary="Archive a billable metric")
+@router.post(
+    "/billable-metrics/archive",
+    summary="Archive a billable metric",
+    **documented_metronome(m.IdData, 403, 404),
+)
 def archive_metric(
     body: IdIn, session: SessionDep, principal: AdminDep, clock: ClockDep
 ) -> MetronomeJSON:
@@ -115,7 +129,11 @@ def archive_metric(
     return ok({"id": record.id})
 
 
-@router.get("/billable-metrics/{billable_metric_id}", summary="Retrieve a billable metric")
+@router.get(
+    "/billable-metrics/{billable_metric_id}",
+    summary="Retrieve a billable metric",
+    **documented_metronome(m.MetricData, 404),
+)
 def get_metric(
     billable_metric_id: str, session: SessionDep, principal: PrincipalDep
 ) -> MetronomeJSON:

@@ -16,7 +16,9 @@ from starlette.responses import Response
 
 from meterbill.api.bodies import gunzip, read_body
 from meterbill.api.deps import ClockDep, bearer_secret, resolve_principal
+from meterbill.api.metronome import models as m
 from meterbill.api.metronome import shapes
+from meterbill.api.metronome.models import documented_metronome
 from meterbill.api.metronome.wire import (
     MetronomeJSON,
     PrincipalDep,
@@ -71,7 +73,12 @@ def _decode(body: bytes, encoding: str) -> list[object]:
     return decoded
 
 
-@router.post("/ingest", summary="Ingest up to 100 usage events (all or nothing)")
+@router.post(
+    "/ingest",
+    summary="Ingest up to 100 usage events (all or nothing)",
+    response_class=Response,
+    **documented_metronome(None, 413),
+)
 async def ingest(request: Request) -> Response:
     database: Database = request.app.state.database
     now = request.app.state.clock()
@@ -144,7 +151,11 @@ class UsageIn(_Body):
     billable_metrics: list[MetricIn] | None = None
 
 
-@router.post("/usage", summary="Usage per customer, metric and window")
+@router.post(
+    "/usage",
+    summary="Usage per customer, metric and window",
+    **documented_metronome(m.UsagePage, 404),
+)
 def list_usage(
     body: UsageIn,
     session: SessionDep,
@@ -207,7 +218,11 @@ class GroupsIn(_Body):
     current_period: bool | None = None
 
 
-@router.post("/usage/groups", summary="One customer's usage of one metric, per group")
+@router.post(
+    "/usage/groups",
+    summary="One customer's usage of one metric, per group",
+    **documented_metronome(m.GroupPage, 404),
+)
 def list_usage_groups(
     body: GroupsIn,
     session: SessionDep,
