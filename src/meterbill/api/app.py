@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request, Response
 
 from meterbill import __version__
-from meterbill.api import dashboard, metronome, native, pages, typesense, warpstream
+from meterbill.api import dashboard, metronome, native, pages, typesense, warpstream, webhooks
 from meterbill.api.admission import Admission, Limits
 from meterbill.api.errors import error_response, install_error_handlers
 from meterbill.api.responses import JsonResponse
@@ -49,6 +49,7 @@ def create_app(
         return await call_next(request)
 
     app.include_router(native.router)
+    app.include_router(webhooks.router)
     app.mount("/metronome", metronome.create_app(database, clock=clock))
     app.include_router(warpstream.router)
     app.include_router(typesense.router)

@@ -1,4 +1,5 @@
-"""The ``meterbill`` command line: apply, ingest, close, invoices, keys, serve, demo.
+"""The ``meterbill`` command line: apply, ingest, close, invoices, keys, webhooks, serve,
+demo.
 
 Every command opens the database (migrating a fresh one), does its work in one transaction
 (``ingest``: one per batch) and turns billing errors into a message and exit code 1, never
@@ -32,6 +33,7 @@ from meterbill.cli.ingest import (
     ingest_lines,
     report,
 )
+from meterbill.cli.webhooks import webhooks_app
 from meterbill.core.errors import BillingError, InvalidSetup
 from meterbill.core.events import format_timestamp
 from meterbill.core.periods import parse_instant
@@ -58,6 +60,7 @@ app.add_typer(invoices_app, name="invoices")
 app.add_typer(keys_app, name="keys")
 links_app = typer.Typer(help="Signed links to pages that open without a key.", no_args_is_help=True)
 app.add_typer(links_app, name="links")
+app.add_typer(webhooks_app, name="webhooks")
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -643,10 +646,28 @@ def serve_command(
     backlog: Annotated[
         int, typer.Option(min=1, help="Connections the kernel queues before they are accepted.")
     ] = 1024,
+    webhook_poll: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds between looks for webhooks to deliver (0: no sender)."),
+    ] = 1.0,
+    webhook_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds a webhook receiver has to answer.")
+    ] = 10.0,
+    webhook_retry_schedule: Annotated[
+        str,
+        typer.Option(
+            help="Delays before each webhook retry; after the last, the delivery has failed.",
+        ),
+    ] = "5s,5m,30m,2h,5h,10h,10h",
 ) -> None:
     """Serve the HTTP API and close ended periods in the background."""
     from meterbill.cli.serve import ServeOptions, serve
+    from meterbill.cli.webhook_sender import SenderOptions, parse_schedule
 
+    try:
+        schedule = parse_schedule(webhook_retry_schedule)
+    except ValueError as error:
+        raise CliError(f"--webhook-retry-schedule: {error}") from None
     url = ctx.find_root().obj
     options = ServeOptions(
         host=host,
@@ -661,6 +682,7 @@ def serve_command(
         max_header_bytes=max_header_bytes,
         backlog=backlog,
         clock=_time(clock, "--clock"),
+        webhooks=SenderOptions(poll=webhook_poll, timeout=webhook_timeout, schedule=schedule),
     )
     serve(url if isinstance(url, str) else None, options)
 

@@ -1,8 +1,10 @@
-"""``meterbill serve``: the HTTP API plus a background closer.
+"""``meterbill serve``: the HTTP API plus a background closer and the webhook sender.
 
 The closer finalizes ended periods every ``close_every`` seconds. Several processes may
 serve the same PostgreSQL database: closing locks each customer and the invoice counter,
-so an invoice is issued once with one number whichever process gets there first.
+so an invoice is issued once with one number whichever process gets there first. The
+webhook sender (``meterbill.cli.webhook_sender``) delivers the outbox every
+``webhooks.poll`` seconds; several processes share the work through leases.
 
 The transport is bounded (:class:`ServeOptions`, documented in ``docs/operations.md``):
 
@@ -25,7 +27,7 @@ import resource
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from meterbill.api.app import Limits, create_app
+from meterbill.cli.webhook_sender import SenderOptions, start_sender
 from meterbill.db.database import Database
 from meterbill.services.invoicing import close_periods
 
@@ -86,6 +89,7 @@ class ServeOptions:
     max_header_bytes: int = 16 * 1024
     backlog: int = 1024
     clock: datetime | None = None  # serve as if it were always this time (demos)
+    webhooks: SenderOptions = field(default_factory=SenderOptions)  # poll 0: no sender
 
 
 class RepeatFilter(logging.Filter):
@@ -261,6 +265,8 @@ def serve(url: str | None, options: ServeOptions) -> None:
     stop = threading.Event()
     if options.close_every > 0:
         start_closer(database, every=options.close_every, stop=stop, clock=now)
+    if options.webhooks.poll > 0:
+        start_sender(database, options=options.webhooks, stop=stop)  # real time, not --clock
     app = create_app(
         database,
         clock=now,
