@@ -2,6 +2,7 @@
 PostgreSQL. ``calls`` costs 1.00 a call; a real receiver on 127.0.0.1 checks every signature
 with the Standard Webhooks library."""
 
+import itertools
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -239,7 +240,8 @@ def test_the_sender_delivers_signed_messages_once(world: World) -> None:
     assert len(hook.received) == 2
     for item in hook.received:
         assert item.verified_with == (0,)
-        assert item.body is not None and item.body["type"] == "events.rejected"
+        assert item.body is not None
+        assert item.body["type"] == "events.rejected"
     ids = [body["data"]["rejects"][0]["transaction_id"] for _, body in messages(world.database)]
     assert ids == ["r1", "r2"]
     assert [status for *_, status in deliveries(world.database)] == ["delivered", "delivered"]
@@ -276,8 +278,10 @@ def test_a_failing_receiver_gets_retries_with_growing_delays_then_a_resend(world
             assert worker.run_once() == 1  # the 4th attempt: the schedule has run out
             assert [status for *_, status in deliveries(world.database)] == ["failed"]
             assert worker.run_once() == 0
-            gaps = [(b - a).total_seconds() for a, b in zip(due, due[1:], strict=False)]
-            assert 9 <= gaps[0] <= 11 and 18 <= gaps[1] <= 22 and 36 <= gaps[2] <= 44, gaps
+            gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(due)]
+            assert 9 <= gaps[0] <= 11, gaps
+            assert 18 <= gaps[1] <= 22, gaps
+            assert 36 <= gaps[2] <= 44, gaps
             assert gaps[0] < gaps[1] < gaps[2]
 
             message = hook.received[0].webhook_id
@@ -319,7 +323,8 @@ def test_an_unreachable_receiver_is_an_error_not_a_crash(world: World) -> None:
         [attempt] = webhooks.endpoint_attempts(session, endpoint)
     assert attempt.status_code is None
     assert attempt.outcome == "retrying"
-    assert attempt.error is not None and "ConnectError" in attempt.error
+    assert attempt.error is not None
+    assert "ConnectError" in attempt.error
 
 
 def test_after_a_rotation_both_secrets_sign_for_a_day(world: World) -> None:
@@ -328,7 +333,8 @@ def test_after_a_rotation_both_secrets_sign_for_a_day(world: World) -> None:
         endpoint, old = add_endpoint(world.database, hook.url)
         with world.database.transaction() as session:
             view, new = webhooks.rotate_secret(session, endpoint, now=clock.now)
-        assert new != old and new.startswith("whsec_")
+        assert new != old
+        assert new.startswith("whsec_")
         assert view.previous_secret_until == clock.now + timedelta(hours=24)
         hook.secrets.extend([old, new])
         one_rejected_batch(world, "a")
@@ -365,7 +371,8 @@ def test_one_lease_at_a_time_and_a_lost_lease_comes_back(world: World) -> None:
         first = webhooks.claim_due(session, now=now, lease=lease, limit=10, owner="a")
     with world.database.transaction() as session:
         second = webhooks.claim_due(session, now=now, lease=lease, limit=10, owner="b")
-    assert len(first) == 1 and second == []
+    assert len(first) == 1
+    assert second == []
     later = now + lease  # "a" died holding it: the lease runs out
     with world.database.transaction() as session:
         third = webhooks.claim_due(session, now=later, lease=lease, limit=10, owner="b")

@@ -9,6 +9,7 @@ see ``docs/operations.md``.
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from meterbill.api.deps import ClockDep, PrincipalDep, SessionDep, require_admin
@@ -19,7 +20,11 @@ from meterbill.views.webhooks import attempt_document, delivery_document, endpoi
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/webhook_endpoints", tags=["webhooks"])
+# FastAPI's JSONResponse, so that the OpenAPI document shows the response models (the
+# application's default response class documents every answer as a string).
+router = APIRouter(
+    prefix="/v1/webhook_endpoints", tags=["webhooks"], default_response_class=JSONResponse
+)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"description": "Invalid request (a bad URL or an unknown event type)."},
