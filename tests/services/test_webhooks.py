@@ -154,7 +154,7 @@ def test_a_batch_with_rejects_writes_one_summary_and_a_clean_batch_nothing(world
     database = world.database
     world.ingest([call("ok1", "2026-01-10T00:00:00Z")], now=at("2026-01-10"))
     assert messages(database) == []
-    batch = [
+    batch: list[dict[str, object]] = [
         call("ok2", "2026-01-10T00:00:00Z"),
         call("ok2", "2026-01-10T00:00:00Z"),  # a duplicate within the batch
         call("bad1", "2026-01-10T00:00:00Z", customer="nobody"),
