@@ -13,13 +13,19 @@ import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
+import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from httpx import Response
+from sqlalchemy import update
 from starlette.routing import BaseRoute, Mount, Route
 
+from meterbill.db.database import Database
+from meterbill.db.models import OutboxMessage, WebhookDeliveryRow, WebhookEndpointRow
+from meterbill.services.outbox import emit
 from tests.api.support import (
     ALPHA,
     ALPHA_ALIAS,
@@ -191,6 +197,64 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         lambda t: Call("DELETE", f"/v1/customers/{t.customer}/alerts/to-delete"),
     ),
 }
+
+
+# Webhook endpoints (admin only) made by the ``webhook_probe`` fixture: one to act on, one
+# to delete, and a failed message of the first to re-send.
+PROBE = "ep_auth_probe"
+PROBE_DELETED = "ep_auth_probe_deleted"
+PROBE_MESSAGE = "msg_auth_probe"
+_HOOKS = "/v1/webhook_endpoints"
+RECIPES.update(
+    {
+        ("POST", _HOOKS): Recipe(
+            "admin", lambda t: Call("POST", _HOOKS, json={"url": "https://example.com/h"})
+        ),
+        ("GET", _HOOKS): Recipe("admin", lambda t: Call("GET", _HOOKS)),
+        ("GET", _HOOKS + "/{endpoint_id}"): Recipe(
+            "admin", lambda t: Call("GET", f"{_HOOKS}/{PROBE}")
+        ),
+        ("DELETE", _HOOKS + "/{endpoint_id}"): Recipe(
+            "admin", lambda t: Call("DELETE", f"{_HOOKS}/{PROBE_DELETED}")
+        ),
+        ("POST", _HOOKS + "/{endpoint_id}/rotate_secret"): Recipe(
+            "admin", lambda t: Call("POST", f"{_HOOKS}/{PROBE}/rotate_secret")
+        ),
+        ("GET", _HOOKS + "/{endpoint_id}/deliveries"): Recipe(
+            "admin", lambda t: Call("GET", f"{_HOOKS}/{PROBE}/deliveries")
+        ),
+        ("POST", _HOOKS + "/{endpoint_id}/deliveries/{message_id}/resend"): Recipe(
+            "admin",
+            lambda t: Call("POST", f"{_HOOKS}/{PROBE}/deliveries/{PROBE_MESSAGE}/resend"),
+        ),
+    }
+)
+
+
+@pytest.fixture
+def webhook_probe(database: Database) -> None:
+    """The endpoints of the webhook recipes, and a failed delivery to re-send."""
+    now = datetime(2026, 3, 5, tzinfo=UTC)
+    with database.transaction() as session:
+        for endpoint_id in (PROBE, PROBE_DELETED):
+            session.add(
+                WebhookEndpointRow(
+                    id=endpoint_id,
+                    url="https://example.com/probe",
+                    description=None,
+                    event_types="[]",
+                    secret="whsec_cHJvYmVwcm9iZXByb2Jl",
+                    previous_secret=None,
+                    previous_secret_until=None,
+                    created_at=now,
+                )
+            )
+        session.flush()
+        message = emit(session, "invoice.issued", {}, at=now)
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message).values(id=PROBE_MESSAGE)
+        )
+        session.execute(update(WebhookDeliveryRow).values(status="failed"))
 
 
 def _flatten(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str, str]]:
@@ -384,7 +448,7 @@ def test_another_customers_key_never_sees_alpha(
 
 
 def test_own_and_admin_keys_are_served(
-    app: FastAPI, client: TestClient, keys: Keys, billed: Billed
+    app: FastAPI, client: TestClient, keys: Keys, billed: Billed, webhook_probe: None
 ) -> None:
     target = Target(ALPHA, billed.alpha_jan, billed.alpha_feb)
     alert = {"key": "to-delete", "kind": "draft_total_above", "threshold": "1000"}

@@ -8,7 +8,16 @@ from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 from meterbill import __version__
-from meterbill.api import alerts, dashboard, metronome, native, pages, typesense, warpstream
+from meterbill.api import (
+    alerts,
+    dashboard,
+    metronome,
+    native,
+    pages,
+    typesense,
+    warpstream,
+    webhooks,
+)
 from meterbill.api.admission import Admission, Limits
 from meterbill.api.errors import METRONOME_PREFIX, edge_error, install_error_handlers
 from meterbill.api.models import BEARER, Health, documented, install_openapi
@@ -79,6 +88,7 @@ def create_app(
         return await call_next(request)
 
     app.include_router(native.router)
+    app.include_router(webhooks.router)
     app.include_router(alerts.router)
     app.mount(METRONOME_PREFIX, metronome.create_app(database, clock=clock, telemetry=telemetry))
     app.include_router(warpstream.router)

@@ -40,7 +40,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meterbill import __version__
-from meterbill.db import outbox as outbox_store
+from meterbill.db import webhooks as webhook_store
 from meterbill.db.database import Database
 from meterbill.services.ingest import Outcome, Status
 from meterbill.services.invoicing import CloseResult
@@ -89,13 +89,13 @@ class _StateCollector(Collector):
         )
         try:
             with self.database.transaction(read_only=True) as session:
-                depth = outbox_store.message_count(session)
+                depth = webhook_store.pending_deliveries(session)
         except Exception as error:  # the scrape still answers, without this gauge
             log.warning("metrics: the outbox depth could not be read: %s", error)
             return
         yield GaugeMetricFamily(
             "meterbill_outbox_depth",
-            "Webhook messages in the outbox.",
+            "Webhook deliveries still to be made (pending, across every endpoint).",
             value=depth,
         )
 

@@ -1,4 +1,5 @@
-"""The ``meterbill`` command line: apply, ingest, close, invoices, keys, serve, demo.
+"""The ``meterbill`` command line: apply, ingest, close, invoices, keys, webhooks, serve,
+demo.
 
 Every command opens the database (migrating a fresh one), does its work in one transaction
 (``ingest``: one per batch) and turns billing errors into a message and exit code 1, never
@@ -34,6 +35,7 @@ from meterbill.cli.ingest import (
     ingest_lines,
     report,
 )
+from meterbill.cli.webhooks import webhooks_app
 from meterbill.core.errors import BillingError, InvalidSetup
 from meterbill.core.events import format_timestamp
 from meterbill.core.periods import parse_instant
@@ -67,6 +69,7 @@ app.add_typer(invoices_app, name="invoices")
 app.add_typer(keys_app, name="keys")
 links_app = typer.Typer(help="Signed links to pages that open without a key.", no_args_is_help=True)
 app.add_typer(links_app, name="links")
+app.add_typer(webhooks_app, name="webhooks")
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -716,6 +719,24 @@ def serve_command(
             "metrics", True, "Serve Prometheus metrics at /metrics.", "--metrics/--no-metrics"
         ),
     ] = None,
+    webhook_poll: Annotated[
+        float | None,
+        _setting(
+            "webhook_poll", 1.0, "Seconds between looks for webhooks to deliver (0: no sender)."
+        ),
+    ] = None,
+    webhook_timeout: Annotated[
+        float | None,
+        _setting("webhook_timeout", 10.0, "Seconds a webhook receiver has to answer."),
+    ] = None,
+    webhook_retry_schedule: Annotated[
+        str | None,
+        _setting(
+            "webhook_retry_schedule",
+            "5s,5m,30m,2h,5h,10h,10h",
+            "Delays before each webhook retry; after the last, the delivery has failed.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API and close ended periods in the background.
 
@@ -739,6 +760,9 @@ def serve_command(
         log_format=log_format,
         metrics=metrics,
         alert_interval=alert_interval,
+        webhook_poll=webhook_poll,
+        webhook_timeout=webhook_timeout,
+        webhook_retry_schedule=webhook_retry_schedule,
     )
     url = ctx.find_root().obj
     serve(url if isinstance(url, str) else None, options)
@@ -749,6 +773,7 @@ def serve_options(**given: Any) -> "ServeOptions":
     ``given`` (the command-line options; ``None``: not given)."""
     from meterbill.cli.serve import ServeOptions
     from meterbill.cli.settings import ServeSettings, SettingsError
+    from meterbill.cli.webhook_sender import parse_schedule
 
     try:
         settings = ServeSettings.load(**given)
@@ -758,6 +783,15 @@ def serve_options(**given: Any) -> "ServeOptions":
     values["clock"] = _time(
         settings.clock, "--clock" if given.get("clock") is not None else "METERBILL_CLOCK"
     )
+    try:
+        values["webhook_retry_schedule"] = parse_schedule(settings.webhook_retry_schedule)
+    except ValueError as error:
+        source = (
+            "--webhook-retry-schedule"
+            if given.get("webhook_retry_schedule") is not None
+            else "METERBILL_WEBHOOK_RETRY_SCHEDULE"
+        )
+        raise CliError(f"{source}: {error}") from None
     return ServeOptions(**values)
 
 

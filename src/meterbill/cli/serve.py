@@ -1,8 +1,11 @@
-"""``meterbill serve``: the HTTP API plus a background closer and spend-alert evaluator.
+"""``meterbill serve``: the HTTP API plus a background closer, the spend-alert evaluator and
+the webhook sender.
 
 The closer finalizes ended periods every ``close_every`` seconds. Several processes may
 serve the same PostgreSQL database: closing locks each customer and the invoice counter,
-so an invoice is issued once with one number whichever process gets there first.
+so an invoice is issued once with one number whichever process gets there first. The
+webhook sender (``meterbill.cli.webhook_sender``) delivers the outbox every
+``webhooks.poll`` seconds; several processes share the work through leases.
 
 The transport is bounded (:class:`ServeOptions`, documented in ``docs/operations.md``):
 
@@ -30,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import h11
@@ -41,6 +44,7 @@ from meterbill.api.app import Limits, create_app
 from meterbill.api.telemetry import Telemetry
 from meterbill.cli.alerting import DEFAULT_ALERT_INTERVAL, start_alert_evaluator
 from meterbill.cli.logs import LogFormat, LogLevel, configure_logging
+from meterbill.cli.webhook_sender import DEFAULT_SCHEDULE, SenderOptions, start_sender
 from meterbill.core.events import format_timestamp
 from meterbill.db.database import Database
 from meterbill.services.invoicing import close_periods
@@ -98,6 +102,18 @@ class ServeOptions:
     log_format: LogFormat = "auto"
     metrics: bool = True  # serve /metrics
     alert_interval: float = DEFAULT_ALERT_INTERVAL  # seconds between spend-alert passes (0: off)
+    webhook_poll: float = 1.0  # seconds between looks at the outbox (0: no sender)
+    webhook_timeout: float = 10.0  # seconds a receiver has to answer
+    webhook_retry_schedule: tuple[timedelta, ...] = DEFAULT_SCHEDULE
+
+    @property
+    def webhooks(self) -> SenderOptions:
+        """The webhook sender's options."""
+        return SenderOptions(
+            poll=self.webhook_poll,
+            timeout=self.webhook_timeout,
+            schedule=self.webhook_retry_schedule,
+        )
 
 
 class RepeatFilter(logging.Filter):
@@ -320,6 +336,10 @@ def serve(url: str | None, options: ServeOptions) -> None:
         start_closer(database, every=options.close_every, stop=stop, clock=now, telemetry=telemetry)
     if options.alert_interval > 0:
         start_alert_evaluator(database, every=options.alert_interval, stop=stop, clock=now)
+    if options.webhooks.poll > 0:
+        start_sender(  # real time, not --clock
+            database, options=options.webhooks, stop=stop, telemetry=telemetry
+        )
     app = create_app(
         database,
         clock=now,

@@ -93,6 +93,16 @@ class ServeSettings(BaseSettings):
         "(json unless stderr is a terminal).",
     )
     metrics: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    webhook_poll: float = Field(
+        1.0, ge=0, description="Seconds between looks for webhooks to deliver (0: no sender)."
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="Seconds a webhook receiver has to answer."
+    )
+    webhook_retry_schedule: str = Field(
+        "5s,5m,30m,2h,5h,10h,10h",
+        description="Delays before each webhook retry; after the last, the delivery has failed.",
+    )
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

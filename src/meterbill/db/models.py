@@ -46,6 +46,9 @@ __all__ = [
     "ProductRow",
     "UsageBucket",
     "UsageBucketValue",
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookEndpointRow",
 ]
 
 
@@ -368,3 +371,73 @@ class AlertFiring(Base):
     value: Mapped[Decimal] = mapped_column(DecimalText)
     fired_at: Mapped[datetime] = mapped_column(UtcMicros)
     message_id: Mapped[str] = mapped_column(Text)
+
+
+_SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class WebhookEndpointRow(Base):
+    """A webhook receiver: its URL, the event types it wants (JSON list; empty: every type)
+    and its signing secret, kept in clear because the sender signs with it. After a rotation
+    ``previous_secret`` signs too, until ``previous_secret_until``."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    event_types: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcMicros)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class WebhookDeliveryRow(Base):
+    """One outbox message on its way to one endpoint.
+
+    ``status``: ``pending`` (``next_attempt_at`` null: due at once), ``delivered`` or
+    ``failed`` (the retry schedule ran out). ``attempts`` counts every attempt;
+    ``round_attempts`` those since the message was (re-)sent, which pick the next delay. A
+    sender holds the row while ``locked_until`` lies ahead (its ``locked_by`` token).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_seq", "endpoint_id"),
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    message_seq: Mapped[int] = mapped_column(_SERIAL, ForeignKey("outbox_messages.seq"))
+    endpoint_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    round_attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcMicros)
+    locked_by: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcMicros)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class WebhookAttemptRow(Base):
+    """One delivery attempt: when, the receiver's status code or the error, and the outcome
+    (``delivered``, ``retrying`` or ``failed``)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(_SERIAL, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        _SERIAL, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)

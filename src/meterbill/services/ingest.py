@@ -3,6 +3,10 @@
 One call handles one batch in the caller's transaction. Each event is accepted, reported as
 a duplicate (its customer and ``transaction_id`` were already accepted), or rejected with a
 reason; a rejected event never affects the others of its batch (spec 3).
+
+A batch with rejected events writes one ``events.rejected`` webhook event (its counts and
+the first :data:`REJECTS_IN_EVENT` reasons) in the same transaction; accepted events write
+nothing more.
 """
 
 from collections import defaultdict
@@ -22,11 +26,21 @@ from meterbill.db import invoices as invoice_store
 from meterbill.db import usage as store
 from meterbill.services.catalog import CatalogState
 from meterbill.services.jsonio import JSONError, dumps_text
+from meterbill.services.outbox import emit
 from meterbill.services.usage import MeterRef
 
-__all__ = ["BatchSummary", "Outcome", "Status", "ingest_batch", "rebuild_meter"]
+__all__ = [
+    "REJECTS_IN_EVENT",
+    "BatchSummary",
+    "Outcome",
+    "Status",
+    "ingest_batch",
+    "rebuild_meter",
+]
 
 _SIZES = (WindowSize.HOUR, WindowSize.DAY)
+REJECTS_IN_EVENT = 5
+"""How many rejected events an ``events.rejected`` webhook event lists."""
 
 
 class Status(StrEnum):
@@ -126,7 +140,34 @@ def ingest_batch(
     for key, (index, event) in fresh.items():
         status = Status.ACCEPTED if key in stored else Status.DUPLICATE
         outcomes[index] = Outcome(status, event.transaction_id)
-    return [outcome or Outcome(Status.REJECTED, None, "not processed") for outcome in outcomes]
+    final = [outcome or Outcome(Status.REJECTED, None, "not processed") for outcome in outcomes]
+    if len(stored) < len(items):  # not every event accepted: maybe some rejected
+        _report_rejects(session, final, now=now)
+    return final
+
+
+def _report_rejects(session: Session, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+    """One ``events.rejected`` webhook event for a batch that had rejected events."""
+    summary = BatchSummary()
+    summary.add(outcomes)
+    if not summary.rejected:
+        return
+    first = [
+        {"index": index, "transaction_id": outcome.transaction_id, "reason": outcome.reason}
+        for index, outcome in enumerate(outcomes)
+        if outcome.status is Status.REJECTED
+    ][:REJECTS_IN_EVENT]
+    emit(
+        session,
+        "events.rejected",
+        {
+            "accepted": summary.accepted,
+            "duplicate": summary.duplicate,
+            "rejected": summary.rejected,
+            "rejects": first,
+        },
+        at=now,
+    )
 
 
 def _store(

@@ -10,6 +10,11 @@ Voiding an issued, unpaid invoice returns its period to draft (unless written of
 close issues a replacement, which deducts what other invoices already billed for the period
 as corrections. A credit note reduces what an issued or paid invoice asks for; what exceeds
 the amount due becomes a credit grant ``credit-note-<number>`` (spec 5.6).
+
+Each change writes its webhook events to the outbox in the same transaction
+(``services.outbox.emit``): ``invoice.issued`` (and ``invoice.replaced`` for a replacement),
+``invoice.paid`` whenever an invoice becomes paid (a payment, a credit note, or a total of
+zero at issue), ``invoice.voided`` and ``credit_note.created``.
 """
 
 from collections.abc import Callable, Sequence
@@ -28,6 +33,7 @@ from meterbill.core.errors import (
     OutOfRange,
     Unrepresentable,
 )
+from meterbill.core.events import time_text
 from meterbill.core.invoicing import (
     Draft,
     PeriodRef,
@@ -57,6 +63,7 @@ from meterbill.db import invoices as store
 from meterbill.db.models import CreditApplicationRow, CreditNoteRow, InvoiceLineRow, InvoiceRow
 from meterbill.services.catalog import CatalogState, load_catalog, load_customer
 from meterbill.services.jsonio import dumps_text, loads_exact
+from meterbill.services.outbox import emit
 from meterbill.services.usage import divided, period_usage
 
 __all__ = [
@@ -68,9 +75,11 @@ __all__ = [
     "billing_customer",
     "check_as_of",
     "close_periods",
+    "credit_note_event_data",
     "customer_invoices",
     "find_invoice",
     "invoice_credit_notes",
+    "invoice_event_data",
     "issue_credit_note",
     "period_quantities",
     "record_payment",
@@ -167,6 +176,56 @@ def _credit_note_view(row: CreditNoteRow, invoice_number: int) -> CreditNoteView
         at=row.at,
         created_at=row.created_at,
     )
+
+
+def invoice_event_data(view: InvoiceView) -> dict[str, object]:
+    """The invoice in a webhook event: the invoice JSON's fields without the lines (``GET
+    /v1/invoices/{id}`` has them); amounts are decimal strings."""
+    figures = view.totals
+    return {
+        "id": view.id,
+        "number": view.number,
+        "customer_id": view.customer.id,
+        "plan": view.ref.plan,
+        "status": view.status,
+        "currency": view.currency,
+        "period_start": time_text(view.ref.period.start),
+        "period_end": time_text(view.ref.period.end),
+        "issued_at": time_text(view.issued_at),
+        "paid_at": time_text(view.paid_at),
+        "voided_at": time_text(view.voided_at),
+        "subtotal": decimal_text(figures.subtotal),
+        "tax": decimal_text(figures.tax),
+        "credits_applied": decimal_text(figures.credits_applied),
+        "total": decimal_text(figures.total),
+        "payments": decimal_text(view.payments),
+        "credit_notes": decimal_text(view.credit_notes),
+        "amount_due": decimal_text(view.amount_due),
+        "replaces": view.replaces,
+        "written_off": view.written_off,
+    }
+
+
+def credit_note_event_data(note: CreditNoteView) -> dict[str, object]:
+    """A credit note in a webhook event (the fields of the credit-note JSON)."""
+    return {
+        "number": note.number,
+        "invoice_id": note.invoice_id,
+        "invoice_number": note.invoice_number,
+        "customer_id": note.customer_id,
+        "currency": note.currency,
+        "amount": decimal_text(note.amount),
+        "off_due": decimal_text(note.off_due),
+        "granted": decimal_text(note.granted),
+        "grant": note.grant,
+        "reason": note.reason,
+        "at": time_text(note.at),
+        "created_at": time_text(note.created_at),
+    }
+
+
+def _emit_paid(session: Session, view: InvoiceView, *, via: str, at: datetime) -> None:
+    emit(session, "invoice.paid", {"invoice": invoice_event_data(view), "paid_via": via}, at=at)
 
 
 def billing_customer(session: Session, customer_id: str) -> Customer:
@@ -649,7 +708,7 @@ def _finalize(
     corrected = [r.id for r in rows if (r.plan_key, r.period_start) in done and r.status != "void"]
     store.unflag_late_usage(session, corrected)
     session.flush()
-    return InvoiceView(
+    view = InvoiceView(
         id=row.id,
         customer=customer,
         ref=draft.ref,
@@ -661,6 +720,19 @@ def _finalize(
         paid_at=row.paid_at,
         replaces=pending.replaces,
     )
+    emit(session, "invoice.issued", {"invoice": invoice_event_data(view)}, at=as_of)
+    if pending.replaces is not None:
+        void = next((r for r in rows if r.number == pending.replaces), None)
+        replaced = {"id": None if void is None else void.id, "number": pending.replaces}
+        emit(
+            session,
+            "invoice.replaced",
+            {"invoice": invoice_event_data(view), "replaces": replaced},
+            at=as_of,
+        )
+    if status == "paid":
+        _emit_paid(session, view, via="zero_total", at=as_of)
+    return view
 
 
 PREFIX_CANDIDATES = 10
@@ -766,7 +838,9 @@ def void_invoice(
         if line.corrects_period_start is not None and line.corrects_plan_key is not None
     }
     store.reflag_late_usage(session, customer_id=row.customer_id, periods=corrected)
-    return find_invoice(session, row.id, as_of=now)
+    view = find_invoice(session, row.id, as_of=now)
+    emit(session, "invoice.voided", {"invoice": invoice_event_data(view)}, at=now)
+    return view
 
 
 def issue_credit_note(
@@ -828,11 +902,18 @@ def issue_credit_note(
             created_at=now,
         ),
     )
-    if row.status == "issued" and paid + sum(n.off_due for n in notes) + off_due >= row.total:
+    became_paid = (
+        row.status == "issued" and paid + sum(n.off_due for n in notes) + off_due >= row.total
+    )
+    if became_paid:
         row.status = "paid"
         row.paid_at = at
     session.flush()
-    return _credit_note_view(note, row.number)
+    view = _credit_note_view(note, row.number)
+    emit(session, "credit_note.created", {"credit_note": credit_note_event_data(view)}, at=now)
+    if became_paid:
+        _emit_paid(session, find_invoice(session, row.id, as_of=now), via="credit_note", at=now)
+    return view
 
 
 def invoice_credit_notes(
@@ -887,8 +968,12 @@ def record_payment(
     store.add_payment(
         session, invoice_id=row.id, amount=minor, paid_at=now, reference=reference, method=method
     )
-    if store.paid_amount(session, row.id) + off_due >= row.total:
+    became_paid = store.paid_amount(session, row.id) + off_due >= row.total
+    if became_paid:
         row.status = "paid"
         row.paid_at = now
     session.flush()
-    return find_invoice(session, invoice_id_, as_of=now)
+    view = find_invoice(session, invoice_id_, as_of=now)
+    if became_paid:
+        _emit_paid(session, view, via="payment", at=now)
+    return view

@@ -3,7 +3,12 @@
 A use case calls :func:`emit` inside its own transaction, so the event exists exactly when
 the change does: a rolled-back close leaves no ``invoice.issued`` behind, and a committed
 one cannot lose its event if the process dies before delivery. The sender in ``meterbill
-serve`` reads the outbox and delivers each message to the endpoints that want its type.
+serve`` delivers each message to the endpoints that want its type.
+
+The message is always written, endpoints or not (the outbox is also the record of what
+happened); one pending delivery per endpoint that wants its type is written with it. An
+endpoint therefore receives the events emitted after it was registered, never older ones
+(as with Svix or Orb).
 
 The payload follows the Standard Webhooks shape: ``{"type", "timestamp", "data"}``.
 Money and quantities in ``data`` are decimal strings, as everywhere in meterbill's JSON.
@@ -16,7 +21,8 @@ from datetime import datetime
 from meterbill.core.events import format_timestamp
 from meterbill.db import Session
 from meterbill.db import outbox as store
-from meterbill.services.jsonio import dumps_text
+from meterbill.db import webhooks as webhook_store
+from meterbill.services.jsonio import dumps_text, loads_exact
 
 __all__ = ["EVENT_TYPES", "emit", "new_message_id"]
 
@@ -44,5 +50,18 @@ def emit(session: Session, event_type: str, data: Mapping[str, object], *, at: d
     payload = dumps_text(
         {"type": event_type, "timestamp": format_timestamp(at), "data": dict(data)}
     )
-    store.add_message(session, message_id, event_type, at, payload)
+    row = store.add_message(session, message_id, event_type, at, payload)
+    wanting = [
+        endpoint.id
+        for endpoint in webhook_store.endpoint_rows(session)
+        if _wants(endpoint.event_types, event_type)
+    ]
+    if wanting:
+        webhook_store.add_deliveries(session, message_seq=row.seq, endpoint_ids=wanting, now=at)
     return message_id
+
+
+def _wants(event_types: str, event_type: str) -> bool:
+    """Whether an endpoint's stored event types (a JSON list; empty: all) hold ``event_type``."""
+    wanted = loads_exact(event_types)
+    return not wanted or (isinstance(wanted, list) and event_type in wanted)
