@@ -53,6 +53,8 @@ PUBLIC = frozenset(
         "/docs/oauth2-redirect",
         "/openapi.json",
         "/redoc",
+        "/",
+        "/v1/setup/schema",
     }
 )
 # Signed links are their own credential (an HMAC token, 404 when bad) and the sign-in form

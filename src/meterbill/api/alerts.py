@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from meterbill.api.deps import ClockDep, PrincipalDep, SessionDep, require_admin, require_customer
+from meterbill.api.models import documented
 from meterbill.api.responses import JsonResponse
 from meterbill.services import alerts
 from meterbill.views.alerts import alert_document, alert_status_document
@@ -67,7 +68,7 @@ class AlertCreated(BaseModel):
 @router.get(
     "/customers/{customer_id}/alerts",
     summary="A customer's spend alerts in the current period",
-    response_model=AlertList,
+    **documented(AlertList, 401, 404),
 )
 def list_alerts(
     customer_id: str, session: SessionDep, principal: PrincipalDep, clock: ClockDep
@@ -81,7 +82,7 @@ def list_alerts(
     "/customers/{customer_id}/alerts",
     summary="Add a spend alert (admin)",
     status_code=201,
-    response_model=AlertCreated,
+    **documented(AlertCreated, 401, 403, 404, 409, 413, status=201),
 )
 def create_alert(
     customer_id: str,
@@ -101,6 +102,7 @@ def create_alert(
     "/customers/{customer_id}/alerts/{key}",
     summary="Delete a spend alert (admin); its past firings stay recorded",
     status_code=204,
+    **documented(None, 401, 403, 404, status=204),
 )
 def remove_alert(
     customer_id: str, key: str, session: SessionDep, principal: PrincipalDep, clock: ClockDep

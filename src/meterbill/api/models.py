@@ -191,6 +191,14 @@ class SetupDocument(BaseModel):
     customers: list[dict[str, Any]]
 
 
+class SetupSchema(BaseModel):
+    """The JSON Schema (draft 2020-12) of the setup document."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_uri: str = Field(alias="$schema")
+    title: str
+
+
 class SetupReport(_Shape):
     created: list[str] = Field(description="Keys of the objects created.")
     updated: list[str]

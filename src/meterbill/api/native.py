@@ -183,6 +183,7 @@ def get_setup(session: SessionDep, principal: PrincipalDep) -> JsonResponse:
     summary="The JSON Schema of the setup document (no key needed)",
     description="Public, like the API docs: it describes the format, not anyone's data. "
     "Point an editor at it to check a setup file while writing it.",
+    **documented(m.SetupSchema, secured=False),
 )
 def get_setup_schema() -> JsonResponse:
     return JsonResponse(setup_schema())

@@ -23,9 +23,10 @@ As in ``core.setup``, an optional field may be given as ``null`` (it then means 
 import re
 from typing import Any
 
-from meterbill.core.catalog import Aggregation, Anchor, CreditKind, Interval
+from meterbill.core.catalog import Aggregation, AlertKind, Anchor, CreditKind, Interval
 from meterbill.core.limits import MAX_ID_LENGTH, SETUP_DECIMAL_LIMIT
 from meterbill.core.setup import (
+    _ALERT_FIELDS,
     _ALIAS,
     _CREDIT_FIELDS,
     _CUSTOMER_FIELDS,
@@ -292,12 +293,19 @@ def setup_schema() -> Schema:
             "minimum": _decimal(),
             "maximum": _decimal(),
             "tax_exempt": _BOOLEAN,
+            "unit": {**_STRING, "description": "what one unit is called on invoices (display)"},
         },
         required=("key", "name", "price"),
         description="A usage product has a meter; a flat-priced one has none (nor free_quantity).",
         rules={
             "if": _flat("price"),
-            "then": {"properties": {"meter": {"type": "null"}, "free_quantity": {"type": "null"}}},
+            "then": {
+                "properties": {
+                    "meter": {"type": "null"},
+                    "free_quantity": {"type": "null"},
+                    "unit": {"type": "null"},
+                }
+            },
             "else": {"required": ["meter"], "properties": {"meter": _STRING}},
         },
     )
@@ -427,6 +435,25 @@ def setup_schema() -> Schema:
             "credits": _list({"$ref": "#/$defs/credit"}),
             "discounts": _list({"$ref": "#/$defs/discount"}),
             "taxes": _list(_KEY_STRING, unique=True),
+            "alerts": _list(
+                _object(
+                    _ALERT_FIELDS,
+                    {
+                        "key": _ID_STRING,
+                        "kind": {"enum": [kind.value for kind in AlertKind]},
+                        "threshold": _decimal(),
+                        "product": _KEY_STRING,
+                    },
+                    required=("key", "kind", "threshold"),
+                    rules={
+                        "if": {
+                            "properties": {"kind": {"const": AlertKind.PRODUCT_AMOUNT_ABOVE.value}}
+                        },
+                        "then": {"required": ["product"], "properties": {"product": _KEY_STRING}},
+                        "else": {"properties": {"product": {"type": "null"}}},
+                    },
+                )
+            ),
         },
         required=("id", "name"),
     )
