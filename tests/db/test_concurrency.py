@@ -8,58 +8,21 @@ invoice numbers must run 1..N without a gap.
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from meterbill.db.database import Database
 from meterbill.services.catalog import apply_setup, load_catalog
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.invoicing import close_periods, customer_invoices
+from tests.reliability.support import NOW, event, setup_document
 
-NOW = datetime(2026, 4, 10, tzinfo=UTC)
-SETUP: dict[str, object] = {
-    "meters": [
-        {
-            "key": "calls",
-            "name": "Calls",
-            "event_type": "call",
-            "aggregation": "sum",
-            "property": "n",
-            "group_by": ["region"],
-        },
-    ],
-    "products": [
-        {
-            "key": "calls",
-            "name": "Calls",
-            "meter": "calls",
-            "price": {"model": "per_unit", "unit_price": "0.01"},
-        },
-    ],
-    "plans": [{"key": "basic", "name": "Basic", "interval": "month", "products": ["calls"]}],
-    "customers": [
-        {
-            "id": f"c{n}",
-            "name": f"Customer {n}",
-            "subscriptions": [{"plan": "basic", "starts_at": "2026-01-01T00:00:00Z"}],
-        }
-        for n in range(3)
-    ],
-}
+SETUP = setup_document(3)  # the reliability suite's world: sum of n by region at 0.01
 
 
 def _events(customer: str) -> list[dict[str, object]]:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    return [
-        {
-            "transaction_id": f"{customer}-{i}",
-            "customer_id": customer,
-            "event_type": "call",
-            "timestamp": (start + timedelta(minutes=97 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "properties": {"n": 3, "region": ["eu", "us"][i % 2]},
-        }
-        for i in range(1200)
-    ]
+    """1,200 events of 3 units, 97 minutes apart from 1 January (to mid-March)."""
+    return [event(f"{customer}-{i}", customer, 97 * i, 3) for i in range(1200)]
 
 
 def _race(workers: list[Callable[[], None]]) -> list[BaseException]:

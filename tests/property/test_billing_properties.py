@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -108,9 +107,17 @@ class Databases:
 
     @contextmanager
     def fresh(
-        self, *, second_customer: bool = False, subscriptions: bool = False
+        self,
+        *,
+        second_customer: bool = False,
+        subscriptions: bool = False,
+        document: Document | None = None,
     ) -> Iterator[Database]:
-        document = setup_document(second_customer=second_customer, subscriptions=subscriptions)
+        """With ``document``, that setup instead of :func:`setup_document` (applied to every
+        new database: no template)."""
+        own = document is not None
+        if document is None:
+            document = setup_document(second_customer=second_customer, subscriptions=subscriptions)
         if not self.url.startswith("sqlite"):
             reset_postgres_schema(self.url)
             database = Database(self.url)
@@ -120,31 +127,28 @@ class Databases:
             finally:
                 database.dispose()
             return
-        template = self.folder / f"template-{int(second_customer)}-{int(subscriptions)}.db"
-        if not template.exists():
-            build = Database(f"sqlite:///{template}")
-            try:
-                apply_document(build, document)
-            finally:
-                build.dispose()
         self.count += 1
         path = self.folder / f"example-{self.count}.db"
-        shutil.copyfile(template, path)
-        if template.with_name(template.name + "-wal").exists():
-            shutil.copyfile(template.with_name(template.name + "-wal"), f"{path}-wal")
+        if not own:
+            template = self.folder / f"template-{int(second_customer)}-{int(subscriptions)}.db"
+            if not template.exists():
+                build = Database(f"sqlite:///{template}")
+                try:
+                    apply_document(build, document)
+                finally:
+                    build.dispose()
+            shutil.copyfile(template, path)
+            if template.with_name(template.name + "-wal").exists():
+                shutil.copyfile(template.with_name(template.name + "-wal"), f"{path}-wal")
         database = Database(f"sqlite:///{path}")
         try:
+            if own:
+                apply_document(database, document)
             yield database
         finally:
             database.dispose()
             for suffix in ("", "-wal", "-shm"):
                 path.with_name(path.name + suffix).unlink(missing_ok=True)
-
-
-@pytest.fixture
-def databases(db_url: str, tmp_path: Path) -> Databases:
-    """``db_url`` (SQLite or PostgreSQL) as a source of fresh databases for every example."""
-    return Databases(db_url, tmp_path)
 
 
 def apply_document(database: Database, document: Document) -> None:

@@ -4,13 +4,8 @@ that are not void together bill exactly what a database that saw every event bef
 close rates for it; an issued invoice's lines and figures never change; no grant pays more
 than it holds; credit notes are numbered 1, 2, 3... and invoices gap-free."""
 
-import itertools
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import cast
 
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +13,8 @@ from hypothesis import strategies as st
 
 from meterbill.core.errors import BillingError
 from meterbill.db.database import Database
-from meterbill.services.catalog import apply_setup, load_catalog
-from meterbill.services.ingest import ingest_batch, rebuild_meter
+from meterbill.services.catalog import load_catalog
+from meterbill.services.ingest import ingest_batch
 from meterbill.services.invoicing import (
     InvoiceView,
     close_periods,
@@ -29,8 +24,7 @@ from meterbill.services.invoicing import (
     void_invoice,
 )
 from meterbill.views.invoice import invoice_document
-from tests.dbsupport import reset_postgres_schema
-from tests.property.test_billing_properties import billed_by_origin
+from tests.property.test_billing_properties import Databases, billed_by_origin
 from tests.services.support import call, setup
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -93,22 +87,6 @@ steps = st.lists(
 )
 
 
-@contextmanager
-def fresh(db_url: str, folder: Path, count: Iterator[int]) -> Iterator[Database]:
-    url = db_url
-    if db_url.startswith("sqlite"):
-        url = f"sqlite:///{folder / f'voids-{uuid.uuid4().hex}.db'}"
-    else:
-        reset_postgres_schema(db_url)
-    database = Database(url)
-    try:
-        with database.transaction() as session:
-            apply_setup(session, DOCUMENT, now=JAN, rebuild=rebuild_meter)
-        yield database
-    finally:
-        database.dispose()
-
-
 def ingest(database: Database, items: list[dict[str, object]], now: datetime) -> None:
     """``now`` is after every event: none is refused as in the future."""
     with database.transaction() as session:
@@ -133,14 +111,13 @@ def frozen(view: InvoiceView) -> dict[str, object]:
 )
 @given(plan=steps)
 def test_voids_credit_notes_and_late_events_bill_every_period_once(
-    db_url: str, tmp_path: Path, plan: list[tuple[object, ...]]
+    databases: Databases, plan: list[tuple[object, ...]]
 ) -> None:
-    count = itertools.count()
     every: list[dict[str, object]] = []
     issued: dict[str, dict[str, object]] = {}
     written_off: set[tuple[str, datetime]] = set()
     notes = 0
-    with fresh(db_url, tmp_path, count) as database:
+    with databases.fresh(document=DOCUMENT) as database:
         clock = JAN + timedelta(days=1)
         current: list[InvoiceView] = []
         for index, step in enumerate(plan):
@@ -194,7 +171,7 @@ def test_voids_credit_notes_and_late_events_bill_every_period_once(
         with database.transaction() as session:
             close_periods(session, as_of=END)
         final = views(database, END)
-    with fresh(db_url, tmp_path, count) as reference:
+    with databases.fresh(document=DOCUMENT) as reference:
         ingest(reference, every, END)
         expected = views(reference, END)
     live = [view for view in final if view.status != "void"]

@@ -109,3 +109,45 @@ def test_an_ended_subscription_bills_late_usage_on_another_subscription(db_url: 
             ("Calls (late usage, 2026-01-01)", D("1.00")),
             ("Premium calls (late usage, 2026-01-01)", D("10.00")),
         ]
+
+
+def test_late_usage_of_an_ended_subscription_whose_later_periods_are_issued(
+    db_url: str,
+) -> None:
+    """``extra`` ended on 1 March and its January and February are issued: late January
+    usage has no draft of ``extra`` left to go on, so it goes on ``basic``'s March (spec
+    5.7), not waiting for a draft that never comes."""
+    document = setup(
+        [
+            customer(
+                ("extra", "2026-01-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+                ("basic", "2026-03-01T00:00:00Z", None),
+            )
+        ]
+    )
+    with open_world(db_url, document, now=at("2026-01-01T00:00:00")) as world:
+        world.ingest([call("jan", "2026-01-05T00:00:00Z")], now=at("2026-01-06T00:00:00"))
+        closed = world.close(at("2026-03-02T00:00:00"))
+        assert [(v.ref.plan, v.number, v.totals.subtotal) for v in closed.issued] == [
+            ("extra", 1, D("10.00")),
+            ("extra", 2, D("0")),
+        ]
+        # Two late January calls at 10.00 (extra's price), one March call at 1.00.
+        world.ingest(
+            [
+                call("jan-late-1", "2026-01-20T00:00:00Z"),
+                call("jan-late-2", "2026-01-31T23:59:59Z"),
+                call("mar", "2026-03-03T00:00:00Z"),
+            ],
+            now=at("2026-03-10T00:00:00"),
+        )
+        views = world.invoices("acme", as_of=at("2026-03-10T00:00:00"))
+        assert by_period(views, "basic")["2026-03-01"] == [
+            ("Calls", D("1.00")),
+            ("Premium calls (late usage, 2026-01-01)", D("20.00")),
+        ]
+        (march,) = world.close(at("2026-04-02T00:00:00")).issued
+        assert (march.number, march.totals.total) == (3, D("21.00"))
+        # Billed once: April carries nothing for January.
+        views = world.invoices("acme", as_of=at("2026-04-10T00:00:00"))
+        assert by_period(views, "basic")["2026-04-01"] == []

@@ -190,38 +190,27 @@ def with_taxes(lines: Sequence[Line], customer: Customer, catalog: Catalog) -> l
     ]
 
 
-def _continues(customer: Customer, position: int | None, period: Span) -> bool:
-    """Whether the subscription at ``position`` has a period after ``period``."""
-    if position is None:
-        return False
-    ends_at = customer.subscriptions[position].ends_at
-    return ends_at is None or ends_at > period.end
-
-
 def _carriers(
     customer: Customer, drafts: Sequence[PeriodRef], corrected: Sequence[PeriodRef]
 ) -> dict[PeriodRef, list[PeriodRef]]:
     """Which draft carries each corrected period's late usage (spec 5.7).
 
     The first draft of the same subscription that starts at or after the period's end;
-    when that subscription has no later period, the earliest such draft of the customer's
-    other subscriptions (period start, then plan key). A period with no such draft yet
-    waits (its corrections stay pending, nothing is lost).
+    when that subscription has no such draft (it ended, and its later periods are issued
+    or there are none), the earliest such draft of the customer's other subscriptions
+    (period start, then plan key). An open subscription always has one (its current
+    period). A period with no such draft yet waits (its corrections stay pending,
+    nothing is lost).
     """
     order = sorted(drafts, key=lambda ref: (ref.period.start, ref.plan))
     owners = {ref: subscription_of(customer, ref) for ref in order}
     carried: dict[PeriodRef, list[PeriodRef]] = {}
     for ref in sorted(corrected, key=lambda ref: (ref.period.start, ref.plan)):
         own = subscription_of(customer, ref)
-        same = _continues(customer, own, ref.period)
-        carrier = next(
-            (
-                draft
-                for draft in order
-                if draft.period.start >= ref.period.end and (owners[draft] == own) == same
-            ),
-            None,
-        )
+        later = [draft for draft in order if draft.period.start >= ref.period.end]
+        carrier = next((draft for draft in later if owners[draft] == own), None)
+        if carrier is None:
+            carrier = next((draft for draft in later if owners[draft] != own), None)
         if carrier is not None:
             carried.setdefault(carrier, []).append(ref)
     return carried

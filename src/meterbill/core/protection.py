@@ -6,7 +6,12 @@ protect nothing). :func:`check_changes` raises :class:`Refused` naming the first
 field's path and the issued invoice it would change; drafts are never protected.
 
 Names, descriptions, line item types, billing details, aliases and resources are never
-compared: they change how documents are shown, never an amount.
+compared: they change how documents are shown, never an amount. Neither are taxes (the
+``settings.taxes`` rates, a customer's ``taxes``, a product's ``tax_exempt``): an issued
+invoice stores its tax lines, tax lines are never corrected, and late usage is taxed on
+the invoice that carries it, with that invoice's taxes (spec 5.7), so a tax change alters
+drafts only. A customer's discounts are compared by their effect: what applies to each
+issued period, since late usage re-rates the period with them.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,17 +23,21 @@ from meterbill.core.catalog import (
     Catalog,
     CreditGrant,
     Customer,
+    Discount,
     Price,
     Product,
     Subscription,
 )
 from meterbill.core.errors import Conflict
+from meterbill.core.invoicing import PeriodRef, period_discounts
 from meterbill.core.periods import Span, full_period
 
 __all__ = ["IssuedInvoice", "Refused", "check_changes"]
 
 # Fields that never decide an amount.
 _SHOWN_ONLY = frozenset({"key", "name", "description", "line_item_type", "unit"})
+# Product fields that decide only tax lines, which are never corrected (module docstring).
+_TAX_ONLY = frozenset({"tax_exempt"})
 # Where a record's field is spelt differently in the setup document.
 _DOCUMENT_NAMES = {"event_types": "event_type"}
 _GRANT_FIELDS = ("amount", "kind", "starts_at", "expires_at", "priority")
@@ -117,6 +126,7 @@ def check_changes(
         base = path_of("customers", customer.id)
         _check_subscriptions(old, before_customer, customer, own, base)
         _check_grants(before_customer, customer, own, base)
+        _check_discounts(old, new, before_customer, customer, own, base)
 
 
 def _latest(invoices: Iterable[IssuedInvoice]) -> IssuedInvoice | None:
@@ -145,7 +155,7 @@ def _check_product(before: Product, after: Product, latest: IssuedInvoice, base:
     )
     for item in fields(Product):
         name = item.name
-        if name in _SHOWN_ONLY or name in ("price", "price_changes"):
+        if name in _SHOWN_ONLY or name in _TAX_ONLY or name in ("price", "price_changes"):
             continue
         old_value, new_value = getattr(before, name), getattr(after, name)
         if old_value != new_value:
@@ -291,3 +301,69 @@ def _check_grants(
         for name in (*_GRANT_FIELDS, "recurrence"):
             if getattr(grant, name) != getattr(new, name):
                 raise Refused(f"{base}.credits[{index}].{name}", latest, "add a new grant instead")
+
+
+# A discount's fields that decide what it takes from a period it applies to.
+_DISCOUNT_AMOUNT = ("percent", "amount", "products")
+# The fields that decide which periods it applies to.
+_DISCOUNT_REACH = ("starts_at", "periods")
+
+
+def _check_discounts(
+    old: Catalog,
+    new: Catalog,
+    before: Customer,
+    after: Customer,
+    invoices: Sequence[IssuedInvoice],
+    base: str,
+) -> None:
+    """Refuse a change of the customer's discounts that changes which discounts apply to
+    an issued period, or what one of them takes (``percent``, ``amount``, ``products``):
+    late usage re-rates the period with its discounts, so the change would be billed
+    through its corrections. The latest such invoice is named. A discount may still be
+    added from a later period on, end (``periods``) after the issued periods, or change
+    while it applies to none of them."""
+    positions = {discount.key: index for index, discount in enumerate(after.discounts)}
+    earlier = {discount.key: discount for discount in before.discounts}
+    for invoice in sorted(invoices, key=lambda i: (i.period.end, i.number), reverse=True):
+        ref = PeriodRef(invoice.period, invoice.plan)
+        was = {d.key: d for d in period_discounts(before, old, ref)}
+        now = {d.key: d for d in period_discounts(after, new, ref)}
+        for key in sorted(was.keys() | now.keys()):
+            later = after.discounts[positions[key]] if key in positions else None
+            field = _discount_change(was.get(key), now.get(key), earlier.get(key), later)
+            if field is None:
+                continue
+            if later is None:
+                raise Refused(
+                    f"{base}.discounts",
+                    invoice,
+                    f"discount {key!r} must stay (limit its periods to end it)",
+                )
+            end = invoice.period.end.strftime("%Y-%m-%dT%H:%M:%SZ")
+            path = f"{base}.discounts[{positions[key]}].{field}"
+            raise Refused(path, invoice, f"add a discount starting at or after {end} instead")
+
+
+def _discount_change(
+    was: Discount | None, now: Discount | None, earlier: Discount | None, later: Discount | None
+) -> str | None:
+    """The field that changes what a discount does to one period; None when nothing does.
+
+    ``was`` and ``now``: the discount as it applies to the period before and after the
+    change (None: it does not apply); ``earlier`` and ``later``: the customer's discount of
+    that key before and after (None: there is none).
+    """
+    if was is not None and now is not None:
+        return next(
+            (name for name in _DISCOUNT_AMOUNT if getattr(was, name) != getattr(now, name)),
+            None,
+        )
+    if was is None and now is None:
+        return None
+    if earlier is None or later is None:
+        return "starts_at"  # a new discount reaching the period (a removed one: the caller)
+    return next(
+        (name for name in _DISCOUNT_REACH if getattr(earlier, name) != getattr(later, name)),
+        "starts_at",
+    )
