@@ -14,6 +14,9 @@ A dashboard *session* token (the sign-in cookie) is made the same way under a th
 context and carries an API key's id, never its secret: the dashboard checks on every
 request that the key still exists and is not revoked, so revoking the key ends the session.
 
+A *form* token (:func:`form_token`) is an HMAC of a session token under a fourth context:
+the operator console's forms carry it, so a page of another site cannot post them.
+
 The secret lives in the ``meta`` table under ``link_secret`` (32 random bytes, created on
 first use). It never leaves the server.
 
