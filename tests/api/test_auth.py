@@ -486,3 +486,34 @@ def test_a_body_is_not_read_before_the_key_is_checked(client: TestClient) -> Non
         client.put("/v1/setup", content="meters: [").status_code,
     ]
     assert statuses == [401, 401, 401]
+
+
+# The operator console's HTML routes: admin keys only (tests/dashboard/test_console.py checks
+# the pages and actions themselves). The walk above refuses them without a valid key.
+CONSOLE_ROUTES = (
+    ("GET", "/console"),
+    ("GET", "/console/invoices"),
+    ("GET", "/console/receivables"),
+    ("GET", "/console/customers/{customer_id}"),
+    ("POST", "/console/customers/{customer_id}/void"),
+    ("POST", "/console/customers/{customer_id}/payments"),
+    ("POST", "/console/customers/{customer_id}/credit-notes"),
+)
+
+
+def test_console_routes_are_walked_and_refuse_customer_keys(
+    app: FastAPI, client: TestClient, keys: Keys, billed: Billed
+) -> None:
+    routes = set(http_routes(app))
+    assert set(CONSOLE_ROUTES) <= routes
+    assert {pair for pair in routes if pair[1].startswith("/console")} == set(CONSOLE_ROUTES)
+    target = Target(ALPHA, billed.alpha_jan, billed.alpha_feb)
+    for method, path in CONSOLE_ROUTES:
+        call = _call_for(method, path, target)
+        for headers in (keys.alpha, keys.beta):
+            response = call.send(client, headers)
+            assert response.status_code == 403, f"{method} {path}: {response.status_code}"
+            assert ALPHA_NAME not in response.text
+        assert call.send(client, {}).status_code == 401
+    invoice = json_object(client.get(f"/v1/invoices/{billed.alpha_jan}", headers=keys.admin))
+    assert invoice["data"]["status"] == "issued"

@@ -29,10 +29,13 @@ def test_the_schema_is_in_the_openapi_document(client: TestClient) -> None:
     assert "security" not in paths["/v1/setup/schema"]["get"]
 
 
-def test_the_root_leads_to_the_docs(client: TestClient) -> None:
+def test_the_root_leads_to_the_console(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 307
-    assert response.headers["location"] == HOME == "/docs"
+    assert response.headers["location"] == HOME == "/console"
+    # Without a key: the console's sign-in form, which links the API docs.
     followed = client.get("/")
-    assert followed.status_code == 200
-    assert "swagger" in followed.text.lower()
+    assert followed.status_code == 401
+    assert 'action="/dashboard/login"' in followed.text
+    assert 'href="/docs"' in followed.text
+    assert "swagger" in client.get("/docs").text.lower()

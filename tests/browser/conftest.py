@@ -5,7 +5,8 @@
   fails under CI (``CI`` set) and is skipped, with the reason, anywhere else.
 - ``server``: a real ``meterbill serve`` subprocess on 127.0.0.1 (a free port) over a demo
   database built in-process at a fixed time, so the pages and screenshots are the same on
-  every run; keys come from ``meterbill keys create``.
+  every run; keys come from ``meterbill keys create``. ``own_server``: another one for one
+  test module, which may change what it bills.
 - ``browser`` / ``page``: headless Chromium driven by Playwright's Python package (its own
   bundled driver; no ``playwright install``), 1280 px wide, UTC, downloads accepted.
 - ``api``: an HTTP client on the server's JSON API with the admin key.
@@ -45,11 +46,9 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    """``meterbill serve --close-every 0 --clock DEMO_NOW`` over the demo database, for the
-    whole session."""
-    folder = tmp_path_factory.mktemp("browser-demo")
+def _demo_server(folder: Path) -> Iterator[DemoServer]:
+    """``meterbill serve --close-every 0 --clock DEMO_NOW`` over a demo database built in
+    ``folder``, until the generator is closed."""
     database_url = f"sqlite:///{folder / 'demo.db'}"
     database = Database(database_url)
     try:
@@ -80,6 +79,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
         )
     finally:
         process.stop(grace=10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """The demo server every read-only browser test shares, for the whole session."""
+    yield from _demo_server(tmp_path_factory.mktemp("browser-demo"))
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """A demo server of the module's own, for tests that change what it bills (the console's
+    actions): the shared one stays as the demo built it."""
+    yield from _demo_server(tmp_path_factory.mktemp("browser-own-demo"))
 
 
 @pytest.fixture(scope="session")

@@ -484,6 +484,7 @@ def test_cookie_sign_in(client: TestClient, billed: Story) -> None:
     assert "Path=/" in cookie
     document = page(client, f"/dashboard/{ALPHA}")  # the client keeps the cookie
     assert document.one("draft-total").decimal() == Decimal("8.50")
+    assert document.all("console-link") == []  # the console is for admins
     csv_response = client.get(document.one("download-csv").attrs["href"])
     assert csv_response.status_code == 200
     assert client.get(f"/dashboard/{BETA}").status_code == 404
@@ -494,15 +495,22 @@ def test_cookie_sign_in(client: TestClient, billed: Story) -> None:
     assert out.status_code == 303
     assert client.get(f"/dashboard/{ALPHA}").status_code == 401
 
-    # An admin key goes to the customer asked for, or to the list of customers.
+    # An admin key goes to the customer asked for, or to the operator console's list of
+    # customers (tests/dashboard/test_console.py), with a way back from each dashboard.
     response = client.post(
         "/dashboard/login", data={"key": billed.admin, "customer": BETA}, follow_redirects=False
     )
     assert response.headers["location"] == f"/dashboard/{BETA}"
+    assert page(client, f"/dashboard/{BETA}").one("console-link").attrs["href"] == (
+        f"/console/customers/{BETA}"
+    )
+    home = client.get("/dashboard", follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (303, "/console")
     listing = page(client, "/dashboard")
-    assert [row.cells() for row in listing.all("customer-row")] == [
-        [ALPHA_NAME, ALPHA],
-        ["Beta Systems", BETA],
+    assert [row.attrs["data-customer-id"] for row in listing.all("customer-row")] == [ALPHA, BETA]
+    assert [row.one("customer-link").text for row in listing.all("customer-row")] == [
+        ALPHA_NAME,
+        "Beta Systems",
     ]
     # A wrong key: the form again, with an error, and no cookie.
     client.cookies.clear()

@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 from meterbill import __version__
 from meterbill.api import (
     alerts,
+    console,
     dashboard,
     metronome,
     native,
@@ -27,9 +28,9 @@ from meterbill.db.database import Database
 
 __all__ = ["BEARER_SCHEME", "DOCS_ASSETS", "HOME", "Limits", "Telemetry", "create_app"]
 
-HOME = "/docs"
-"""Where ``/`` leads: the API's interactive docs (the one place to change when an operator
-console exists)."""
+HOME = dashboard.CONSOLE_PATH
+"""Where ``/`` leads: the operator console (its sign-in form without a session; the API's
+interactive docs are at ``/docs``, linked from every console page)."""
 DOCS_ASSETS = "/docs-assets"
 """Where ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from: the files packaged with
 ``fastapi-offline``, so the pages work without internet."""
@@ -95,6 +96,7 @@ def create_app(
     app.include_router(typesense.router)
     app.include_router(pages.router)
     app.include_router(dashboard.router)
+    app.include_router(console.router)
     app.mount(pages.STATIC_PATH, pages.static_files(), name="static")
     app.add_middleware(
         Admission,

@@ -15,8 +15,8 @@ Routes (none of them in the OpenAPI document):
 * ``GET /d/{token}`` and ``GET /d/{token}/breakdown.csv``: the same through a signed link
   (``services.links.dashboard_link_token``); a tampered, expired or foreign token answers the
   404 page, which shows no figure;
-* ``GET /dashboard``: the sign-in form; an admin sees the customers, a customer key goes to
-  its own dashboard;
+* ``GET /dashboard``: the sign-in form; an admin goes to the operator console
+  (``api.console``), a customer key to its own dashboard;
 * ``POST /dashboard/login`` (form field ``key``, optional ``customer``) sets the cookie and
   ``POST /dashboard/logout`` clears it. The cookie never holds the key: it is a session
   token signed like the dashboard links (``services.links.dashboard_session_token``: the
@@ -47,10 +47,10 @@ from meterbill.core.catalog import Customer
 from meterbill.core.errors import NotFound
 from meterbill.core.events import time_text
 from meterbill.core.money import decimal_text, minor_exponent
+from meterbill.core.numbers import format_money
 from meterbill.core.periods import Span, WindowSize
 from meterbill.db import Session
 from meterbill.db.database import Database
-from meterbill.services.catalog import customer_choices
 from meterbill.services.invoicing import InvoiceView
 from meterbill.services.jsonio import dumps_text
 from meterbill.services.keys import Principal, authenticate, principal_of_key
@@ -63,11 +63,25 @@ from meterbill.services.links import (
 )
 from meterbill.views import dashboard as figures
 
-__all__ = ["COOKIE_NAME", "router"]
+__all__ = [
+    "CONSOLE_PATH",
+    "COOKIE_NAME",
+    "bad_request_page",
+    "caller",
+    "dashboard_url",
+    "html_page",
+    "invoice_links",
+    "login_page",
+    "not_found_page",
+    "root_of",
+    "router",
+    "usage_chart",
+]
 
 router = APIRouter(include_in_schema=False)
 
 COOKIE_NAME = "meterbill_session"
+CONSOLE_PATH = "/console"  # the operator console (api.console): where an admin lands
 _SESSION = timedelta(hours=12)
 _MAX_FORM = 16 * 1024
 _HERE = Path(__file__).parent
@@ -157,6 +171,7 @@ _templates.filters.update(
     group_json=_group_json,
     amount_text=_amount_text,
     money=_money,
+    cash=format_money,
     quantity=_quantity,
     moment=_moment,
     day=_day,
@@ -244,7 +259,7 @@ def _step(top: Decimal) -> Decimal:
     return 10 * power
 
 
-def _chart(data: figures.Dashboard) -> Chart | None:
+def usage_chart(data: figures.Dashboard) -> Chart | None:
     if not data.days:
         return None
     currency = data.customer.currency
@@ -324,21 +339,23 @@ def _chart(data: figures.Dashboard) -> Chart | None:
 # --------------------------------------------------------------------------- responses
 
 
-def _root(request: Request) -> str:
+def root_of(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def _html(request: Request, template: str, *, status: int = 200, **context: object) -> HTMLResponse:
+def html_page(
+    request: Request, template: str, *, status: int = 200, **context: object
+) -> HTMLResponse:
     """A page on ``base.html``: it gets ``root``, ``static`` and ``version`` as base expects."""
-    root = _root(request)
+    root = root_of(request)
     body = _templates.get_template(template).render(
         root=root, static=f"{root}{_STATIC_PATH}", version=__version__, **context
     )
     return HTMLResponse(body, status_code=status, headers=_HEADERS)
 
 
-def _not_found(request: Request) -> HTMLResponse:
-    return _html(
+def not_found_page(request: Request) -> HTMLResponse:
+    return html_page(
         request,
         "base.html",
         status=404,
@@ -348,14 +365,16 @@ def _not_found(request: Request) -> HTMLResponse:
     )
 
 
-def _bad_request(request: Request, message: str) -> HTMLResponse:
-    return _html(request, "base.html", status=400, title="Bad request", message=message)
+def bad_request_page(request: Request, message: str) -> HTMLResponse:
+    return html_page(request, "base.html", status=400, title="Bad request", message=message)
 
 
-def _login(
+def login_page(
     request: Request, *, status: int, customer: str | None, error: str | None
 ) -> HTMLResponse:
-    response = _html(request, "dashboard_login.html", status=status, customer=customer, error=error)
+    response = html_page(
+        request, "dashboard_login.html", status=status, customer=customer, error=error
+    )
     if error is not None:
         response.delete_cookie(COOKIE_NAME, path="/")
     return response
@@ -382,7 +401,7 @@ class _Links:
         return urlencode(pairs)
 
 
-def _invoice_links(session: Session, views: tuple[InvoiceView, ...], root: str) -> dict[str, str]:
+def invoice_links(session: Session, views: tuple[InvoiceView, ...], root: str) -> dict[str, str]:
     finalized = [view for view in views if view.status != "draft"]
     if not finalized:
         return {}
@@ -425,30 +444,36 @@ def _dashboard_page(
     query: _Query,
     links: _Links,
     signed_in: bool,
+    admin: bool = False,
 ) -> HTMLResponse:
     size = query.size
     if size is None:
-        return _bad_request(request, "window must be day or hour")
+        return bad_request_page(request, "window must be day or hour")
     as_of = clock
     try:
         data = figures.dashboard(
             session, customer_id, as_of=as_of, size=size, invoice_id=query.invoice
         )
     except NotFound:
-        return _not_found(request)
-    return _html(
+        return not_found_page(request)
+    return html_page(
         request,
         "dashboard.html",
         data=data,
         customer=data.customer,
         currency=data.customer.currency,
-        chart=_chart(data),
+        chart=usage_chart(data),
         groups=_groups(data),
         size=size,
         invoice=query.invoice,
         links=links,
-        invoice_links=_invoice_links(session, data.invoices, _root(request)),
+        invoice_links=invoice_links(session, data.invoices, root_of(request)),
         signed_in=signed_in,
+        console=(
+            f"{root_of(request)}{CONSOLE_PATH}/customers/{quote(customer_id, safe='')}"
+            if admin
+            else None
+        ),
     )
 
 
@@ -457,14 +482,14 @@ def _csv_response(
 ) -> Response:
     size = query.size
     if size is None:
-        return _bad_request(request, "window must be day or hour")
+        return bad_request_page(request, "window must be day or hour")
     as_of = clock
     try:
         table = figures.breakdown_table(
             session, customer_id, as_of=as_of, size=size, invoice_id=query.invoice
         )
     except NotFound:
-        return _not_found(request)
+        return not_found_page(request)
     start = min((view.ref.period.start for view in table.invoices), default=as_of)
     safe_id = re.sub(r"[^A-Za-z0-9._-]", "_", customer_id)[:64]
     filename = f"breakdown-{safe_id}-{start:%Y-%m-%d}-{size.value}.csv"
@@ -475,7 +500,7 @@ def _csv_response(
     )
 
 
-def _caller(request: Request, session: Session, clock: datetime) -> tuple[Principal | None, bool]:
+def caller(request: Request, session: Session, clock: datetime) -> tuple[Principal | None, bool]:
     """The caller's principal (the key in the header first, then the sign-in cookie's
     session) and whether the cookie was used."""
     header = bearer_secret(request)
@@ -488,8 +513,8 @@ def _caller(request: Request, session: Session, clock: datetime) -> tuple[Princi
     return None, False
 
 
-def _customer_base(request: Request, customer_id: str) -> str:
-    return f"{_root(request)}/dashboard/{quote(customer_id, safe='')}"
+def dashboard_url(request: Request, customer_id: str) -> str:
+    return f"{root_of(request)}/dashboard/{quote(customer_id, safe='')}"
 
 
 _INVALID_KEY = "That key is not valid (any more). Sign in again."
@@ -504,17 +529,16 @@ InvoiceQuery = Annotated[
 @router.get("/dashboard")
 def dashboard_home(request: Request, session: SessionDep, clock: ClockDep) -> Response:
     """The sign-in form; an admin's list of customers; a customer key's own dashboard."""
-    principal, from_cookie = _caller(request, session, clock)
+    principal, from_cookie = caller(request, session, clock)
     if principal is None:
         failed = bearer_secret(request) is not None or from_cookie
-        return _login(request, status=401, customer=None, error=_INVALID_KEY if failed else None)
+        return login_page(
+            request, status=401, customer=None, error=_INVALID_KEY if failed else None
+        )
     if principal.customer_id is not None:
-        return RedirectResponse(_customer_base(request, principal.customer_id), status_code=303)
-    customers = [
-        (customer_id, name, _customer_base(request, customer_id))
-        for customer_id, name in customer_choices(session)
-    ]
-    return _html(request, "dashboard_index.html", customers=customers, signed_in=from_cookie)
+        return RedirectResponse(dashboard_url(request, principal.customer_id), status_code=303)
+    # An admin's list of customers is the operator console's first page.
+    return RedirectResponse(f"{root_of(request)}{CONSOLE_PATH}", status_code=303)
 
 
 @router.post("/dashboard/login")
@@ -523,7 +547,7 @@ async def login(request: Request) -> Response:
     try:
         body = await read_body(request, _MAX_FORM)
     except ApiError as error:
-        return _html(
+        return html_page(
             request,
             "base.html",
             status=error.status,
@@ -533,7 +557,7 @@ async def login(request: Request) -> Response:
     try:
         form = parse_qs(body.decode("utf-8"), max_num_fields=10)
     except (UnicodeDecodeError, ValueError):
-        return _bad_request(request, "the form must be URL-encoded UTF-8")
+        return bad_request_page(request, "the form must be URL-encoded UTF-8")
     key = (form.get("key") or [""])[0].strip()
     wanted = (form.get("customer") or [""])[0].strip() or None
     database: Database = request.app.state.database
@@ -551,14 +575,14 @@ async def login(request: Request) -> Response:
 
     checked = await run_in_threadpool(check)
     if checked is None:
-        return _login(request, status=401, customer=wanted, error="That key is not valid.")
+        return login_page(request, status=401, customer=wanted, error="That key is not valid.")
     principal, token = checked
     if principal.customer_id is not None:
-        target = _customer_base(request, principal.customer_id)
+        target = dashboard_url(request, principal.customer_id)
     elif wanted is not None:
-        target = _customer_base(request, wanted)
+        target = dashboard_url(request, wanted)
     else:
-        target = f"{_root(request)}/dashboard"
+        target = f"{root_of(request)}{CONSOLE_PATH}"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -575,24 +599,25 @@ async def login(request: Request) -> Response:
 @router.post("/dashboard/logout")
 def logout(request: Request) -> Response:
     """Forget the key: clear the cookie and go back to the sign-in form."""
-    response = RedirectResponse(f"{_root(request)}/dashboard", status_code=303)
+    response = RedirectResponse(f"{root_of(request)}/dashboard", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
 
 
 def _admit(
     request: Request, session: Session, customer_id: str, clock: datetime
-) -> tuple[Response | None, bool]:
+) -> tuple[Response | None, bool, bool]:
     """(the refusal to send, or None when the caller may see ``customer_id``; whether the
-    key came from the sign-in cookie)."""
-    principal, from_cookie = _caller(request, session, clock)
+    key came from the sign-in cookie; whether it is an admin key)."""
+    principal, from_cookie = caller(request, session, clock)
     if principal is None:
         failed = bearer_secret(request) is not None or from_cookie
         error = _INVALID_KEY if failed else None
-        return _login(request, status=401, customer=customer_id, error=error), from_cookie
+        refusal = login_page(request, status=401, customer=customer_id, error=error)
+        return refusal, from_cookie, False
     if not principal.can_see(customer_id):
-        return _not_found(request), from_cookie
-    return None, from_cookie
+        return not_found_page(request), from_cookie, False
+    return None, from_cookie, principal.customer_id is None
 
 
 @router.get("/dashboard/{customer_id}")
@@ -605,7 +630,7 @@ def customer_dashboard(
     invoice: InvoiceQuery = None,
 ) -> Response:
     """The dashboard for an admin key or the customer's own key (header or cookie)."""
-    refused, from_cookie = _admit(request, session, customer_id, clock)
+    refused, from_cookie, admin = _admit(request, session, customer_id, clock)
     if refused is not None:
         return refused
     return _dashboard_page(
@@ -614,8 +639,9 @@ def customer_dashboard(
         customer_id,
         clock=clock,
         query=_Query(window, invoice),
-        links=_Links(_customer_base(request, customer_id), signed=False),
+        links=_Links(dashboard_url(request, customer_id), signed=False),
         signed_in=from_cookie,
+        admin=admin,
     )
 
 
@@ -629,7 +655,7 @@ def customer_breakdown_csv(
     invoice: InvoiceQuery = None,
 ) -> Response:
     """The breakdown table as CSV, for the same callers as the dashboard."""
-    refused, _ = _admit(request, session, customer_id, clock)
+    refused, _, _ = _admit(request, session, customer_id, clock)
     if refused is not None:
         return refused
     return _csv_response(request, session, customer_id, clock=clock, query=_Query(window, invoice))
@@ -651,14 +677,14 @@ def signed_dashboard(
     """The dashboard of a signed link: the token is the only credential."""
     customer_id = _token_customer(session, token, clock)
     if customer_id is None:
-        return _not_found(request)
+        return not_found_page(request)
     return _dashboard_page(
         request,
         session,
         customer_id,
         clock=clock,
         query=_Query(window, invoice),
-        links=_Links(f"{_root(request)}/d/{token}", signed=True),
+        links=_Links(f"{root_of(request)}/d/{token}", signed=True),
         signed_in=False,
     )
 
@@ -675,5 +701,5 @@ def signed_breakdown_csv(
     """The breakdown CSV of a signed link."""
     customer_id = _token_customer(session, token, clock)
     if customer_id is None:
-        return _not_found(request)
+        return not_found_page(request)
     return _csv_response(request, session, customer_id, clock=clock, query=_Query(window, invoice))

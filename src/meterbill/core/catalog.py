@@ -7,11 +7,13 @@ hold a dict of untyped options. Prices form a closed union dispatched in
 
 import builtins
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 __all__ = [
+    "DEFAULT_NET_PAYMENT_TERMS",
+    "MAX_NET_PAYMENT_TERMS",
     "Aggregation",
     "Alert",
     "AlertKind",
@@ -323,11 +325,22 @@ class Seller:
     tax_id: str | None = None
 
 
+DEFAULT_NET_PAYMENT_TERMS = 30
+"""Days from issue to the due date when the setup does not say (``net_payment_terms``)."""
+MAX_NET_PAYMENT_TERMS = 365
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     grace_period_hours: Decimal = Decimal(24)
     taxes: tuple[Tax, ...] = ()
     seller: Seller | None = None
+    net_payment_terms: int = DEFAULT_NET_PAYMENT_TERMS
+    """Whole days from an invoice's issue to its due date ("net 30")."""
+
+    def due_at(self, issued_at: datetime) -> datetime:
+        """When an invoice issued at ``issued_at`` falls due: ``net_payment_terms`` days later."""
+        return issued_at + timedelta(days=self.net_payment_terms)
 
     def tax(self, key: str) -> Tax | None:
         return next((tax for tax in self.taxes if tax.key == key), None)

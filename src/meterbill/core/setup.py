@@ -29,6 +29,8 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 
 from meterbill.core.catalog import (
+    DEFAULT_NET_PAYMENT_TERMS,
+    MAX_NET_PAYMENT_TERMS,
     Aggregation,
     Alert,
     AlertKind,
@@ -101,7 +103,7 @@ _RESERVED_LINE_TYPES = frozenset(
 )
 
 _TOP_FIELDS = ("settings", "meters", "products", "plans", "customers")
-_SETTINGS_FIELDS = ("grace_period_hours", "taxes", "seller")
+_SETTINGS_FIELDS = ("grace_period_hours", "taxes", "seller", "net_payment_terms")
 _TAX_FIELDS = ("key", "name", "rate")
 _SELLER_FIELDS = ("name", "address", "email", "tax_id")
 _DISCOUNT_FIELDS = ("key", "percent", "amount", "products", "starts_at", "periods")
@@ -464,10 +466,22 @@ def _parse_settings(value: object, path: str) -> Settings:
     taxes = tuple(_parse_tax(item, item_path) for item_path, item in fields.items("taxes"))
     _unique(((fields.at(f"taxes[{i}].key"), t.key) for i, t in enumerate(taxes)), "tax key")
     seller = fields.get("seller")
+    terms = fields.get("net_payment_terms")
+    if terms is not None and (
+        isinstance(terms, bool)
+        or not isinstance(terms, int)
+        or not 0 <= terms <= MAX_NET_PAYMENT_TERMS
+    ):
+        raise InvalidSetup(
+            fields.at("net_payment_terms"),
+            f"must be a whole number of days from 0 to {MAX_NET_PAYMENT_TERMS}, "
+            f"got {_describe(terms)}",
+        )
     return Settings(
         grace_period_hours=Settings().grace_period_hours if hours is None else hours,
         taxes=taxes,
         seller=None if seller is None else _parse_seller(seller, fields.at("seller")),
+        net_payment_terms=DEFAULT_NET_PAYMENT_TERMS if terms is None else terms,
     )
 
 
@@ -1130,6 +1144,8 @@ def _settings_to_document(settings: Settings) -> dict[str, object]:
         for name in _SELLER_FIELDS:
             _put(seller, name, getattr(settings.seller, name))
         document["seller"] = seller
+    if settings.net_payment_terms != DEFAULT_NET_PAYMENT_TERMS:
+        document["net_payment_terms"] = settings.net_payment_terms
     return document
 
 

@@ -23,7 +23,15 @@ As in ``core.setup``, an optional field may be given as ``null`` (it then means 
 import re
 from typing import Any
 
-from meterbill.core.catalog import Aggregation, AlertKind, Anchor, CreditKind, Interval
+from meterbill.core.catalog import (
+    DEFAULT_NET_PAYMENT_TERMS,
+    MAX_NET_PAYMENT_TERMS,
+    Aggregation,
+    AlertKind,
+    Anchor,
+    CreditKind,
+    Interval,
+)
 from meterbill.core.limits import MAX_ID_LENGTH, SETUP_DECIMAL_LIMIT
 from meterbill.core.setup import (
     _ALERT_FIELDS,
@@ -333,6 +341,13 @@ def setup_schema() -> Schema:
                 )
             ),
             "seller": _object(_SELLER_FIELDS, {name: _STRING for name in _SELLER_FIELDS}),
+            "net_payment_terms": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_NET_PAYMENT_TERMS,
+                "description": "days from an invoice's issue to its due date (default "
+                f"{DEFAULT_NET_PAYMENT_TERMS})",
+            },
         },
     )
     credit_kinds = [kind.value for kind in CreditKind if kind is not CreditKind.CREDIT_NOTE]

@@ -49,6 +49,7 @@ __all__ = [
     "Fired",
     "add_alert",
     "alert_statuses",
+    "credit_balance",
     "crossings",
     "current_periods",
     "customer_currency",
@@ -137,7 +138,7 @@ def _product_amount(view: InvoiceView, product: str | None) -> Decimal:
     )
 
 
-def _credit_balance(
+def credit_balance(
     session: Session, customer_id: str, views: Iterable[InvoiceView], now: datetime
 ) -> Decimal:
     """What the grants in force at ``now`` still hold after issued invoices and drafts."""
@@ -190,7 +191,7 @@ class _Values:
         """The alert's value in ``ref`` and the draft it was read from."""
         if alert.kind is AlertKind.CREDIT_BALANCE_BELOW:
             if self._balance is None:
-                self._balance = _credit_balance(
+                self._balance = credit_balance(
                     self._session, self._customer.id, self.views, self._now
                 )
             return self._balance, None

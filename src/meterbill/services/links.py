@@ -14,6 +14,9 @@ A dashboard *session* token (the sign-in cookie) is made the same way under a th
 context and carries an API key's id, never its secret: the dashboard checks on every
 request that the key still exists and is not revoked, so revoking the key ends the session.
 
+A *form* token (:func:`form_token`) is an HMAC of a session token under a fourth context:
+the operator console's forms carry it, so a page of another site cannot post them.
+
 The secret lives in the ``meta`` table under ``link_secret`` (32 random bytes, created on
 first use). It never leaves the server.
 
@@ -47,12 +50,14 @@ __all__ = [
     "dashboard_link_token",
     "dashboard_session_token",
     "finalized_invoice",
+    "form_token",
     "invoice_for_token",
     "invoice_link_token",
     "link_secret",
     "rotate_link_secret",
     "verify_dashboard_link_token",
     "verify_dashboard_session_token",
+    "verify_form_token",
     "verify_invoice_link_token",
 ]
 
@@ -66,6 +71,7 @@ _CONTEXT = b"meterbill/invoice-link/v1\x00"
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 _DASHBOARD_CONTEXT = b"meterbill/dashboard-link/v1\x00"
 _SESSION_CONTEXT = b"meterbill/dashboard-session/v1\x00"
+_FORM_CONTEXT = b"meterbill/console-form/v1\x00"
 _EXPIRY = struct.Struct(">q")  # expiry in whole seconds since the epoch, signed 64-bit
 
 
@@ -183,6 +189,26 @@ def dashboard_session_token(secret: bytes, key_id: str, *, expires_at: datetime)
 def verify_dashboard_session_token(secret: bytes, token: str, *, now: datetime) -> str | None:
     """The key id of a genuine session token not yet expired at ``now``, else None."""
     return _verify_expiring_token(secret, _SESSION_CONTEXT, token, now)
+
+
+def form_token(secret: bytes, session_token: str) -> str:
+    """The anti-CSRF token of the console's forms for one sign-in session: a MAC of the
+    session cookie under a context of its own. A page of another site can neither read the
+    cookie nor compute the MAC, so it cannot post a console form on the operator's behalf;
+    a new sign-in (a new cookie) gets a new token."""
+    if not secret or not session_token:
+        raise ValueError("the secret and the session token must not be empty")
+    mac = hmac.new(secret, _FORM_CONTEXT + session_token.encode("utf-8"), hashlib.sha256)
+    return _encode(mac.digest())
+
+
+def verify_form_token(secret: bytes, session_token: str, token: str) -> bool:
+    """Whether ``token`` is :func:`form_token` of ``session_token`` (in constant time)."""
+    if not secret or not session_token or not token or len(token) > MAX_TOKEN_LENGTH:
+        return False
+    return hmac.compare_digest(
+        token.encode("ascii", "replace"), form_token(secret, session_token).encode("ascii")
+    )
 
 
 def _decode_secret(stored: str) -> bytes | None:

@@ -2,6 +2,7 @@
 
 They return values; the JSON the native API writes for them is made in ``views.reports``."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -84,17 +85,25 @@ def range_breakdowns(
     return sorted(result, key=lambda item: (item.entry.window.start, item.invoice.ref.plan))
 
 
-def credit_balances(session: Session, customer_id: str, *, as_of: datetime) -> list[CreditBalance]:
+def credit_balances(
+    session: Session,
+    customer_id: str,
+    *,
+    as_of: datetime,
+    views: Sequence[InvoiceView] | None = None,
+) -> list[CreditBalance]:
     """Each grant: its amount, what issued invoices used, what the drafts will draw.
 
     A recurring grant is listed as its occurrences (spec 5.5) that start before the end of
     the customer's latest period at ``as_of`` (or before ``as_of``): every one an invoice
-    shown at ``as_of`` can draw from.
+    shown at ``as_of`` can draw from. ``views``: the customer's invoices at ``as_of`` when
+    the caller has them already (``customer_invoices``).
     """
     customer = billing_customer(session, customer_id)
     issued = invoice_store.credit_usage(session, customer_id=customer_id)
     pending: dict[str, Decimal] = {}
-    views = customer_invoices(session, customer_id, as_of=as_of)
+    if views is None:
+        views = customer_invoices(session, customer_id, as_of=as_of)
     for view in views:
         if view.status == "draft":
             for use in view.totals.credits:

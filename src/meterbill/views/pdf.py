@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from meterbill.core.catalog import Aggregation, Catalog, CreditKind, Meter, Product
+from meterbill.core.catalog import Aggregation, Catalog, CreditKind, Meter, Product, Settings
 from meterbill.core.events import format_timestamp
 from meterbill.core.money import decimal_text
 from meterbill.core.numbers import format_money, format_quantity, format_unit_price
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CREDIT_LABELS",
-    "DUE_DAYS",
     "PAPERS",
     "STATUS_LABELS",
     "CreditRow",
@@ -56,7 +55,7 @@ __all__ = [
     "units_of",
 ]
 
-DUE_DAYS = 30
+_DEFAULT_SETTINGS = Settings()  # net 30: DEFAULT_NET_PAYMENT_TERMS
 Paper = Literal["a4", "letter"]
 PAPERS: tuple[Paper, ...] = ("a4", "letter")
 STATUS_LABELS = {"draft": "Draft", "issued": "Issued", "paid": "Paid", "void": "Void"}
@@ -301,15 +300,17 @@ def invoice_sheet(
     *,
     notes: tuple[CreditNoteView, ...] = (),
     units: Mapping[str, str] | None = None,
+    settings: Settings = _DEFAULT_SETTINGS,
 ) -> InvoiceSheet:
     """The invoice as shown: every figure of ``view`` as the API writes it and formatted;
-    ``notes`` are its credit notes, ``units`` names the products' units (:func:`units_of`)."""
+    ``notes`` are its credit notes, ``units`` names the products' units (:func:`units_of`),
+    ``settings`` give the payment terms (the due date)."""
     currency = view.currency
     customer = view.customer
     period = view.ref.period
     last_day = (period.end - timedelta(microseconds=1)).date()
     totals = view.totals
-    due_at = None if view.issued_at is None else view.issued_at + timedelta(days=DUE_DAYS)
+    due_at = None if view.issued_at is None else settings.due_at(view.issued_at)
     title = "Draft invoice" if view.number is None else f"Invoice {view.number}"
     chosen = units or {}
     taxes = tuple(line for line in view.lines if line.type == _TAX)
@@ -369,11 +370,13 @@ def read_sheet(session: Session, view: InvoiceView) -> InvoiceSheet:
     notes: tuple[CreditNoteView, ...] = ()
     if view.number is not None and view.credit_notes:
         notes = tuple(invoice_credit_notes(session, view.id))
+    catalog = load_catalog(session).catalog
     return invoice_sheet(
         view,
         seller_of(session),
         notes=notes,
-        units=units_of(load_catalog(session).catalog),
+        units=units_of(catalog),
+        settings=catalog.settings,
     )
 
 
