@@ -9,17 +9,19 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from meterbill.api.app import create_app
-from meterbill.api.telemetry import UNROUTED
+from meterbill.api.telemetry import UNROUTED, Telemetry
 from meterbill.cli.logs import configure_logging
+from meterbill.cli.webhook_sender import SenderOptions, WebhookSender, parse_schedule
 from meterbill.db.database import Database
 from meterbill.services.outbox import emit
+from meterbill.services.webhooks import create_endpoint
 from tests.api.support import ALPHA, BETA, FIXED, STANDARD_EVENTS, Keys, TestClient, event
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -130,9 +132,18 @@ def test_state_gauges_are_read_at_scrape_time(
     assert value(samples, "meterbill_db_connections_in_use") == 0
     assert value(samples, "meterbill_db_pool_size") == database.pool_size
     with database.transaction() as session:
+        # Depth counts deliveries still to be made: no endpoint, nothing to deliver.
+        emit(session, "invoice.paid", {"invoice_id": "w"}, at=FIXED)
+    assert value(scrape(client), "meterbill_outbox_depth") == 0
+    with database.transaction() as session:
+        create_endpoint(session, url="http://127.0.0.1:9/all", now=FIXED)
+        create_endpoint(
+            session, url="http://127.0.0.1:9/paid", event_types=["invoice.paid"], now=FIXED
+        )
         emit(session, "invoice.paid", {"invoice_id": "x"}, at=FIXED)
         emit(session, "invoice.voided", {"invoice_id": "y"}, at=FIXED)
-    assert value(scrape(client), "meterbill_outbox_depth") == 2
+    # invoice.paid to both endpoints, invoice.voided to the one that wants every type.
+    assert value(scrape(client), "meterbill_outbox_depth") == 3
     # Defined now, delivered by the webhook sender: both outcomes at 0.
     for outcome in ("delivered", "failed"):
         assert value(samples, "meterbill_webhook_deliveries_total", outcome=outcome) == 0
@@ -220,3 +231,25 @@ def test_every_log_line_of_a_request_carries_its_id(
     error = next(line for line in second if line["event"] == "unexpected error")
     assert error["level"] == "error"
     assert "RuntimeError: boom" in str(error["exception"])
+
+
+def test_webhook_attempts_are_counted_by_outcome(database: Database) -> None:
+    # Port 9 (discard) refuses connections here: with a one-delay schedule the first
+    # attempt retries and the second fails for good, each counted as a failed attempt.
+    telemetry = Telemetry(database)
+    with database.transaction() as session:
+        create_endpoint(session, url="http://127.0.0.1:9/hooks", now=FIXED)
+        emit(session, "invoice.paid", {"invoice_id": "x"}, at=FIXED)
+    clock = [FIXED]
+    options = SenderOptions(timeout=2, schedule=parse_schedule("1s"), jitter=0)
+    sender = WebhookSender(database, options, clock=lambda: clock[0], telemetry=telemetry)
+    try:
+        assert sender.run_once() == 1
+        clock[0] = FIXED + timedelta(seconds=2)
+        assert sender.run_once() == 1
+        assert sender.run_once() == 0
+    finally:
+        sender.close()
+    failed = telemetry.webhook_deliveries.labels("failed")._value.get()
+    delivered = telemetry.webhook_deliveries.labels("delivered")._value.get()
+    assert (failed, delivered) == (2, 0)
