@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from meterbill.core.events import time_text
 from meterbill.core.money import decimal_text
 from meterbill.core.rating import Line, Totals
-from meterbill.services.invoicing import CreditNoteView, InvoiceView
+from meterbill.services.invoicing import (
+    CreditNoteView,
+    InvoiceView,
+    credit_note_event_data,
+    invoice_event_data,
+)
 
 __all__ = [
     "credit_note_document",
@@ -61,44 +66,21 @@ def lines_document(lines: Sequence[Line]) -> list[dict[str, object]]:
 
 
 def invoice_document(view: InvoiceView) -> dict[str, object]:
-    """meterbill's invoice shape: the fields of the golden ``expected.json`` and more."""
+    """meterbill's invoice shape: the fields of the golden ``expected.json`` and more.
+
+    The invoice's own fields are those its webhook events carry
+    (``services.invoicing.invoice_event_data``, one definition for both); this adds the
+    lines, the credits drawn and the balance after."""
     return {
-        "id": view.id,
-        "number": view.number,
-        "customer_id": view.customer.id,
-        "plan": view.ref.plan,
-        "status": view.status,
-        "currency": view.currency,
-        "period_start": time_text(view.ref.period.start),
-        "period_end": time_text(view.ref.period.end),
-        "issued_at": time_text(view.issued_at),
-        "paid_at": time_text(view.paid_at),
-        "voided_at": time_text(view.voided_at),
+        **invoice_event_data(view),
+        "replaced_by": view.replaced_by,
         "lines": lines_document(view.lines),
         **totals_document(view.totals),
-        "payments": decimal_text(view.payments),
-        "replaces": view.replaces,
-        "replaced_by": view.replaced_by,
-        "written_off": view.written_off,
-        "credit_notes": decimal_text(view.credit_notes),
-        "amount_due": decimal_text(view.amount_due),
     }
 
 
 def credit_note_document(note: CreditNoteView) -> dict[str, object]:
     """A credit note: ``off_due`` is what it took off the invoice's amount due, ``granted``
-    what became the credit grant ``grant`` (null when nothing did)."""
-    return {
-        "number": note.number,
-        "invoice_id": note.invoice_id,
-        "invoice_number": note.invoice_number,
-        "customer_id": note.customer_id,
-        "currency": note.currency,
-        "amount": decimal_text(note.amount),
-        "off_due": decimal_text(note.off_due),
-        "granted": decimal_text(note.granted),
-        "grant": note.grant,
-        "reason": note.reason,
-        "at": time_text(note.at),
-        "created_at": time_text(note.created_at),
-    }
+    what became the credit grant ``grant`` (null when nothing did). The same fields as its
+    ``credit_note.created`` webhook event (``services.invoicing.credit_note_event_data``)."""
+    return credit_note_event_data(note)
