@@ -8,7 +8,7 @@ would serve with are checked without starting one (``tests/server`` starts real 
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from meterbill import __version__
 from meterbill.cli.main import CliError, app, serve_options
 from meterbill.cli.serve import ServeOptions
 from meterbill.cli.settings import ServeSettings, SettingsError, env_var, option_name
+from meterbill.cli.webhook_sender import parse_schedule
 from meterbill.core.errors import InvalidRequest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +126,10 @@ def test_every_setting_is_an_option_with_its_default_and_variable() -> None:
             expected if default is not None else None
         ), name
         assert f"Env: {env_var(name)}." in str(param.help), name
-        if name != "clock":  # a string here; ServeOptions holds the parsed time
+        # Strings here; ServeOptions holds the parsed time and the parsed delays.
+        if name == "webhook_retry_schedule":
+            assert ServeOptions().webhook_retry_schedule == parse_schedule(default), name
+        elif name != "clock":
             assert getattr(ServeOptions(), name) == default, name
 
 
@@ -150,3 +154,13 @@ def test_version() -> None:
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, f"meterbill {__version__}\n", "")
+
+
+def test_a_bad_retry_schedule_names_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(CliError, match="--webhook-retry-schedule"):
+        serve_options(webhook_retry_schedule="5s,soon")
+    monkeypatch.setenv("METERBILL_WEBHOOK_RETRY_SCHEDULE", "5s,,1h")
+    with pytest.raises(CliError, match="METERBILL_WEBHOOK_RETRY_SCHEDULE"):
+        serve_options()
+    monkeypatch.setenv("METERBILL_WEBHOOK_RETRY_SCHEDULE", "1s,2m")
+    assert serve_options().webhook_retry_schedule == (timedelta(seconds=1), timedelta(minutes=2))
