@@ -498,6 +498,7 @@ CONSOLE_ROUTES = (
     ("POST", "/console/customers/{customer_id}/void"),
     ("POST", "/console/customers/{customer_id}/payments"),
     ("POST", "/console/customers/{customer_id}/credit-notes"),
+    ("POST", "/console/customers/{customer_id}/webhooks/resend"),
 )
 
 

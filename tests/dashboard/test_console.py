@@ -12,13 +12,15 @@ The invoices are numbered in close order: Alpha January 1, February 2, Beta Janu
 February 4 (checked below against the API).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from httpx import Response
 
 from meterbill.api.app import create_app
 from meterbill.db.database import Database
+from meterbill.services import webhooks
 from meterbill.services.invoicing import close_periods
 from meterbill.services.keys import create_key
 from tests.api.support import ALPHA, ALPHA_NAME, BETA, FIXED, SETUP_YAML, TestClient
@@ -358,14 +360,18 @@ def test_customer_page_figures(client: TestClient, billed: Story) -> None:
             billed.alpha_invoices[1],
             billed.alpha_invoices[0],
         ]
-    assert "webhook" not in document.text.lower()
+    # No endpoint yet: the webhooks block is empty.
+    assert document.one("webhook-list").all("webhook-row") == []
+    assert "No webhook deliveries" in document.one("webhook-list").text
 
 
 # --------------------------------------------------------------------------- actions
 
 
-def post(client: TestClient, customer: str, action: str, **data: str) -> object:
-    return client.post(f"/console/customers/{customer}/{action}", data=data, follow_redirects=False)
+def post(client: TestClient, customer: str, action: str, **data: str) -> Response:
+    url = f"/console/customers/{customer}/{action}"
+    response: Response = client.post(url, data=data, follow_redirects=False)
+    return response
 
 
 def test_payment_marks_paid(client: TestClient, billed: Story) -> None:
@@ -573,3 +579,122 @@ def test_refused_state_changes_answer_409(client: TestClient, billed: Story) -> 
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert garbled.status_code == 400
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def deliveries_of(client: TestClient, customer: str) -> list[tuple[str, str, str, str]]:
+    """(message id, event type, status, attempts) of each row of the customer's webhooks."""
+    document = html(client, f"/console/customers/{customer}")
+    return [
+        (
+            row.attrs["data-message-id"],
+            row.attrs["data-event-type"],
+            row.attrs["data-status"],
+            row.attrs["data-attempts"],
+        )
+        for row in document.one("webhook-list").all("webhook-row")
+    ]
+
+
+def fail_every_delivery(database: Database) -> int:
+    """One refused attempt for each due delivery with an empty retry schedule: all failed."""
+    with database.transaction() as session:
+        claimed = webhooks.claim_due(
+            session, now=FIXED, lease=timedelta(minutes=1), limit=10, owner="test"
+        )
+    with database.transaction() as session:
+        for item in claimed:
+            result = webhooks.AttemptResult(status_code=None, error="refused", duration_ms=1)
+            outcome = webhooks.record_attempt(session, item, result, now=FIXED, schedule=())
+            assert outcome == "failed"
+    return len(claimed)
+
+
+def resend(client: TestClient, customer: str, **data: str) -> Response:
+    return post(client, customer, "webhooks/resend", **data)
+
+
+def test_webhook_deliveries_and_resend(
+    client: TestClient, billed: Story, database: Database
+) -> None:
+    with database.transaction() as session:
+        endpoint, _ = webhooks.create_endpoint(session, url="http://127.0.0.1:9/hook", now=FIXED)
+    sign_in(client, billed.admin)
+    # The periods were closed before the endpoint existed: nothing was delivered to it.
+    assert deliveries_of(client, ALPHA) == []
+    # A credit note of 20.00 on Alpha's 80.00: credit_note.created, about Alpha only.
+    alpha_csrf = csrf_of(client, ALPHA)
+    note = {"invoice": billed.alpha_invoices[1], "amount": "20.00", "reason": "goodwill"}
+    assert post(client, ALPHA, "credit-notes", csrf=alpha_csrf, **note).status_code == 303
+    [(message, event, status, attempts)] = deliveries_of(client, ALPHA)
+    assert (event, status, attempts) == ("credit_note.created", "pending", "0")
+    assert deliveries_of(client, BETA) == []
+    # Beta pays its January in full: invoice.paid, about Beta only.
+    pay = {"invoice": billed.beta_invoices[0], "amount": "40.50"}
+    assert post(client, BETA, "payments", csrf=csrf_of(client, BETA), **pay).status_code == 303
+    [(beta_message, beta_event, _, _)] = deliveries_of(client, BETA)
+    assert beta_event == "invoice.paid"
+    assert [row[0] for row in deliveries_of(client, ALPHA)] == [message]
+    page = html(client, f"/console/customers/{ALPHA}")
+    row = page.one("webhook-row")
+    assert row.attrs["data-endpoint-id"] == endpoint.id
+    assert row.all("resend-form") == []  # pending: nothing to resend yet
+    # Still pending: 409 with the service's message, nothing changes.
+    pending = resend(client, ALPHA, csrf=alpha_csrf, endpoint_id=endpoint.id, message_id=message)
+    assert pending.status_code == 409
+    assert "still pending" in parse_html(pending.text).one("message-text").text
+    # The sender's attempts are refused and the schedule is empty: both deliveries fail.
+    assert fail_every_delivery(database) == 2
+    assert deliveries_of(client, ALPHA) == [(message, "credit_note.created", "failed", "1")]
+    page = html(client, f"/console/customers/{ALPHA}")
+    form = page.one("resend-form")
+    assert form.attrs["action"] == f"/console/customers/{ALPHA}/webhooks/resend"
+    fields = {i.attrs["name"]: i.attrs["value"] for i in form.tags("input")}
+    assert fields == {"csrf": alpha_csrf, "endpoint_id": endpoint.id, "message_id": message}
+    assert "refused" in page.one("webhook-row").text
+    # Beta's message cannot be resent from Alpha's page: 404, and it stays failed.
+    other = resend(client, ALPHA, csrf=alpha_csrf, endpoint_id=endpoint.id, message_id=beta_message)
+    assert other.status_code == 404
+    assert beta_message in parse_html(other.text).one("message-text").text
+    assert deliveries_of(client, BETA) == [(beta_message, "invoice.paid", "failed", "1")]
+    # Without the form token: 403.
+    forged = resend(client, ALPHA, csrf="forged", endpoint_id=endpoint.id, message_id=message)
+    assert forged.status_code == 403
+    # Resent: back to the page with a notice, pending again (the attempt count is kept).
+    response = resend(client, ALPHA, **fields)
+    assert response.status_code == 303, response.text[:600]
+    assert response.headers["location"] == f"/console/customers/{ALPHA}?done=resent"
+    document = html(client, response.headers["location"])
+    assert "queued again" in document.one("notice").text
+    assert deliveries_of(client, ALPHA) == [(message, "credit_note.created", "pending", "1")]
+    assert deliveries_of(client, BETA) == [(beta_message, "invoice.paid", "failed", "1")]
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"message_id": ""}, 400, "choose a message to resend"),
+        ({"endpoint_id": ""}, 400, "choose an endpoint"),
+        ({"endpoint_id": "ep_nope"}, 404, "ep_nope"),
+        ({"message_id": "msg_nope"}, 404, "msg_nope"),
+    ],
+)
+def test_bad_resend_forms_answer_4xx(
+    client: TestClient,
+    billed: Story,
+    database: Database,
+    fields: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    with database.transaction() as session:
+        endpoint, _ = webhooks.create_endpoint(session, url="http://127.0.0.1:9/hook", now=FIXED)
+    sign_in(client, billed.admin)
+    data = {"csrf": csrf_of(client, ALPHA), "endpoint_id": endpoint.id, "message_id": "msg_x"}
+    response = resend(client, ALPHA, **{**data, **fields})
+    assert response.status_code == status, response.text[:600]
+    document = parse_html(response.text)
+    assert message in document.one("message-text").text
+    assert document.one("message-link").attrs["href"] == f"/console/customers/{ALPHA}"

@@ -95,6 +95,9 @@ def test_each_alert_fires_once_per_period_when_crossed(db_url: str) -> None:
         assert evaluate(world, "acme", "2026-02-04T00:00:00Z") == []
         sent = messages(world.database)
         assert firing_count(world.database) == 4
+        with world.database.transaction(read_only=True) as session:
+            owners = list(session.scalars(select(OutboxMessage.customer_id)))
+        assert owners == ["acme"] * 4
     assert [m["type"] for m in sent] == ["alert.triggered"] * 4
     assert sent[1] == {
         "type": "alert.triggered",

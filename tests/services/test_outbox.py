@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from meterbill.db.database import Database
 from meterbill.db.models import OutboxMessage
@@ -45,5 +46,20 @@ def test_a_rolled_back_event_is_gone_and_unknown_types_are_refused(db_url: str) 
             assert message_count(session) == 0
             with pytest.raises(ValueError, match=r"invoice\.deleted"):
                 emit(session, "invoice.deleted", {}, at=AT)
+    finally:
+        database.dispose()
+
+
+def test_the_customer_an_event_is_about_is_stored(db_url: str) -> None:
+    database = Database(db_url)
+    try:
+        with database.transaction() as session:
+            about = emit(
+                session, "invoice.paid", {"invoice_id": "inv_1"}, at=AT, customer_id="acme"
+            )
+            batch = emit(session, "events.rejected", {"rejected": 2}, at=AT)
+        with database.transaction() as session:
+            rows = {row.id: row.customer_id for row in session.scalars(select(OutboxMessage))}
+        assert rows == {about: "acme", batch: None}
     finally:
         database.dispose()

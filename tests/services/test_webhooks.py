@@ -121,6 +121,12 @@ def test_invoicing_writes_its_events_with_the_change(world: World) -> None:
         ("credit_note.created", 1),
         ("invoice.paid", 5),  # the credit note covered the amount due
     ]
+    # Each message is stored with the customer it is about (invoice 2 and 4 are idle's).
+    with database.transaction(read_only=True) as session:
+        owners = list(
+            session.scalars(select(OutboxMessage.customer_id).order_by(OutboxMessage.seq))
+        )
+    assert owners == ["acme", "idle", "idle", "acme", "acme", "idle", "idle"] + ["acme"] * 5
     issued = found[0][1]
     assert issued["timestamp"] == "2026-02-02T00:00:00Z"
     invoice = issued["data"]["invoice"]

@@ -16,14 +16,17 @@ page, no key the sign-in form with 401):
   ``?period=YYYY-MM`` (the month the period starts in), ``?overdue=1``, ``?customer=ID``;
 * ``GET /console/receivables``: open amounts by age (current, 1–30, 31–60, > 60 days past due);
 * ``GET /console/customers/{id}``: one customer: figures, chart, invoices, credits, credit
-  notes and the action forms;
+  notes, webhook deliveries and the action forms;
 * ``POST /console/customers/{id}/void`` (``invoice``, optional ``write_off``),
   ``POST /console/customers/{id}/payments`` (``invoice``, ``amount``, optional
   ``reference``) and ``POST /console/customers/{id}/credit-notes`` (``invoice``,
   ``amount``, ``reason``) call ``void_invoice``, ``record_payment`` and
   ``issue_credit_note`` for that customer's invoice, then send the browser back to the
   customer page (303) with a notice. A refused action answers its 4xx page with the
-  service's message and changes nothing.
+  service's message and changes nothing;
+* ``POST /console/customers/{id}/webhooks/resend`` (``endpoint_id``, ``message_id``) calls
+  ``services.webhooks.resend`` for a delivery of a message about that customer (another
+  customer's message is not found; a pending one is a 409 conflict).
 
 Forms posted with the sign-in cookie must carry ``csrf``, the session's form token
 (``services.links.form_token``); a request with a key in ``Authorization`` needs none (a
@@ -59,7 +62,7 @@ from meterbill.api.errors import ApiError, status_for
 from meterbill.core.errors import BillingError, InvalidRequest, NotFound
 from meterbill.db import Session
 from meterbill.db.database import Database
-from meterbill.services import invoicing
+from meterbill.services import invoicing, webhooks
 from meterbill.services.keys import Principal
 from meterbill.services.links import form_token, link_secret, verify_form_token
 from meterbill.views import console as figures
@@ -256,6 +259,8 @@ def console_receivables(request: Request, session: SessionDep, clock: ClockDep) 
 
 def _notice(done: str | None, number: str | None) -> str | None:
     """The sentence a finished action's redirect asks the customer page to show."""
+    if done == "resent":
+        return "Webhook message queued again: it is sent at once, with the same webhook-id."
     if number is None or not number.isdigit():
         return None
     sentences = {
@@ -354,13 +359,23 @@ def _text(form: dict[str, str], name: str, back: str, request: Request) -> str:
     return value
 
 
-Action = Callable[[Session, dict[str, str], str, datetime], tuple[str, int]]
-"""(session, form, invoice id, now) → (notice key, number shown): one console action."""
+Action = Callable[[Session, dict[str, str], str, datetime], tuple[str, int | None]]
+"""(session, form, chosen id, now) → (notice key, number shown or None): one console
+action."""
 
 
-async def _act(request: Request, customer_id: str, action: Action) -> Response:
+async def _act(
+    request: Request,
+    customer_id: str,
+    action: Action,
+    *,
+    field: str = "invoice",
+    missing: str = "choose an invoice",
+) -> Response:
     """Check the caller and the form token, run ``action`` in one transaction, and send the
-    browser back to the customer page; a refused action rolls back and answers its page."""
+    browser back to the customer page; a refused action rolls back and answers its page.
+    ``field`` is the form field naming what the action is done to (``missing``: the
+    message when it is empty)."""
     back = _customer_url(request, customer_id)
     try:
         form = await _form(request, back)
@@ -369,7 +384,7 @@ async def _act(request: Request, customer_id: str, action: Action) -> Response:
     database: Database = request.app.state.database
     now = request.app.state.clock()
 
-    def run() -> tuple[str, int]:
+    def run() -> tuple[str, int | None]:
         with database.transaction() as session:
             operator = _operator(request, session, now)
             if operator.cookie is not None and not verify_form_token(
@@ -386,10 +401,10 @@ async def _act(request: Request, customer_id: str, action: Action) -> Response:
                         links=(("Back", back),),
                     )
                 )
-            invoice = form.get("invoice", "").strip()
-            if not invoice:
-                raise _Refused(_bad_request(request, "choose an invoice", back))
-            return action(session, form, invoice, now)
+            chosen = form.get(field, "").strip()
+            if not chosen:
+                raise _Refused(_bad_request(request, missing, back))
+            return action(session, form, chosen, now)
 
     try:
         done, number = await run_in_threadpool(run)
@@ -403,8 +418,9 @@ async def _act(request: Request, customer_id: str, action: Action) -> Response:
             str(error),
             links=(("Back to the customer", back),),
         )
+    shown = "" if number is None else str(number)
     return RedirectResponse(
-        _customer_url(request, customer_id, done=done, n=str(number)), status_code=303
+        _customer_url(request, customer_id, done=done, n=shown), status_code=303
     )
 
 
@@ -461,3 +477,23 @@ async def console_credit_note(customer_id: str, request: Request) -> Response:
         return "credit-note", note.number
 
     return await _act(request, customer_id, credit)
+
+
+@router.post(f"{CONSOLE_PATH}/customers/{{customer_id}}/webhooks/resend")
+async def console_webhook_resend(customer_id: str, request: Request) -> Response:
+    """Send a failed (or delivered) webhook message about the customer to an endpoint again."""
+
+    def resend(
+        session: Session, form: dict[str, str], message_id: str, now: datetime
+    ) -> tuple[str, int | None]:
+        endpoint_id = form.get("endpoint_id", "").strip()
+        if not endpoint_id:
+            raise _Refused(
+                _bad_request(request, "choose an endpoint", _customer_url(request, customer_id))
+            )
+        webhooks.resend(session, endpoint_id, message_id, now=now, customer_id=customer_id)
+        return "resent", None
+
+    return await _act(
+        request, customer_id, resend, field="message_id", missing="choose a message to resend"
+    )

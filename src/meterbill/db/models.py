@@ -330,8 +330,10 @@ class OutboxMessage(Base):
 
     ``seq`` orders the outbox; ``id`` is the Standard Webhooks message id (``msg_...``), the
     same on every delivery attempt; ``payload`` is the JSON body that is signed and sent
-    (``{"type", "timestamp", "data"}``). Delivery to each endpoint is tracked elsewhere; the
-    outbox row itself never changes.
+    (``{"type", "timestamp", "data"}``); ``customer_id`` the customer the event is about (None
+    for ``events.rejected``, which may span customers; no foreign key: the outbox is a
+    record). Delivery to each endpoint is tracked elsewhere; the outbox row itself never
+    changes.
     """
 
     __tablename__ = "outbox_messages"
@@ -343,6 +345,7 @@ class OutboxMessage(Base):
     event_type: Mapped[str] = mapped_column(Text, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     payload: Mapped[str] = mapped_column(Text)
+    customer_id: Mapped[str | None] = mapped_column(Text, index=True)
 
 
 class AlertFiring(Base):

@@ -11,11 +11,21 @@ __all__ = ["add_message", "message_count"]
 
 
 def add_message(
-    session: Session, message_id: str, event_type: str, created_at: datetime, payload: str
+    session: Session,
+    message_id: str,
+    event_type: str,
+    created_at: datetime,
+    payload: str,
+    *,
+    customer_id: str | None = None,
 ) -> OutboxMessage:
     """Add one message to the outbox in the caller's transaction."""
     row = OutboxMessage(
-        id=message_id, event_type=event_type, created_at=created_at, payload=payload
+        id=message_id,
+        event_type=event_type,
+        created_at=created_at,
+        payload=payload,
+        customer_id=customer_id,
     )
     session.add(row)
     session.flush()

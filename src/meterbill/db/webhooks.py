@@ -30,6 +30,7 @@ __all__ = [
     "add_endpoint",
     "attempts_of_endpoint",
     "claim",
+    "customer_deliveries",
     "delete_endpoint",
     "delivery_of_message",
     "delivery_parts",
@@ -149,16 +150,40 @@ def delivery_parts(
 
 
 def delivery_of_message(
-    session: Session, *, endpoint_id: str, message_id: str, lock: bool = False
+    session: Session,
+    *,
+    endpoint_id: str,
+    message_id: str,
+    customer_id: str | None = None,
+    lock: bool = False,
 ) -> WebhookDeliveryRow | None:
+    """The message's delivery to the endpoint (with ``customer_id``: only if the message is
+    about that customer)."""
     query = (
         select(WebhookDeliveryRow)
         .join(OutboxMessage, OutboxMessage.seq == WebhookDeliveryRow.message_seq)
         .where(WebhookDeliveryRow.endpoint_id == endpoint_id, OutboxMessage.id == message_id)
     )
+    if customer_id is not None:
+        query = query.where(OutboxMessage.customer_id == customer_id)
     if lock:
         query = query.with_for_update(of=WebhookDeliveryRow)
     return session.scalar(query)
+
+
+def customer_deliveries(
+    session: Session, customer_id: str, *, limit: int
+) -> list[tuple[WebhookDeliveryRow, OutboxMessage]]:
+    """The deliveries of the messages about one customer with their messages, newest
+    message first (then by endpoint)."""
+    rows = session.execute(
+        select(WebhookDeliveryRow, OutboxMessage)
+        .join(OutboxMessage, OutboxMessage.seq == WebhookDeliveryRow.message_seq)
+        .where(OutboxMessage.customer_id == customer_id)
+        .order_by(OutboxMessage.seq.desc(), WebhookDeliveryRow.endpoint_id)
+        .limit(limit)
+    ).all()
+    return [(row[0], row[1]) for row in rows]
 
 
 def add_attempt(session: Session, row: WebhookAttemptRow) -> None:

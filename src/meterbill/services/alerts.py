@@ -281,7 +281,13 @@ def record(session: Session, found: Iterable[Crossing], *, now: datetime) -> lis
         )
         if firing_id is None:
             continue
-        message_id = emit(session, "alert.triggered", _payload(crossing, now), at=now)
+        message_id = emit(
+            session,
+            "alert.triggered",
+            _payload(crossing, now),
+            at=now,
+            customer_id=crossing.customer.id,
+        )
         store.set_message_id(session, firing_id, message_id)
         fired.append(Fired(crossing, message_id, now))
     return fired

@@ -225,7 +225,13 @@ def credit_note_event_data(note: CreditNoteView) -> dict[str, object]:
 
 
 def _emit_paid(session: Session, view: InvoiceView, *, via: str, at: datetime) -> None:
-    emit(session, "invoice.paid", {"invoice": invoice_event_data(view), "paid_via": via}, at=at)
+    emit(
+        session,
+        "invoice.paid",
+        {"invoice": invoice_event_data(view), "paid_via": via},
+        at=at,
+        customer_id=view.customer.id,
+    )
 
 
 def billing_customer(session: Session, customer_id: str) -> Customer:
@@ -720,7 +726,13 @@ def _finalize(
         paid_at=row.paid_at,
         replaces=pending.replaces,
     )
-    emit(session, "invoice.issued", {"invoice": invoice_event_data(view)}, at=as_of)
+    emit(
+        session,
+        "invoice.issued",
+        {"invoice": invoice_event_data(view)},
+        at=as_of,
+        customer_id=customer.id,
+    )
     if pending.replaces is not None:
         void = next((r for r in rows if r.number == pending.replaces), None)
         replaced = {"id": None if void is None else void.id, "number": pending.replaces}
@@ -729,6 +741,7 @@ def _finalize(
             "invoice.replaced",
             {"invoice": invoice_event_data(view), "replaces": replaced},
             at=as_of,
+            customer_id=customer.id,
         )
     if status == "paid":
         _emit_paid(session, view, via="zero_total", at=as_of)
@@ -839,7 +852,13 @@ def void_invoice(
     }
     store.reflag_late_usage(session, customer_id=row.customer_id, periods=corrected)
     view = find_invoice(session, row.id, as_of=now)
-    emit(session, "invoice.voided", {"invoice": invoice_event_data(view)}, at=now)
+    emit(
+        session,
+        "invoice.voided",
+        {"invoice": invoice_event_data(view)},
+        at=now,
+        customer_id=view.customer.id,
+    )
     return view
 
 
@@ -910,7 +929,13 @@ def issue_credit_note(
         row.paid_at = at
     session.flush()
     view = _credit_note_view(note, row.number)
-    emit(session, "credit_note.created", {"credit_note": credit_note_event_data(view)}, at=now)
+    emit(
+        session,
+        "credit_note.created",
+        {"credit_note": credit_note_event_data(view)},
+        at=now,
+        customer_id=view.customer_id,
+    )
     if became_paid:
         _emit_paid(session, find_invoice(session, row.id, as_of=now), via="credit_note", at=now)
     return view

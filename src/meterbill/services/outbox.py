@@ -42,15 +42,25 @@ def new_message_id() -> str:
     return "msg_" + secrets.token_hex(13)
 
 
-def emit(session: Session, event_type: str, data: Mapping[str, object], *, at: datetime) -> str:
-    """Write one event to the outbox in the caller's transaction; returns its message id."""
+def emit(
+    session: Session,
+    event_type: str,
+    data: Mapping[str, object],
+    *,
+    at: datetime,
+    customer_id: str | None = None,
+) -> str:
+    """Write one event to the outbox in the caller's transaction; returns its message id.
+
+    ``customer_id`` is the customer the event is about (None: no single one), which the
+    operator console lists a customer's deliveries by."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     message_id = new_message_id()
     payload = dumps_text(
         {"type": event_type, "timestamp": format_timestamp(at), "data": dict(data)}
     )
-    row = store.add_message(session, message_id, event_type, at, payload)
+    row = store.add_message(session, message_id, event_type, at, payload, customer_id=customer_id)
     wanting = [
         endpoint.id
         for endpoint in webhook_store.endpoint_rows(session)

@@ -52,6 +52,7 @@ __all__ = [
     "check_url",
     "claim_due",
     "create_endpoint",
+    "customer_deliveries",
     "delete_endpoint",
     "endpoint_attempts",
     "get_endpoint",
@@ -264,14 +265,33 @@ def endpoint_attempts(
     ]
 
 
-def resend(session: Session, endpoint_id: str, message_id: str, *, now: datetime) -> DeliveryView:
+def resend(
+    session: Session,
+    endpoint_id: str,
+    message_id: str,
+    *,
+    now: datetime,
+    customer_id: str | None = None,
+) -> DeliveryView:
     """Send a failed (or already delivered) message to the endpoint again: it is due at
-    once, with a full retry schedule, under the same ``webhook-id``."""
+    once, with a full retry schedule, under the same ``webhook-id``.
+
+    With ``customer_id`` (the operator console's customer page) only a message about that
+    customer is resent; another one is not found."""
     _endpoint(session, endpoint_id)
     delivery = store.delivery_of_message(
-        session, endpoint_id=endpoint_id, message_id=message_id, lock=True
+        session,
+        endpoint_id=endpoint_id,
+        message_id=message_id,
+        customer_id=customer_id,
+        lock=True,
     )
     if delivery is None:
+        if customer_id is not None:
+            raise NotFound(
+                f"customer '{customer_id}' has no message '{message_id}' "
+                f"sent to endpoint '{endpoint_id}'"
+            )
         raise NotFound(f"message '{message_id}' was never sent to endpoint '{endpoint_id}'")
     if delivery.status == "pending":
         raise Conflict(f"message '{message_id}' is still pending for endpoint '{endpoint_id}'")
@@ -284,6 +304,14 @@ def resend(session: Session, endpoint_id: str, message_id: str, *, now: datetime
     parts = store.delivery_parts(session, delivery.id)
     assert parts is not None
     return _delivery_view(*parts[:2], endpoint_id=endpoint_id)
+
+
+def customer_deliveries(session: Session, customer_id: str, limit: int = 20) -> list[DeliveryView]:
+    """The latest ``limit`` deliveries of the messages about one customer, newest first."""
+    return [
+        _delivery_view(delivery, message, endpoint_id=delivery.endpoint_id)
+        for delivery, message in store.customer_deliveries(session, customer_id, limit=limit)
+    ]
 
 
 def _delivery_view(

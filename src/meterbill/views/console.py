@@ -38,11 +38,13 @@ from meterbill.services.invoicing import (
     invoice_credit_notes,
 )
 from meterbill.services.reports import CreditBalance, credit_balances
+from meterbill.services.webhooks import DeliveryView, customer_deliveries
 from meterbill.views import dashboard as usage
 
 __all__ = [
     "AGES",
     "STATUSES",
+    "WEBHOOK_ROWS",
     "Age",
     "ConsoleInvoice",
     "CustomerPage",
@@ -59,11 +61,14 @@ __all__ = [
     "invoice_filter",
     "invoice_list",
     "receivables",
+    "webhook_deliveries",
 ]
 
 _ZERO = Decimal(0)
 STATUSES = ("draft", "issued", "paid", "void")
 """The statuses the invoice list filters on (``issued``: issued and not paid yet)."""
+WEBHOOK_ROWS = 20
+"""How many of a customer's latest webhook deliveries its page lists."""
 _MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>0[1-9]|1[0-2])")
 
 
@@ -380,7 +385,8 @@ def receivables(session: Session, *, as_of: datetime) -> Receivables:
 @dataclass(frozen=True, slots=True)
 class CustomerPage:
     """One customer's console page: the usage dashboard's figures (its chart), every invoice
-    with its due date, the credit grants and the credit notes."""
+    with its due date, the credit grants, the credit notes and the latest webhook deliveries
+    of the events about the customer."""
 
     usage: usage.Dashboard
     summary: CustomerSummary
@@ -388,6 +394,8 @@ class CustomerPage:
     """Newest first."""
     credits: tuple[CreditBalance, ...]
     credit_notes: tuple[CreditNoteView, ...]
+    webhooks: tuple[DeliveryView, ...]
+    """The latest :data:`WEBHOOK_ROWS` deliveries, newest message first."""
 
     @property
     def customer(self) -> Customer:
@@ -423,4 +431,12 @@ def customer_page(session: Session, customer_id: str, *, as_of: datetime) -> Cus
         invoices=tuple(reversed(invoices)),
         credits=tuple(credit_balances(session, customer_id, as_of=as_of, views=data.invoices)),
         credit_notes=tuple(sorted(notes, key=lambda note: -note.number)),
+        webhooks=webhook_deliveries(session, customer_id),
     )
+
+
+def webhook_deliveries(
+    session: Session, customer_id: str, *, limit: int = WEBHOOK_ROWS
+) -> tuple[DeliveryView, ...]:
+    """The latest deliveries of the webhook events about one customer, newest first."""
+    return tuple(customer_deliveries(session, customer_id, limit=limit))
