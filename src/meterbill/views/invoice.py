@@ -1,15 +1,18 @@
 """meterbill's own JSON shapes for invoices, their lines and totals, shared by the API and
 the CLI.
 
-Every amount and quantity is a decimal string in plain notation (``"1732.41"``, ``"0"``,
-``"4738.98998041637241840362549"``), never a JSON number: clients must not read money
-through a float.
+Every amount and quantity is a decimal string in plain notation, never a JSON number:
+clients must not read money through a float. Amounts (line amounts, totals, credits,
+payments, credit notes) have exactly the currency's minor digits (``"1732.41"``,
+``"512.00"``, ``"0.00"``; ``"17"`` in JPY, ``"1.500"`` in KWD:
+:func:`meterbill.core.money.money_text`); quantities and unit prices are exact, without
+trailing zeros (``"4738.98998041637241840362549"``, ``"0.0023148"``, ``"1"``).
 """
 
 from collections.abc import Sequence
 
 from meterbill.core.events import time_text
-from meterbill.core.money import decimal_text
+from meterbill.core.money import decimal_text, money_text
 from meterbill.core.rating import Line, Totals
 from meterbill.services.invoicing import CreditNoteView, InvoiceView
 
@@ -22,14 +25,14 @@ __all__ = [
 ]
 
 
-def line_document(line: Line) -> dict[str, object]:
+def line_document(line: Line, currency: str) -> dict[str, object]:
     document: dict[str, object] = {
         "name": line.name,
         "product": line.product,
         "type": line.type,
         "group": line.group_dict,
         "quantity": decimal_text(line.quantity),
-        "amount": decimal_text(line.amount),
+        "amount": money_text(line.amount, currency),
     }
     if line.unit_price is not None:
         document["unit_price"] = decimal_text(line.unit_price)
@@ -42,22 +45,26 @@ def line_document(line: Line) -> dict[str, object]:
     return document
 
 
-def totals_document(figures: Totals) -> dict[str, object]:
+def totals_document(figures: Totals, currency: str) -> dict[str, object]:
     return {
-        "subtotal": decimal_text(figures.subtotal),
-        "tax": decimal_text(figures.tax),
-        "credits_applied": decimal_text(figures.credits_applied),
+        "subtotal": money_text(figures.subtotal, currency),
+        "tax": money_text(figures.tax, currency),
+        "credits_applied": money_text(figures.credits_applied, currency),
         "credits": [
-            {"credit": use.grant, "kind": use.kind.value, "amount": decimal_text(use.amount)}
+            {
+                "credit": use.grant,
+                "kind": use.kind.value,
+                "amount": money_text(use.amount, currency),
+            }
             for use in figures.credits
         ],
-        "total": decimal_text(figures.total),
-        "credit_balance_after": decimal_text(figures.credit_balance_after),
+        "total": money_text(figures.total, currency),
+        "credit_balance_after": money_text(figures.credit_balance_after, currency),
     }
 
 
-def lines_document(lines: Sequence[Line]) -> list[dict[str, object]]:
-    return [line_document(line) for line in lines]
+def lines_document(lines: Sequence[Line], currency: str) -> list[dict[str, object]]:
+    return [line_document(line, currency) for line in lines]
 
 
 def invoice_document(view: InvoiceView) -> dict[str, object]:
@@ -74,14 +81,14 @@ def invoice_document(view: InvoiceView) -> dict[str, object]:
         "issued_at": time_text(view.issued_at),
         "paid_at": time_text(view.paid_at),
         "voided_at": time_text(view.voided_at),
-        "lines": lines_document(view.lines),
-        **totals_document(view.totals),
-        "payments": decimal_text(view.payments),
+        "lines": lines_document(view.lines, view.currency),
+        **totals_document(view.totals, view.currency),
+        "payments": money_text(view.payments, view.currency),
         "replaces": view.replaces,
         "replaced_by": view.replaced_by,
         "written_off": view.written_off,
-        "credit_notes": decimal_text(view.credit_notes),
-        "amount_due": decimal_text(view.amount_due),
+        "credit_notes": money_text(view.credit_notes, view.currency),
+        "amount_due": money_text(view.amount_due, view.currency),
     }
 
 
@@ -94,9 +101,9 @@ def credit_note_document(note: CreditNoteView) -> dict[str, object]:
         "invoice_number": note.invoice_number,
         "customer_id": note.customer_id,
         "currency": note.currency,
-        "amount": decimal_text(note.amount),
-        "off_due": decimal_text(note.off_due),
-        "granted": decimal_text(note.granted),
+        "amount": money_text(note.amount, note.currency),
+        "off_due": money_text(note.off_due, note.currency),
+        "granted": money_text(note.granted, note.currency),
         "grant": note.grant,
         "reason": note.reason,
         "at": time_text(note.at),
