@@ -8,12 +8,15 @@ from pathlib import Path
 
 import yaml
 
+from meterbill.core.money import minor_exponent
+
 __all__ = [
     "SCENARIOS",
     "STEP_SCENARIOS",
     "Scenario",
     "compare_invoices",
     "compare_step_invoices",
+    "minor_digit_problems",
     "scenario_dir",
 ]
 
@@ -223,4 +226,32 @@ def compare_step_invoices(
     problems.extend(
         f"unexpected invoice {_pair_key(invoice)} #{invoice.get('number')}" for invoice in unpaired
     )
+    return problems
+
+
+def _minor_places(text: object, places: int) -> bool:
+    """``text`` is a decimal string with exactly ``places`` decimals (none when 0)."""
+    if not isinstance(text, str):
+        return False
+    whole, dot, fraction = text.lstrip("-").partition(".")
+    if not whole.isdigit() or bool(dot) != bool(places):
+        return False
+    return len(fraction) == places and (not places or fraction.isdigit())
+
+
+def minor_digit_problems(invoices: list[dict[str, object]]) -> list[str]:
+    """Amounts of ``invoices list --json`` not written with exactly the currency's minor
+    digits (docs/decisions.md 46); quantities and unit prices are not amounts."""
+    problems: list[str] = []
+    for invoice in invoices:
+        places = minor_exponent(str(invoice["currency"]))
+        where = f"invoice {invoice.get('period_start')} #{invoice.get('number')}"
+        amounts = [(field, invoice[field]) for field in _MONEY_FIELDS]
+        amounts += [("line amount", line["amount"]) for line in invoice["lines"]]  # type: ignore[attr-defined]
+        amounts += [("credit amount", use["amount"]) for use in invoice["credits"]]  # type: ignore[attr-defined]
+        problems.extend(
+            f"{where}: {field} {text!r} has not {places} decimals"
+            for field, text in amounts
+            if not _minor_places(text, places)
+        )
     return problems

@@ -112,10 +112,10 @@ EVENTS = [
 ]
 
 JANUARY_LINES = [
-    ("Egress (GB) - Tier 1", {"region": "eu-west"}, "550", "0.09", "50"),
-    ("Egress (GB) - Tier 2", {"region": "eu-west"}, "20", "0.07", "21.4"),
-    ("Egress (GB) - Tier 1", {"region": "us-east"}, "20", "0.09", "0"),
-    ("Seats", {}, "13", "4", "54"),
+    ("Egress (GB) - Tier 1", {"region": "eu-west"}, "550", "0.09", "50.00"),
+    ("Egress (GB) - Tier 2", {"region": "eu-west"}, "20", "0.07", "21.40"),
+    ("Egress (GB) - Tier 1", {"region": "us-east"}, "20", "0.09", "0.00"),
+    ("Seats", {}, "13", "4", "54.00"),
 ]
 
 
@@ -157,20 +157,20 @@ def test_flat_amounts_and_free_quantity_on_every_surface(
 
     # Native API: January (issued) and the March draft with the late-usage correction.
     january, february, march = invoices_of(client, admin, "acme")
-    assert (january["status"], january["subtotal"]) == ("issued", "125.4")
+    assert (january["status"], january["subtotal"]) == ("issued", "125.40")
     assert lines_of(january) == JANUARY_LINES
     assert february["lines"] == []
     assert lines_of(march) == [
-        ("Egress (GB) - Tier 1", {"region": "eu-west"}, "60", "0.09", "5.9"),
+        ("Egress (GB) - Tier 1", {"region": "eu-west"}, "60", "0.09", "5.90"),
         (
             "Egress (GB) - Tier 2 (late usage, 2026-01-01)",
             {"region": "eu-west"},
             "10",
             "0.07",
-            "0.7",
+            "0.70",
         ),
     ]
-    assert march["subtotal"] == "6.6"
+    assert march["subtotal"] == "6.60"
 
     # Native breakdowns: free units first, each tier's flat amount on the day it is entered.
     response = client.get(
@@ -191,15 +191,15 @@ def test_flat_amounts_and_free_quantity_on_every_surface(
         for line in json_list(window["lines"])
     ]
     assert shown == [
-        ("2026-01-02", "Egress (GB) - Tier 1", {"region": "eu-west"}, "30", "0"),
-        ("2026-01-03", "Egress (GB) - Tier 1", {"region": "us-east"}, "20", "0"),
+        ("2026-01-02", "Egress (GB) - Tier 1", {"region": "eu-west"}, "30", "0.00"),
+        ("2026-01-03", "Egress (GB) - Tier 1", {"region": "us-east"}, "20", "0.00"),
         ("2026-01-04", "Seats", {}, "5", "14.73"),
-        ("2026-01-05", "Egress (GB) - Tier 1", {"region": "eu-west"}, "40", "6.8"),
+        ("2026-01-05", "Egress (GB) - Tier 1", {"region": "eu-west"}, "40", "6.80"),
         ("2026-01-06", "Seats", {}, "8", "39.27"),
-        ("2026-01-10", "Egress (GB) - Tier 1", {"region": "eu-west"}, "480", "43.2"),
-        ("2026-01-10", "Egress (GB) - Tier 2", {"region": "eu-west"}, "20", "21.4"),
+        ("2026-01-10", "Egress (GB) - Tier 1", {"region": "eu-west"}, "480", "43.20"),
+        ("2026-01-10", "Egress (GB) - Tier 2", {"region": "eu-west"}, "20", "21.40"),
         # Breakdowns show all usage (spec 4.7): the late 10 GB at 0.07.
-        ("2026-01-20", "Egress (GB) - Tier 2", {"region": "eu-west"}, "10", "0.7"),
+        ("2026-01-20", "Egress (GB) - Tier 2", {"region": "eu-west"}, "10", "0.70"),
     ]
 
     # WarpStream: January's charges by line name and unit price (both regions' Tier 1).
@@ -252,10 +252,10 @@ def test_flat_amounts_and_free_quantity_on_every_surface(
         flags=re.S,
     )
     assert rows == [
-        ("Egress (GB) - Tier 1", "550", "50"),
-        ("Egress (GB) - Tier 2", "20", "21.4"),
-        ("Egress (GB) - Tier 1", "20", "0"),
-        ("Seats", "13", "54"),
+        ("Egress (GB) - Tier 1", "550", "50.00"),
+        ("Egress (GB) - Tier 2", "20", "21.40"),
+        ("Egress (GB) - Tier 1", "20", "0.00"),
+        ("Seats", "13", "54.00"),
     ]
 
     # The CLI's --json, on the same database.

@@ -42,7 +42,7 @@ def test_alerts_are_added_evaluated_at_once_listed_and_deleted(
     assert json_object(created)["data"] == {
         "key": "over-8",
         "kind": "draft_total_above",
-        "threshold": "8",
+        "threshold": "8.00",
         "product": None,
         "currency": "USD",
     }
@@ -59,20 +59,20 @@ def test_alerts_are_added_evaluated_at_once_listed_and_deleted(
     assert listed["over-8"] == {
         "key": "over-8",
         "kind": "draft_total_above",
-        "threshold": "8",
+        "threshold": "8.00",
         "product": None,
         "currency": "USD",
         "plan": "pro",
         "period_start": "2026-03-01T00:00:00Z",
         "period_end": "2026-04-01T00:00:00Z",
-        "value": "8.5",
+        "value": "8.50",
         "fired": True,
         "fired_at": "2026-03-05T00:00:00Z",
-        "fired_value": "8.5",
+        "fired_value": "8.50",
     }
     # 50.00 is not above 50; the balance 0 is below 1.
-    assert (listed["support"]["value"], listed["support"]["fired"]) == ("50", False)
-    assert (listed["low"]["value"], listed["low"]["fired"]) == ("0", True)
+    assert (listed["support"]["value"], listed["support"]["fired"]) == ("50.00", False)
+    assert (listed["low"]["value"], listed["low"]["fired"]) == ("0.00", True)
     assert triggered(database) == 2
 
     setup = json_object(client.get("/v1/setup", headers=keys.admin))

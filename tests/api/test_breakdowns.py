@@ -67,21 +67,21 @@ def test_day_windows_of_january_with_and_without_zero_lines(
     for window in days:
         assert money(window["total"]) == sum((money(a) for *_, a in shown(window)), Decimal(0))
     assert shown(days[0]) == [
-        ("Data written - Tier 1", "cluster_id=c1", "0", "0"),
-        ("Data written - Tier 2", "cluster_id=c1", "0", "0"),
-        ("API calls", "", "0", "0"),
+        ("Data written - Tier 1", "cluster_id=c1", "0", "0.00"),
+        ("Data written - Tier 2", "cluster_id=c1", "0", "0.00"),
+        ("API calls", "", "0", "0.00"),
         ("Support", "", "1", "1.62"),
     ]
-    assert shown(days[1])[2:] == [("API calls", "", "2", "0.5"), ("Support", "", "1", "1.62")]
+    assert shown(days[1])[2:] == [("API calls", "", "2", "0.50"), ("Support", "", "1", "1.62")]
     assert shown(days[9]) == [
-        ("Data written - Tier 1", "cluster_id=c1", "60", "6"),
-        ("Data written - Tier 2", "cluster_id=c1", "0", "0"),
-        ("API calls", "", "0", "0"),
+        ("Data written - Tier 1", "cluster_id=c1", "60", "6.00"),
+        ("Data written - Tier 2", "cluster_id=c1", "0", "0.00"),
+        ("API calls", "", "0", "0.00"),
         ("Support", "", "1", "1.61"),
     ]
     assert shown(days[19])[:2] == [
-        ("Data written - Tier 1", "cluster_id=c1", "40", "4"),
-        ("Data written - Tier 2", "cluster_id=c1", "30", "1.5"),
+        ("Data written - Tier 1", "cluster_id=c1", "40", "4.00"),
+        ("Data written - Tier 2", "cluster_id=c1", "30", "1.50"),
     ]
     assert shown(days[30])[2] == ("API calls", "", "1", "0.25")
     assert [w["total"] for w in days[:3]] == ["1.62", "2.12", "1.87"]
@@ -95,8 +95,8 @@ def test_day_windows_of_january_with_and_without_zero_lines(
     assert len(shorter) == 31
     assert shown(shorter[0]) == [("Support", "", "1", "1.62")]
     assert shown(shorter[19]) == [
-        ("Data written - Tier 1", "cluster_id=c1", "40", "4"),
-        ("Data written - Tier 2", "cluster_id=c1", "30", "1.5"),
+        ("Data written - Tier 1", "cluster_id=c1", "40", "4.00"),
+        ("Data written - Tier 2", "cluster_id=c1", "30", "1.50"),
         ("Support", "", "1", "1.61"),
     ]
     assert [w["total"] for w in shorter] == [w["total"] for w in days]
@@ -115,8 +115,8 @@ def test_hour_windows(client: TestClient, keys: Keys, billed: Billed) -> None:
     assert [w["start"] for w in hours] == [f"2026-01-20T{h:02d}:00:00Z" for h in range(24)]
     assert all(shown(w) == [("Support", "", "1", "0.07")] for i, w in enumerate(hours) if i != 5)
     assert shown(hours[5]) == [
-        ("Data written - Tier 1", "cluster_id=c1", "40", "4"),
-        ("Data written - Tier 2", "cluster_id=c1", "30", "1.5"),
+        ("Data written - Tier 1", "cluster_id=c1", "40", "4.00"),
+        ("Data written - Tier 2", "cluster_id=c1", "30", "1.50"),
         ("Support", "", "1", "0.07"),
     ]
     assert total_of(hours) == Decimal("7.18")
@@ -274,7 +274,7 @@ def test_late_usage_is_billed_once_and_broken_down_in_its_own_period(
     assert late["accepted"] == 2
     jan, feb, mar = invoices_of(client, keys.admin, ALPHA)
     # Issued invoices do not change.
-    assert (jan["subtotal"], feb["subtotal"]) == ("62.5", "137")
+    assert (jan["subtotal"], feb["subtotal"]) == ("62.50", "137.00")
     # March carries the differences: +1 call (0.25); February re-rated with 140 bytes is
     # 100 at 0.10 and 40 at 0.05, billed was 40 at 0.10: +60 at 0.10 and +40 at 0.05.
     corrections = {
@@ -284,10 +284,10 @@ def test_late_usage_is_billed_once_and_broken_down_in_its_own_period(
     }
     assert corrections == {
         ("API calls (late usage, 2026-01-01)", "1", "0.25", "2026-01-01T00:00:00Z"),
-        ("Data written - Tier 1 (late usage, 2026-02-01)", "60", "6", "2026-02-01T00:00:00Z"),
-        ("Data written - Tier 2 (late usage, 2026-02-01)", "40", "2", "2026-02-01T00:00:00Z"),
+        ("Data written - Tier 1 (late usage, 2026-02-01)", "60", "6.00", "2026-02-01T00:00:00Z"),
+        ("Data written - Tier 2 (late usage, 2026-02-01)", "40", "2.00", "2026-02-01T00:00:00Z"),
     }
-    assert (mar["subtotal"], mar["credits_applied"], mar["total"]) == ("59.75", "43", "16.75")
+    assert (mar["subtotal"], mar["credits_applied"], mar["total"]) == ("59.75", "43.00", "16.75")
     # The late call shows in January's windows, on its day.
     day = windows(
         client,

@@ -107,16 +107,16 @@ def test_a_generated_client_lists_a_customers_invoices(db_url: str, tmp_path: Pa
     invoices = page.data
     assert all(isinstance(invoice, models.Invoice) for invoice in invoices)
     assert [(i.period_start.strftime("%Y-%m"), i.number, i.status, i.total) for i in invoices] == [
-        ("2026-01", 1, "issued", "10"),
-        ("2026-02", 2, "issued", "2.5"),
+        ("2026-01", 1, "issued", "10.00"),
+        ("2026-02", 2, "issued", "2.50"),
         ("2026-03", 3, "issued", "0.03"),
-        ("2026-04", None, "draft", "0"),
+        ("2026-04", None, "draft", "0.00"),
     ]
     january = invoices[0]
     assert [(line.product, line.quantity, line.amount) for line in january.lines] == [
-        ("calls", "1000", "10")
+        ("calls", "1000", "10.00")
     ]
-    assert january.amount_due == "10"
+    assert january.amount_due == "10.00"
     # An error answer is parsed into the documented error model too.
     assert missing.status_code == 404
     assert isinstance(missing.parsed, models.ErrorBody)

@@ -25,7 +25,7 @@ from tests.api.support import (
 
 MARCH = "2026-03-01T00:00:00Z"
 # What every March draft holds before any event: the flat support fee.
-SUPPORT_ONLY = {("Support", ""): ("1", "50")}
+SUPPORT_ONLY = {("Support", ""): ("1", "50.00")}
 
 
 def raw_batch(*items: dict[str, object] | str) -> str:
@@ -115,14 +115,14 @@ def test_a_mixed_batch_gets_one_verdict_per_event(client: TestClient, keys: Keys
     # (2e-18 rounds to 0.00).
     march = invoice_for(client, keys.admin, ALPHA, MARCH)
     assert line_figures(march) == {
-        ("Data written - Tier 1", "cluster_id=c1"): ("7", "0.7"),
+        ("Data written - Tier 1", "cluster_id=c1"): ("7", "0.70"),
         ("API calls", ""): ("3", "0.75"),
-        ("Storage", ""): ("0.000000000000000001", "0"),
-        ("Support", ""): ("1", "50"),
+        ("Storage", ""): ("0.000000000000000001", "0.00"),
+        ("Support", ""): ("1", "50.00"),
     }
     assert march["subtotal"] == "51.45"
     beta = invoice_for(client, keys.admin, BETA, MARCH)
-    assert line_figures(beta) == {("API calls", ""): ("1", "0.25"), ("Support", ""): ("1", "50")}
+    assert line_figures(beta) == {("API calls", ""): ("1", "0.25"), ("Support", ""): ("1", "50.00")}
 
 
 def test_a_resent_batch_is_all_duplicates_and_counts_once(client: TestClient, keys: Keys) -> None:
@@ -134,7 +134,7 @@ def test_a_resent_batch_is_all_duplicates_and_counts_once(client: TestClient, ke
     again = ingest(client, keys.admin, [*batch, event("r-1", ALPHA_ALIAS, "api_call", MARCH)])
     assert (again["accepted"], again["duplicate"], again["rejected"]) == (0, 3, 0)
     march = invoice_for(client, keys.admin, ALPHA, MARCH)
-    assert line_figures(march)[("API calls", "")] == ("2", "0.5")
+    assert line_figures(march)[("API calls", "")] == ("2", "0.50")
 
 
 def test_decimals_are_summed_exactly(client: TestClient, keys: Keys) -> None:
@@ -146,8 +146,8 @@ def test_decimals_are_summed_exactly(client: TestClient, keys: Keys) -> None:
     )
     assert summary["accepted"] == 2
     march = invoice_for(client, keys.admin, ALPHA, MARCH)
-    assert line_figures(march)[("Storage", "")] == ("0.3", "0.6")
-    assert march["subtotal"] == "50.6"
+    assert line_figures(march)[("Storage", "")] == ("0.3", "0.60")
+    assert march["subtotal"] == "50.60"
     # Decimal strings and numbers mix, all 18 places kept; "n/a" is kept but skipped by the
     # meter: 3.300000000000000003 GB x 2 = 6.600000000000000006 -> 6.60.
     summary = post_raw(
@@ -161,7 +161,7 @@ def test_decimals_are_summed_exactly(client: TestClient, keys: Keys) -> None:
     )
     assert summary["accepted"] == 3
     march = invoice_for(client, keys.admin, ALPHA, MARCH)
-    assert line_figures(march)[("Storage", "")] == ("3.300000000000000003", "6.6")
+    assert line_figures(march)[("Storage", "")] == ("3.300000000000000003", "6.60")
 
 
 def test_the_events_wrapper_is_accepted(client: TestClient, keys: Keys) -> None:
@@ -240,7 +240,7 @@ def test_a_customer_key_sends_only_its_own_events(client: TestClient, keys: Keys
     ]
     assert line_figures(invoice_for(client, keys.admin, BETA, MARCH)) == SUPPORT_ONLY
     march = invoice_for(client, keys.admin, ALPHA, MARCH)
-    assert line_figures(march)[("API calls", "")] == ("2", "0.5")
+    assert line_figures(march)[("API calls", "")] == ("2", "0.50")
     # The transaction ids beta's customer might use later are not taken either.
     later = ingest(client, keys.beta, [event("o-1", BETA, "api_call", "2026-03-02T00:00:00Z")])
     assert later["accepted"] == 1
@@ -257,9 +257,9 @@ def test_aliases_resolve_to_their_customer(client: TestClient, keys: Keys) -> No
     )
     assert summary["accepted"] == 2
     alpha = invoice_for(client, keys.admin, ALPHA, MARCH)
-    assert line_figures(alpha)[("Data written - Tier 1", "cluster_id=c9")] == ("3", "0.3")
+    assert line_figures(alpha)[("Data written - Tier 1", "cluster_id=c9")] == ("3", "0.30")
     beta = invoice_for(client, keys.admin, BETA, MARCH)
-    assert line_figures(beta)[("Storage", "")] == ("0.25", "0.5")
+    assert line_figures(beta)[("Storage", "")] == ("0.25", "0.50")
 
 
 def test_a_nan_literal_rejects_only_its_event(client: TestClient, keys: Keys) -> None:

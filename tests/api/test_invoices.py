@@ -57,9 +57,9 @@ def test_alphas_invoices_hold_the_hand_computed_figures(
 ) -> None:
     jan, feb, mar = invoices_of(client, keys.admin, ALPHA)
     assert [summary(i) for i in (jan, feb, mar)] == [
-        (JAN, "issued", "62.5", "30", "32.5", "0", "32.5"),
-        (FEB, "issued", "137", "57", "80", "0", "80"),
-        (MAR, "draft", "51.5", "43", "8.5", "0", "8.5"),
+        (JAN, "issued", "62.50", "30.00", "32.50", "0.00", "32.50"),
+        (FEB, "issued", "137.00", "57.00", "80.00", "0.00", "80.00"),
+        (MAR, "draft", "51.50", "43.00", "8.50", "0.00", "8.50"),
     ]
     assert [i["id"] for i in (jan, feb, mar)] == [
         billed.alpha_jan,
@@ -67,35 +67,35 @@ def test_alphas_invoices_hold_the_hand_computed_figures(
         billed.alpha_mar,
     ]
     assert line_figures(jan) == {
-        ("Data written - Tier 1", "cluster_id=c1"): ("100", "10"),
-        ("Data written - Tier 2", "cluster_id=c1"): ("30", "1.5"),
-        ("API calls", ""): ("4", "1"),
-        ("Support", ""): ("1", "50"),
+        ("Data written - Tier 1", "cluster_id=c1"): ("100", "10.00"),
+        ("Data written - Tier 2", "cluster_id=c1"): ("30", "1.50"),
+        ("API calls", ""): ("4", "1.00"),
+        ("Support", ""): ("1", "50.00"),
     }
     assert line_figures(feb) == {
-        ("Data written - Tier 1", "cluster_id=c1"): ("40", "4"),
-        ("Storage", ""): ("1.5", "3"),
-        ("Support", ""): ("1", "50"),
-        ("Prepaid credit purchase", ""): ("1", "80"),
+        ("Data written - Tier 1", "cluster_id=c1"): ("40", "4.00"),
+        ("Storage", ""): ("1.5", "3.00"),
+        ("Support", ""): ("1", "50.00"),
+        ("Prepaid credit purchase", ""): ("1", "80.00"),
     }
     assert line_figures(mar) == {
-        ("Data written - Tier 1", "cluster_id=c1"): ("10", "1"),
-        ("Data written - Tier 1", "cluster_id=c2"): ("5", "0.5"),
-        ("Support", ""): ("1", "50"),
+        ("Data written - Tier 1", "cluster_id=c1"): ("10", "1.00"),
+        ("Data written - Tier 1", "cluster_id=c2"): ("5", "0.50"),
+        ("Support", ""): ("1", "50.00"),
     }
-    assert jan["credits"] == [{"credit": "welcome", "kind": "free", "amount": "30"}]
-    assert feb["credits"] == [{"credit": "prepay", "kind": "prepaid", "amount": "57"}]
-    assert mar["credits"] == [{"credit": "prepay", "kind": "prepaid", "amount": "43"}]
-    assert (feb["credit_balance_after"], mar["credit_balance_after"]) == ("43", "0")
+    assert jan["credits"] == [{"credit": "welcome", "kind": "free", "amount": "30.00"}]
+    assert feb["credits"] == [{"credit": "prepay", "kind": "prepaid", "amount": "57.00"}]
+    assert mar["credits"] == [{"credit": "prepay", "kind": "prepaid", "amount": "43.00"}]
+    assert (feb["credit_balance_after"], mar["credit_balance_after"]) == ("43.00", "0.00")
     assert (jan["issued_at"], feb["issued_at"], mar["issued_at"]) == (FIXED_TEXT, FIXED_TEXT, None)
     assert (jan["period_end"], feb["period_end"], mar["period_end"]) == (FEB, MAR, APR)
     assert {i["customer_id"] for i in (jan, feb, mar)} == {ALPHA}
     assert mar["number"] is None
     beta = invoices_of(client, keys.admin, BETA)
     assert [summary(i) for i in beta] == [
-        (JAN, "issued", "50.5", "10", "40.5", "0", "40.5"),
-        (FEB, "issued", "50", "0", "50", "0", "50"),
-        (MAR, "draft", "50", "0", "50", "0", "50"),
+        (JAN, "issued", "50.50", "10.00", "40.50", "0.00", "40.50"),
+        (FEB, "issued", "50.00", "0.00", "50.00", "0.00", "50.00"),
+        (MAR, "draft", "50.00", "0.00", "50.00", "0.00", "50.00"),
     ]
     # One gap-free sequence for the installation, in period order per customer.
     numbers = [jan["number"], feb["number"], beta[0]["number"], beta[1]["number"]]
@@ -162,7 +162,9 @@ def test_as_of_shows_the_drafts_of_that_time(client: TestClient, keys: Keys) -> 
     ingest(client, keys.admin, STANDARD_EVENTS)
     assert [i["period_start"] for i in invoices_of(client, keys.admin, ALPHA)] == [JAN, FEB, MAR]
     mid_january = invoices_of(client, keys.admin, ALPHA, as_of="2026-01-15T00:00:00Z")
-    assert [summary(i) for i in mid_january] == [(JAN, "draft", "62.5", "30", "32.5", "0", "32.5")]
+    assert [summary(i) for i in mid_january] == [
+        (JAN, "draft", "62.50", "30.00", "32.50", "0.00", "32.50")
+    ]
     # A period has started at its first instant.
     at_february = invoices_of(client, keys.admin, ALPHA, as_of=FEB)
     assert [i["period_start"] for i in at_february] == [JAN, FEB]
@@ -171,7 +173,7 @@ def test_as_of_shows_the_drafts_of_that_time(client: TestClient, keys: Keys) -> 
         f"/v1/invoices/{march_id}", params={"as_of": "2026-02-15T00:00:00Z"}, headers=keys.admin
     )
     assert error_of(early, 404)["code"] == "not_found"
-    assert get_invoice(client, keys, march_id, as_of=MAR)["subtotal"] == "51.5"
+    assert get_invoice(client, keys, march_id, as_of=MAR)["subtotal"] == "51.50"
     assert invoices_of(client, keys.admin, ALPHA, as_of="2025-12-31T23:59:59Z") == []
 
 
@@ -184,7 +186,7 @@ def test_void_an_issued_unpaid_invoice_but_not_a_draft(
     assert (voided["status"], voided["voided_at"], voided["amount_due"]) == (
         "void",
         FIXED_TEXT,
-        "0",
+        "0.00",
     )
     assert get_invoice(client, keys, billed.alpha_feb)["status"] == "void"
     # February returns to draft (spec 5.6): the draft replacing #N draws the 57.00 of credit
@@ -197,16 +199,16 @@ def test_void_an_issued_unpaid_invoice_but_not_a_draft(
         (MAR, "draft", None),
     ]
     assert listed[2]["id"] != billed.alpha_feb
-    assert summary(listed[2]) == (FEB, "draft", "137", "57", "80", "0", "80")
+    assert summary(listed[2]) == (FEB, "draft", "137.00", "57.00", "80.00", "0.00", "80.00")
     march = invoice_for(client, keys.admin, ALPHA, MAR)
-    assert (march["credits_applied"], march["total"]) == ("43", "8.5")
+    assert (march["credits_applied"], march["total"]) == ("43.00", "8.50")
     again = client.post(f"/v1/invoices/{billed.alpha_feb}/void", headers=keys.admin)
     assert error_of(again, 409)["code"] == "conflict"
     assert error_of(pay(client, keys, billed.alpha_feb, "1.00"), 409)["code"] == "conflict"
     # The credits endpoint agrees: no issued invoice used prepay; the drafts will.
     response = client.get(f"/v1/customers/{ALPHA}/credits", headers=keys.admin)
     prepay = json_list(json_object(response)["data"])[1]
-    assert prepay["used"] == "0"
+    assert prepay["used"] == "0.00"
     # A draft is not an invoice one can void or pay: as if missing.
     void = client.post(f"/v1/invoices/{billed.alpha_mar}/void", headers=keys.admin)
     assert error_of(void, 404)["code"] == "not_found"
@@ -220,8 +222,8 @@ def test_payments_partial_then_complete(client: TestClient, keys: Keys, billed: 
     partial = json_object(first)["data"]
     assert (partial["status"], partial["payments"], partial["amount_due"], partial["paid_at"]) == (
         "issued",
-        "10.5",
-        "22",
+        "10.50",
+        "22.00",
         None,
     )
     rest = pay(client, keys, billed.alpha_jan, "22.00")
@@ -229,8 +231,8 @@ def test_payments_partial_then_complete(client: TestClient, keys: Keys, billed: 
     paid = json_object(rest)["data"]
     assert (paid["status"], paid["payments"], paid["amount_due"], paid["paid_at"]) == (
         "paid",
-        "32.5",
-        "0",
+        "32.50",
+        "0.00",
         FIXED_TEXT,
     )
     assert get_invoice(client, keys, billed.alpha_jan) == paid
@@ -278,7 +280,7 @@ def test_bad_payment_amounts_are_a_400(client: TestClient, keys: Keys, billed: B
     missing = client.post(f"/v1/invoices/{billed.alpha_jan}/payments", json={}, headers=keys.admin)
     assert error_of(missing, 400)["code"] == "invalid_request"
     assert problems == []
-    assert get_invoice(client, keys, billed.alpha_jan)["payments"] == "0"
+    assert get_invoice(client, keys, billed.alpha_jan)["payments"] == "0.00"
 
 
 def credit_note(client: TestClient, keys: Keys, invoice_id: str, amount: str, **extra: str) -> Any:
@@ -298,16 +300,16 @@ def test_credit_notes_reduce_the_amount_due_then_become_a_grant(
     first = json_object(response)["data"]
     assert (first["number"], first["off_due"], first["granted"], first["grant"]) == (
         1,
-        "10",
-        "0",
+        "10.00",
+        "0.00",
         None,
     )
     jan = get_invoice(client, keys, billed.alpha_jan)
     assert (jan["status"], jan["credit_notes"], jan["amount_due"], jan["tax"]) == (
         "issued",
-        "10",
-        "22.5",
-        "0",
+        "10.00",
+        "22.50",
+        "0.00",
     )
     assert pay(client, keys, billed.alpha_jan, "22.5").status_code == 200
     # Refused: above what the invoice still allows (32.50 - 10), 0, on a draft; no number.
@@ -326,20 +328,20 @@ def test_credit_notes_reduce_the_amount_due_then_become_a_grant(
     second = json_object(response)["data"]
     assert (second["number"], second["off_due"], second["granted"], second["grant"]) == (
         2,
-        "0",
-        "22.5",
+        "0.00",
+        "22.50",
         "credit-note-2",
     )
     listed = client.get(f"/v1/invoices/{billed.alpha_jan}/credit_notes", headers=keys.admin)
     assert [n["number"] for n in json_list(json_object(listed)["data"])] == [1, 2]
     jan = get_invoice(client, keys, billed.alpha_jan)
-    assert (jan["status"], jan["credit_notes"], jan["amount_due"]) == ("paid", "32.5", "0")
+    assert (jan["status"], jan["credit_notes"], jan["amount_due"]) == ("paid", "32.50", "0.00")
     # March's draft draws the credit-note grant first (priority 0).
     march = invoice_for(client, keys.admin, ALPHA, MAR)
     assert march["credits"][0] == {
         "credit": "credit-note-2",
         "kind": "credit_note",
-        "amount": "22.5",
+        "amount": "22.50",
     }
 
 

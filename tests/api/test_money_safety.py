@@ -27,7 +27,7 @@ def test_a_payment_above_the_amount_due_is_refused(
     assert "above the amount due, 32.50 USD" in error["message"]
     # Nothing was recorded; paying exactly what is due (in two steps) is accepted.
     invoice = client.get(f"/v1/invoices/{billed.alpha_jan}", headers=keys.admin)
-    assert json_object(invoice)["data"]["payments"] == "0"
+    assert json_object(invoice)["data"]["payments"] == "0.00"
     first = client.post(
         f"/v1/invoices/{billed.alpha_jan}/payments", json={"amount": "30.00"}, headers=keys.admin
     )

@@ -52,24 +52,26 @@ def usage(client: TestClient, keys: Keys, **params: str) -> list[tuple[str, str,
 def test_credit_balances_after_closing(client: TestClient, keys: Keys, billed: Billed) -> None:
     alpha = credits(client, keys.admin, ALPHA)
     assert balances(alpha) == [
-        ("welcome", "30", "30", "0", "0", "0"),
-        ("prepay", "100", "57", "43", "43", "0"),
+        ("welcome", "30.00", "30.00", "0.00", "0.00", "0.00"),
+        ("prepay", "100.00", "57.00", "43.00", "43.00", "0.00"),
     ]
     assert alpha[0] == {
         "key": "welcome",
         "kind": "free",
-        "amount": "30",
+        "amount": "30.00",
         "priority": 10,
         "starts_at": "2026-01-01T00:00:00Z",
         "expires_at": None,
-        "used": "30",
-        "balance": "0",
-        "pending_draft": "0",
-        "available": "0",
+        "used": "30.00",
+        "balance": "0.00",
+        "pending_draft": "0.00",
+        "available": "0.00",
         "expired": False,
     }
     assert (alpha[1]["kind"], alpha[1]["starts_at"]) == ("prepaid", "2026-02-01T00:00:00Z")
-    assert balances(credits(client, keys.beta, BETA)) == [("promo", "10", "10", "0", "0", "0")]
+    assert balances(credits(client, keys.beta, BETA)) == [
+        ("promo", "10.00", "10.00", "0.00", "0.00", "0.00")
+    ]
     assert credits(client, keys.alpha, ALPHA) == alpha
 
 
@@ -77,13 +79,13 @@ def test_credit_balances_while_everything_is_draft(client: TestClient, keys: Key
     ingest(client, keys.admin, STANDARD_EVENTS)
     # The drafts of January (30 of welcome), February (57 of prepay), March (43 of prepay).
     assert balances(credits(client, keys.admin, ALPHA)) == [
-        ("welcome", "30", "0", "30", "30", "0"),
-        ("prepay", "100", "0", "100", "100", "0"),
+        ("welcome", "30.00", "0.00", "30.00", "30.00", "0.00"),
+        ("prepay", "100.00", "0.00", "100.00", "100.00", "0.00"),
     ]
     # In mid-January only January's draft exists; prepay has not started.
     assert balances(credits(client, keys.admin, ALPHA, as_of="2026-01-15T00:00:00Z")) == [
-        ("welcome", "30", "0", "30", "30", "0"),
-        ("prepay", "100", "0", "100", "0", "100"),
+        ("welcome", "30.00", "0.00", "30.00", "30.00", "0.00"),
+        ("prepay", "100.00", "0.00", "100.00", "0.00", "100.00"),
     ]
 
 

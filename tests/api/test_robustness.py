@@ -139,7 +139,7 @@ def test_junk_requests_get_a_4xx_with_a_message(
     assert problems == []
     # None of it changed anything.
     january = json_object(client.get(f"/v1/invoices/{billed.alpha_jan}", headers=keys.admin))
-    assert (january["data"]["status"], january["data"]["payments"]) == ("issued", "0")
+    assert (january["data"]["status"], january["data"]["payments"]) == ("issued", "0.00")
 
 
 def test_an_array_of_numbers_is_rejected_event_by_event(client: TestClient, keys: Keys) -> None:

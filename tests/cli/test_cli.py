@@ -104,8 +104,8 @@ def test_apply_ingest_close_and_read_back(db: str, setup_file: Path, tmp_path: P
         ).stdout
     )
     assert [(i["status"], i["number"], i["total"]) for i in listed["data"]] == [
-        ("issued", 1, "0.5"),
-        ("draft", None, "0"),
+        ("issued", 1, "0.50"),
+        ("draft", None, "0.00"),
     ]
     assert listed["next_cursor"] is None
     shown = json.loads(run(db, "invoices", "show", listed["data"][0]["id"], "--json").stdout)
@@ -289,7 +289,7 @@ def test_pay_and_void_by_number(db: str, setup_file: Path, tmp_path: Path) -> No
     assert voided.returncode == 1
     assert "only issued, unpaid invoices can be voided" in voided.stderr
     rest = run(db, "invoices", "pay", "1", "--amount", "0.30")
-    assert "paid 0.30 USD on invoice #1: paid, amount due 0 USD" in rest.stdout
+    assert "paid 0.30 USD on invoice #1: paid, amount due 0.00 USD" in rest.stdout
     assert (
         "payments go on issued invoices" in run(db, "invoices", "pay", "2", "--amount", "1").stderr
     )
@@ -361,7 +361,11 @@ def test_credit_void_reissue_and_write_off_by_number(
     assert note.returncode == 0, note.stderr
     assert "credit note #1 of 0.20 USD on invoice #1: 0.20 USD off the amount due" in note.stdout
     shown = json.loads(run(db, "invoices", "show", "1", "--json").stdout)["data"]
-    assert (shown["credit_notes"], shown["amount_due"], shown["status"]) == ("0.2", "0.3", "issued")
+    assert (shown["credit_notes"], shown["amount_due"], shown["status"]) == (
+        "0.20",
+        "0.30",
+        "issued",
+    )
     refused = run(db, "invoices", "void", "1")
     assert refused.returncode == 1
     assert "has credit notes" in refused.stderr
@@ -379,7 +383,11 @@ def test_credit_void_reissue_and_write_off_by_number(
         "2026-03-10T00:00:00Z",
     )
     second = json.loads(paying.stdout)["data"]
-    assert (second["number"], second["off_due"], second["at"]) == (2, "0.3", "2026-03-10T00:00:00Z")
+    assert (second["number"], second["off_due"], second["at"]) == (
+        2,
+        "0.30",
+        "2026-03-10T00:00:00Z",
+    )
     assert json.loads(run(db, "invoices", "show", "1", "--json").stdout)["data"]["status"] == "paid"
     # March: one call, #3; voided, its period returns to draft and is reissued as #4.
     (tmp_path / "march.jsonl").write_text(event("e3", when="2026-03-05T00:00:00Z") + "\n")

@@ -78,17 +78,17 @@ def test_every_api_shows_the_adjustment_lines_and_the_tax(env: tuple[MetronomeEn
     # Native API: tax on the invoice, the new line types.
     native = client.get("/v1/customers/acme/invoices", headers=world.admin).json()["data"][0]
     assert [(li["name"], li["type"], li["product"], li["amount"]) for li in native["lines"]] == [
-        ("CPU", "usage", "cpu", "50"),
-        ("Support", "flat", "support", "10"),
-        ("CPU - maximum", "maximum", "cpu", "-10"),
-        ("Discount launch", "discount", None, "-5"),
-        ("VAT 20%", "tax", None, "7"),
+        ("CPU", "usage", "cpu", "50.00"),
+        ("Support", "flat", "support", "10.00"),
+        ("CPU - maximum", "maximum", "cpu", "-10.00"),
+        ("Discount launch", "discount", None, "-5.00"),
+        ("VAT 20%", "tax", None, "7.00"),
     ]
     assert (native["subtotal"], native["tax"], native["credits_applied"], native["total"]) == (
-        "45",
-        "7",
-        "5",
-        "47",
+        "45.00",
+        "7.00",
+        "5.00",
+        "47.00",
     )
     assert "unit_price" not in native["lines"][2]
 
@@ -155,6 +155,6 @@ def test_the_invoice_page_shows_the_seller_and_the_tax(env: tuple[MetronomeEnv, 
     html = page.text
     assert "Cloudworks Ltd" in html
     assert "Tax ID GB123456789" in html
-    assert 'data-testid="invoice-tax" data-value="7"' in html
+    assert 'data-testid="invoice-tax" data-value="7.00"' in html
     assert "Discount launch" in html
     assert "meterbill</p>" not in html

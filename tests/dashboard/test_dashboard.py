@@ -365,7 +365,7 @@ def test_csv_columns_and_sums_are_exact(client: TestClient, billed: Story) -> No
         "product": "gib_written",
         "group": '{"cluster_id":"c1"}',
         "quantity": "10",
-        "amount": "1",
+        "amount": "1.00",
     }
 
 

@@ -2,7 +2,9 @@
 
 apply → ingest → close --as-of (or, for a scenario with ``steps``, each step's command in
 order), then the invoices read back with ``invoices list --json --as-of`` and the daily
-breakdowns must match expected.json (amounts exactly, quantities to 12 decimal places).
+breakdowns must match expected.json (amounts exactly, as decimals: expected.json's
+``"512"`` is the ``"512.00"`` meterbill writes; quantities to 12 decimal places), and every
+amount must be written with exactly the currency's minor digits.
 """
 
 import json
@@ -24,6 +26,7 @@ from tests.golden import (
     Scenario,
     compare_invoices,
     compare_step_invoices,
+    minor_digit_problems,
 )
 
 pytestmark = pytest.mark.skipif(not SCENARIOS, reason="../shared/scenarios not found")
@@ -75,6 +78,7 @@ def test_scenario_matches_expected(db_url: str, scenario: Scenario) -> None:
             )
         )
         problems.extend(compare_invoices(wanted, listed["data"]))
+        problems.extend(minor_digit_problems(listed["data"]))
     breakdowns = expected["breakdowns"]
     assert isinstance(breakdowns, list)
     database = Database(db_url)
@@ -158,6 +162,7 @@ def test_step_scenario_matches_expected(db_url: str, scenario: Scenario) -> None
         problems.extend(
             f"{customer_id}: {p}" for p in compare_step_invoices(wanted, listed["data"])
         )
+        problems.extend(f"{customer_id}: {p}" for p in minor_digit_problems(listed["data"]))
     breakdowns = expected.get("breakdowns", [])
     assert isinstance(breakdowns, list)
     database = Database(db_url)

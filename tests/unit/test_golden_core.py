@@ -87,8 +87,8 @@ def test_core_matches_expected_invoices(scenario: Scenario) -> None:
                     "period_start": time_text(draft.ref.period.start),
                     "period_end": time_text(draft.ref.period.end),
                     "status": status,
-                    "lines": lines_document(draft.lines),
-                    **totals_document(draft.totals),
+                    "lines": lines_document(draft.lines, customer.currency),
+                    **totals_document(draft.totals, customer.currency),
                 }
             )
         invoices = expected["invoices"]

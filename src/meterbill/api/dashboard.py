@@ -46,7 +46,7 @@ from meterbill.api.errors import ApiError
 from meterbill.core.catalog import Customer
 from meterbill.core.errors import NotFound
 from meterbill.core.events import time_text
-from meterbill.core.money import decimal_text, minor_exponent
+from meterbill.core.money import decimal_text, minor_exponent, money_text
 from meterbill.core.numbers import format_money
 from meterbill.core.periods import Span, WindowSize
 from meterbill.db import Session
@@ -114,8 +114,7 @@ _QUANTITY_STEP = Decimal("0.0001")
 
 def _amount_text(amount: Decimal, currency: str) -> str:
     """Plain decimal with the currency's minor digits ("12.30"), exact whatever the input."""
-    rounded = amount.quantize(Decimal(1).scaleb(-minor_exponent(currency)))
-    return format(rounded if rounded == amount else amount, "f")
+    return money_text(amount, currency)
 
 
 def _money(amount: Decimal, currency: str) -> str:

@@ -7,9 +7,10 @@ the wire (docs/decisions.md). Each route declares them through :func:`documented
 ``responses={200: {"model": ...}}`` plus the error statuses it really answers, every one
 with the :class:`ErrorBody` shape of ``api.errors``.
 
-Every amount and quantity is a decimal string (:data:`DecimalText`), every time an
-RFC 3339 UTC string (:data:`Time`); a key that a view leaves out when it has no value is
-optional and never ``null`` (``SkipJsonSchema[None]``).
+Every amount is a decimal string with exactly the currency's minor digits
+(:data:`MoneyText`), every quantity and unit price an exact one (:data:`DecimalText`),
+every time an RFC 3339 UTC string (:data:`Time`); a key that a view leaves out when it has
+no value is optional and never ``null`` (``SkipJsonSchema[None]``).
 """
 
 from collections.abc import Callable
@@ -31,6 +32,7 @@ __all__ = [
     "Invoice",
     "InvoiceData",
     "InvoicePage",
+    "MoneyText",
     "SetupDocument",
     "SetupReport",
     "Time",
@@ -45,6 +47,17 @@ DecimalText = Annotated[
         pattern=r"^-?[0-9]+(\.[0-9]+)?$",
         description="An exact decimal in plain notation, as a string.",
         examples=["1732.41"],
+    ),
+]
+MoneyText = Annotated[
+    str,
+    Field(
+        pattern=r"^-?[0-9]+(\.[0-9]+)?$",
+        description=(
+            "An amount in plain notation with exactly the currency's minor digits, as a "
+            'string: "512.00" in USD, "17" in JPY, "1.500" in KWD.'
+        ),
+        examples=["512.00"],
     ),
 ]
 Time = Annotated[
@@ -236,7 +249,7 @@ class Line(_Shape):
     type: str
     group: dict[str, str]
     quantity: DecimalText
-    amount: DecimalText
+    amount: MoneyText
     unit_price: DecimalText | SkipJsonSchema[None] = None
     description: str | SkipJsonSchema[None] = None
     tier: int | SkipJsonSchema[None] = None
@@ -248,7 +261,7 @@ class Line(_Shape):
 class CreditUse(_Shape):
     credit: str = Field(description="The credit grant's key.")
     kind: Literal["free", "commit", "prepaid", "credit_note"]
-    amount: DecimalText
+    amount: MoneyText
 
 
 class Invoice(_Shape):
@@ -264,18 +277,18 @@ class Invoice(_Shape):
     paid_at: Time | None
     voided_at: Time | None
     lines: list[Line]
-    subtotal: DecimalText
-    tax: DecimalText
-    credits_applied: DecimalText
+    subtotal: MoneyText
+    tax: MoneyText
+    credits_applied: MoneyText
     credits: list[CreditUse]
-    total: DecimalText
-    credit_balance_after: DecimalText
-    payments: DecimalText
+    total: MoneyText
+    credit_balance_after: MoneyText
+    payments: MoneyText
     replaces: int | None = Field(description="Number of the invoice this one replaces.")
     replaced_by: int | None
     written_off: bool
-    credit_notes: DecimalText
-    amount_due: DecimalText
+    credit_notes: MoneyText
+    amount_due: MoneyText
 
 
 class InvoiceData(_Shape):
@@ -293,9 +306,9 @@ class CreditNote(_Shape):
     invoice_number: int
     customer_id: str
     currency: str
-    amount: DecimalText
-    off_due: DecimalText = Field(description="What it took off the invoice's amount due.")
-    granted: DecimalText = Field(description="What became the credit grant `grant`.")
+    amount: MoneyText
+    off_due: MoneyText = Field(description="What it took off the invoice's amount due.")
+    granted: MoneyText = Field(description="What became the credit grant `grant`.")
     grant: str | None
     reason: str
     at: Time
@@ -319,7 +332,7 @@ class WindowLine(_Shape):
     type: str
     group: dict[str, str]
     quantity: DecimalText
-    amount: DecimalText
+    amount: MoneyText
 
 
 class BreakdownWindow(_Shape):
@@ -328,7 +341,7 @@ class BreakdownWindow(_Shape):
     start: Time
     end: Time
     lines: list[WindowLine]
-    total: DecimalText
+    total: MoneyText
 
 
 class BreakdownPage(_Shape):
@@ -339,14 +352,14 @@ class BreakdownPage(_Shape):
 class CreditBalance(_Shape):
     key: str
     kind: Literal["free", "commit", "prepaid", "credit_note"]
-    amount: DecimalText
+    amount: MoneyText
     priority: int
     starts_at: Time | None
     expires_at: Time | None
-    used: DecimalText
-    balance: DecimalText
-    pending_draft: DecimalText
-    available: DecimalText
+    used: MoneyText
+    balance: MoneyText
+    pending_draft: MoneyText
+    available: MoneyText
     expired: bool
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -38,6 +39,8 @@ from meterbill.cli.ingest import (
 from meterbill.cli.webhooks import webhooks_app
 from meterbill.core.errors import BillingError, InvalidSetup
 from meterbill.core.events import format_timestamp
+from meterbill.core.money import money_text
+from meterbill.core.numbers import format_money, format_quantity, format_unit_price
 from meterbill.core.periods import parse_instant
 from meterbill.db.database import Database
 from meterbill.services import invoicing, keys
@@ -291,8 +294,8 @@ def close_command(
             period = view.ref.period
             stdout.print(
                 f"issued #{view.number} {view.customer.id} {format_timestamp(period.start)}"
-                f" → {format_timestamp(period.end)} total {view.totals.total} "
-                f"{view.currency} ({view.status})"
+                f" → {format_timestamp(period.end)} total "
+                f"{money_text(view.totals.total, view.currency)} {view.currency} ({view.status})"
             )
     stdout.print(f"{len(result.issued)} invoice(s) issued as of {format_timestamp(moment)}")
     if result.failed:
@@ -317,6 +320,27 @@ def _read_time(as_of: str | None) -> datetime:
 
 def _print_json(value: object) -> None:
     sys.stdout.write(dumps(value).decode() + "\n")
+
+
+_WIDEST_TABLE = 1000
+
+
+def _print_table(table: Table) -> None:
+    """Print a table at the terminal's width (80 columns when not a terminal), or wider when
+    its no-wrap columns need it: an id, a quantity or an amount is never cut to "…"; only
+    text columns (line names, groups) wrap."""
+    options = stdout.options.update_width(_WIDEST_TABLE)
+    needed = Measurement.get(stdout, options, table).maximum
+    for column in table.columns:
+        if not column.no_wrap:  # it may shrink to its longest word; a no-wrap one may not
+            sizes = [
+                Measurement.get(stdout, options, cell) for cell in (column.header, *column.cells)
+            ]
+            needed -= max(size.maximum for size in sizes) - max(size.minimum for size in sizes)
+    if needed <= stdout.width:
+        stdout.print(table)
+        return
+    Console(file=stdout.file, width=needed, highlight=False, soft_wrap=True).print(table)
 
 
 INVOICE_HELP = "Invoice number (42 or #42), id, or a unique prefix of its id."
@@ -346,24 +370,29 @@ def invoices_list(
         title=f"Invoices of {customer}",
         caption="ids are shortened: any unique prefix of an id works" if documents else None,
     )
-    short = short_ids(str(doc["id"]) for doc in documents)
-    for column in ("id", "number", "period", "status", "subtotal", "tax", "credits", "total"):
-        table.add_column(
-            column,
-            justify="right" if column in ("subtotal", "tax", "credits", "total") else "left",
-        )
-    for doc in documents:
+    short = short_ids(view.id for view in views)
+    for column in ("id", "number", "period", "status"):
+        table.add_column(column, no_wrap=True, justify="right" if column == "number" else "left")
+    for column in ("subtotal", "tax", "credits", "total", "due"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for view in views:
         table.add_row(
-            short[str(doc["id"])],
-            str(doc["number"] or "—"),
-            f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]}",
-            str(doc["status"]),
-            str(doc["subtotal"]),
-            str(doc["tax"]),
-            str(doc["credits_applied"]),
-            str(doc["total"]),
+            short[view.id],
+            str(view.number or "—"),
+            f"{view.ref.period.start:%Y-%m-%d} → {view.ref.period.end:%Y-%m-%d}",
+            view.status,
+            *(
+                format_money(amount, view.currency)
+                for amount in (
+                    view.totals.subtotal,
+                    view.totals.tax,
+                    view.totals.credits_applied,
+                    view.totals.total,
+                    view.amount_due,
+                )
+            ),
         )
-    stdout.print(table)
+    _print_table(table)
 
 
 @invoices_app.command("show")
@@ -389,21 +418,28 @@ def invoices_show(
         title=f"Invoice {doc['number'] or '(draft)'} · {view.customer.name} · "
         f"{str(doc['period_start'])[:10]} → {str(doc['period_end'])[:10]} · {doc['status']}"
     )
-    for column in ("line", "group", "quantity", "unit price", "amount"):
-        table.add_column(column, justify="left" if column in ("line", "group") else "right")
+    table.add_column("line")
+    table.add_column("group")
+    for column in ("quantity", "unit price", "amount"):
+        table.add_column(column, justify="right", no_wrap=True)
+    currency = view.currency
     for line in view.lines:
         table.add_row(
             line.name,
             ", ".join(v for _, v in line.group),
-            str(line.quantity),
-            "" if line.unit_price is None else str(line.unit_price),
-            str(line.amount),
+            format_quantity(line.quantity),
+            "" if line.unit_price is None else format_unit_price(line.unit_price, currency),
+            format_money(line.amount, currency),
         )
-    stdout.print(table)
+    _print_table(table)
+    totals = view.totals
     stdout.print(
-        f"subtotal {doc['subtotal']}  tax {doc['tax']}  credits {doc['credits_applied']}  "
-        f"total {doc['total']} "
-        f"{doc['currency']}"
+        f"subtotal {format_money(totals.subtotal, currency)}  "
+        f"tax {format_money(totals.tax, currency)}  "
+        f"credits {format_money(totals.credits_applied, currency)}  "
+        f"total {format_money(totals.total, currency)}  "
+        f"amount due {format_money(view.amount_due, currency)}  ({currency})",
+        markup=False,
     )
     stdout.print(f"id {doc['id']}")
 
@@ -475,8 +511,8 @@ def invoices_pay(
             reference=reference,
         )
     stdout.print(
-        f"paid {value} {view.currency} on invoice #{view.number}: {view.status}, "
-        f"amount due {view.amount_due} {view.currency}"
+        f"paid {money_text(value, view.currency)} {view.currency} on invoice #{view.number}: "
+        f"{view.status}, amount due {money_text(view.amount_due, view.currency)} {view.currency}"
     )
 
 
@@ -536,10 +572,16 @@ def invoices_credit(
     if as_json:
         _print_json({"data": credit_note_document(note)})
         return
-    granted = f", {note.granted} {note.currency} became grant {note.grant}" if note.grant else ""
+    currency = note.currency
+    granted = (
+        f", {money_text(note.granted, currency)} {currency} became grant {note.grant}"
+        if note.grant
+        else ""
+    )
     stdout.print(
-        f"credit note #{note.number} of {note.amount} {note.currency} on invoice "
-        f"#{note.invoice_number}: {note.off_due} {note.currency} off the amount due{granted}"
+        f"credit note #{note.number} of {money_text(note.amount, currency)} {currency} on "
+        f"invoice #{note.invoice_number}: {money_text(note.off_due, currency)} {currency} off "
+        f"the amount due{granted}"
     )
 
 

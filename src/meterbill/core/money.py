@@ -17,6 +17,7 @@ __all__ = [
     "from_minor",
     "is_currency",
     "minor_exponent",
+    "money_text",
     "round_money",
     "to_minor",
 ]
@@ -128,3 +129,20 @@ def decimal_text(value: Decimal) -> str:
         return "0"
     text = format(value.normalize(), "f")
     return text
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    """How an amount of ``currency`` is written in JSON, CSV and the CLI's ``--json``: plain
+    notation with exactly the currency's minor digits: ``"512.00"``, ``"0.00"``,
+    ``"-10.60"`` (USD), ``"17"`` (JPY), ``"1.500"`` (KWD).
+
+    Never rounds: an amount with more places than the minor unit (none of the engine's
+    rounded amounts has any) keeps them all, so no figure is ever changed by being written.
+    Quantities and unit prices are not amounts: they keep :func:`decimal_text`.
+    """
+    places = minor_exponent(currency)
+    whole, _, fraction = decimal_text(amount).partition(".")
+    if whole == "-0" and not fraction.strip("0"):
+        whole = "0"
+    fraction = fraction.ljust(places, "0")
+    return f"{whole}.{fraction}" if fraction else whole

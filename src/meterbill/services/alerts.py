@@ -32,7 +32,7 @@ from meterbill.core.credits import expand_grants
 from meterbill.core.errors import Conflict, InvalidRequest, InvalidSetup, NotFound
 from meterbill.core.events import format_timestamp
 from meterbill.core.invoicing import PeriodRef, customer_periods
-from meterbill.core.money import decimal_text, from_minor, round_money
+from meterbill.core.money import from_minor, money_text, round_money
 from meterbill.core.setup import parse_alert
 from meterbill.db import Session
 from meterbill.db import alerts as store
@@ -243,8 +243,8 @@ def _payload(crossing: Crossing, at: datetime) -> dict[str, object]:
         "kind": alert.kind.value,
         "customer_id": crossing.customer.id,
         "currency": crossing.customer.currency,
-        "threshold": decimal_text(alert.threshold),
-        "value": decimal_text(crossing.value),
+        "threshold": money_text(alert.threshold, crossing.customer.currency),
+        "value": money_text(crossing.value, crossing.customer.currency),
     }
     if alert.product is not None:
         data["product"] = alert.product

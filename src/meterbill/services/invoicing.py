@@ -47,7 +47,7 @@ from meterbill.core.invoicing import (
     purchases,
     span_of,
 )
-from meterbill.core.money import decimal_text, from_minor, to_minor
+from meterbill.core.money import decimal_text, from_minor, money_text, to_minor
 from meterbill.core.periods import Span
 from meterbill.core.rating import (
     Line,
@@ -194,13 +194,13 @@ def invoice_event_data(view: InvoiceView) -> dict[str, object]:
         "issued_at": time_text(view.issued_at),
         "paid_at": time_text(view.paid_at),
         "voided_at": time_text(view.voided_at),
-        "subtotal": decimal_text(figures.subtotal),
-        "tax": decimal_text(figures.tax),
-        "credits_applied": decimal_text(figures.credits_applied),
-        "total": decimal_text(figures.total),
-        "payments": decimal_text(view.payments),
-        "credit_notes": decimal_text(view.credit_notes),
-        "amount_due": decimal_text(view.amount_due),
+        "subtotal": money_text(figures.subtotal, view.currency),
+        "tax": money_text(figures.tax, view.currency),
+        "credits_applied": money_text(figures.credits_applied, view.currency),
+        "total": money_text(figures.total, view.currency),
+        "payments": money_text(view.payments, view.currency),
+        "credit_notes": money_text(view.credit_notes, view.currency),
+        "amount_due": money_text(view.amount_due, view.currency),
         "replaces": view.replaces,
         "written_off": view.written_off,
     }
@@ -214,9 +214,9 @@ def credit_note_event_data(note: CreditNoteView) -> dict[str, object]:
         "invoice_number": note.invoice_number,
         "customer_id": note.customer_id,
         "currency": note.currency,
-        "amount": decimal_text(note.amount),
-        "off_due": decimal_text(note.off_due),
-        "granted": decimal_text(note.granted),
+        "amount": money_text(note.amount, note.currency),
+        "off_due": money_text(note.off_due, note.currency),
+        "granted": money_text(note.granted, note.currency),
         "grant": note.grant,
         "reason": note.reason,
         "at": time_text(note.at),

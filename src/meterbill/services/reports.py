@@ -43,13 +43,15 @@ class RangeWindow:
 @dataclass(frozen=True, slots=True)
 class CreditBalance:
     """One grant: its amount (rounded to the currency), what issued invoices used of it, what
-    the drafts will draw, and whether it has expired at ``as_of``."""
+    the drafts will draw, and whether it has expired at ``as_of``; ``currency`` is the
+    customer's."""
 
     grant: CreditGrant
     amount: Decimal
     used: Decimal
     pending_draft: Decimal
     expired: bool
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ def credit_balances(
             used=from_minor(issued.get(grant.key, 0), customer.currency),
             pending_draft=pending.get(grant.key, _ZERO),
             expired=grant.expires_at is not None and grant.expires_at <= as_of,
+            currency=customer.currency,
         )
         for grant in expand_grants(customer.credits, before=horizon)
     ]

@@ -34,7 +34,7 @@ from meterbill.core.breakdown import WindowFigure
 from meterbill.core.catalog import Customer
 from meterbill.core.errors import NotFound
 from meterbill.core.events import time_text
-from meterbill.core.money import decimal_text
+from meterbill.core.money import decimal_text, money_text
 from meterbill.core.periods import Span, WindowSize, floor_to, windows
 from meterbill.core.rating import Line
 from meterbill.db import Session
@@ -360,8 +360,9 @@ def _cell(text: str) -> str:
 
 
 def breakdown_csv(rows: Iterable[BreakdownRow]) -> str:
-    """The rows as CSV (``CSV_COLUMNS``): times in RFC 3339, figures as exact decimal text,
-    the group as a JSON object (empty for a line without one)."""
+    """The rows as CSV (``CSV_COLUMNS``): times in RFC 3339, quantities as exact decimal
+    text, amounts with the currency's minor digits (``money_text``), the group as a JSON
+    object (empty for a line without one)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -375,7 +376,7 @@ def breakdown_csv(rows: Iterable[BreakdownRow]) -> str:
                 _cell(row.line.product or ""),
                 dumps_text(row.line.group_dict) if row.line.group else "",
                 decimal_text(row.figure.quantity),
-                decimal_text(row.figure.amount),
+                money_text(row.figure.amount, row.invoice.currency),
             )
         )
     return buffer.getvalue()

@@ -1,15 +1,18 @@
 """meterbill's own JSON shapes for invoices, their lines and totals, shared by the API and
 the CLI.
 
-Every amount and quantity is a decimal string in plain notation (``"1732.41"``, ``"0"``,
-``"4738.98998041637241840362549"``), never a JSON number: clients must not read money
-through a float.
+Every amount and quantity is a decimal string in plain notation, never a JSON number:
+clients must not read money through a float. Amounts (line amounts, totals, credits,
+payments, credit notes) have exactly the currency's minor digits (``"1732.41"``,
+``"512.00"``, ``"0.00"``; ``"17"`` in JPY, ``"1.500"`` in KWD:
+:func:`meterbill.core.money.money_text`); quantities and unit prices are exact, without
+trailing zeros (``"4738.98998041637241840362549"``, ``"0.0023148"``, ``"1"``).
 """
 
 from collections.abc import Sequence
 
 from meterbill.core.events import time_text
-from meterbill.core.money import decimal_text
+from meterbill.core.money import decimal_text, money_text
 from meterbill.core.rating import Line, Totals
 from meterbill.services.invoicing import (
     CreditNoteView,
@@ -27,14 +30,14 @@ __all__ = [
 ]
 
 
-def line_document(line: Line) -> dict[str, object]:
+def line_document(line: Line, currency: str) -> dict[str, object]:
     document: dict[str, object] = {
         "name": line.name,
         "product": line.product,
         "type": line.type,
         "group": line.group_dict,
         "quantity": decimal_text(line.quantity),
-        "amount": decimal_text(line.amount),
+        "amount": money_text(line.amount, currency),
     }
     if line.unit_price is not None:
         document["unit_price"] = decimal_text(line.unit_price)
@@ -47,22 +50,26 @@ def line_document(line: Line) -> dict[str, object]:
     return document
 
 
-def totals_document(figures: Totals) -> dict[str, object]:
+def totals_document(figures: Totals, currency: str) -> dict[str, object]:
     return {
-        "subtotal": decimal_text(figures.subtotal),
-        "tax": decimal_text(figures.tax),
-        "credits_applied": decimal_text(figures.credits_applied),
+        "subtotal": money_text(figures.subtotal, currency),
+        "tax": money_text(figures.tax, currency),
+        "credits_applied": money_text(figures.credits_applied, currency),
         "credits": [
-            {"credit": use.grant, "kind": use.kind.value, "amount": decimal_text(use.amount)}
+            {
+                "credit": use.grant,
+                "kind": use.kind.value,
+                "amount": money_text(use.amount, currency),
+            }
             for use in figures.credits
         ],
-        "total": decimal_text(figures.total),
-        "credit_balance_after": decimal_text(figures.credit_balance_after),
+        "total": money_text(figures.total, currency),
+        "credit_balance_after": money_text(figures.credit_balance_after, currency),
     }
 
 
-def lines_document(lines: Sequence[Line]) -> list[dict[str, object]]:
-    return [line_document(line) for line in lines]
+def lines_document(lines: Sequence[Line], currency: str) -> list[dict[str, object]]:
+    return [line_document(line, currency) for line in lines]
 
 
 def invoice_document(view: InvoiceView) -> dict[str, object]:
@@ -74,8 +81,8 @@ def invoice_document(view: InvoiceView) -> dict[str, object]:
     return {
         **invoice_event_data(view),
         "replaced_by": view.replaced_by,
-        "lines": lines_document(view.lines),
-        **totals_document(view.totals),
+        "lines": lines_document(view.lines, view.currency),
+        **totals_document(view.totals, view.currency),
     }
 
 

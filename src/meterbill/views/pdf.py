@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from meterbill.core.catalog import Aggregation, Catalog, CreditKind, Meter, Product, Settings
 from meterbill.core.events import format_timestamp
-from meterbill.core.money import decimal_text
+from meterbill.core.money import decimal_text, money_text
 from meterbill.core.numbers import format_money, format_quantity, format_unit_price
 from meterbill.core.rating import Line
 from meterbill.db import Session
@@ -180,7 +180,7 @@ class InvoiceSheet:
 
 
 def _money(amount: Decimal, currency: str) -> Figure:
-    return Figure(decimal_text(amount), format_money(amount, currency))
+    return Figure(money_text(amount, currency), format_money(amount, currency))
 
 
 def _deduction(amount: Decimal, currency: str) -> str:

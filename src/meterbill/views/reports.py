@@ -1,10 +1,13 @@
 """The JSON shapes of the native API's read models (``services.reports``): breakdown windows
-over a range, credit balances and usage series. Every figure is exact decimal text."""
+over a range, credit balances and usage series. Every figure is exact decimal text: amounts
+with exactly the currency's minor digits (:func:`meterbill.core.money.money_text`; a
+breakdown window's amount is already whole minor units, spec 4.8), quantities and usage
+values without trailing zeros."""
 
 from decimal import Decimal
 
 from meterbill.core.events import time_text
-from meterbill.core.money import decimal_text
+from meterbill.core.money import decimal_text, money_text
 from meterbill.services.breakdowns import visible
 from meterbill.services.reports import CreditBalance, RangeWindow, UsageSeries
 
@@ -14,6 +17,7 @@ __all__ = ["credit_balance_document", "range_window_document", "usage_series_doc
 def range_window_document(item: RangeWindow, *, skip_zero: bool) -> dict[str, object]:
     """One window of an invoice's breakdown: its lines (without the all-zero ones when
     ``skip_zero``) and the total of all its lines."""
+    currency = item.invoice.currency
     return {
         "invoice_id": item.invoice.id,
         "status": item.invoice.status,
@@ -26,28 +30,29 @@ def range_window_document(item: RangeWindow, *, skip_zero: bool) -> dict[str, ob
                 "type": line.type,
                 "group": line.group_dict,
                 "quantity": decimal_text(fig.quantity),
-                "amount": decimal_text(fig.amount),
+                "amount": money_text(fig.amount, currency),
             }
             for line, fig in visible(item.entry, skip_zero=skip_zero)
         ],
-        "total": decimal_text(sum((fig.amount for _, fig in item.entry.lines), Decimal(0))),
+        "total": money_text(sum((fig.amount for _, fig in item.entry.lines), Decimal(0)), currency),
     }
 
 
 def credit_balance_document(balance: CreditBalance) -> dict[str, object]:
     """A grant with its balance (amount - used) and what stays available after the drafts."""
     grant = balance.grant
+    currency = balance.currency
     return {
         "key": grant.key,
         "kind": grant.kind.value,
-        "amount": decimal_text(balance.amount),
+        "amount": money_text(balance.amount, currency),
         "priority": grant.priority,
         "starts_at": time_text(grant.starts_at),
         "expires_at": time_text(grant.expires_at),
-        "used": decimal_text(balance.used),
-        "balance": decimal_text(balance.amount - balance.used),
-        "pending_draft": decimal_text(balance.pending_draft),
-        "available": decimal_text(balance.amount - balance.used - balance.pending_draft),
+        "used": money_text(balance.used, currency),
+        "balance": money_text(balance.amount - balance.used, currency),
+        "pending_draft": money_text(balance.pending_draft, currency),
+        "available": money_text(balance.amount - balance.used - balance.pending_draft, currency),
         "expired": balance.expired,
     }
 
