@@ -41,6 +41,7 @@ from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue
 
 __all__ = [
     "BucketKey",
+    "add_buckets",
     "decode_group",
     "delete_buckets",
     "encode_group",
@@ -59,8 +60,10 @@ T = TypeVar("T")
 BucketKey = tuple[GroupKey, WindowSize, datetime]
 
 
+@functools.lru_cache(maxsize=65536)
 def encode_group(group: GroupKey) -> str:
-    # One definition with the size limit it is checked against (core.limits.group_fits).
+    # One definition with the size limit it is checked against (core.limits.group_fits);
+    # cached because every batch writes the same few groups again and again.
     return group_text(group)
 
 
@@ -406,6 +409,91 @@ def write_many_buckets(
 
 
 _KEYS = ("meter_id", "customer_id", "width", "start", "group_key")
+
+_ADDED = ("count", "skipped", "total", "maximum", "latest_ts", "latest_txid", "latest_value")
+_TAKE_LATEST = (
+    "CASE WHEN b.latest_ts IS NULL OR b.latest_value IS NULL OR (excluded.latest_ts IS NOT "
+    "NULL AND excluded.latest_value IS NOT NULL AND (excluded.latest_ts, "
+    "COALESCE(excluded.latest_txid, '') COLLATE \"C\") >= (b.latest_ts, "
+    "COALESCE(b.latest_txid, '') COLLATE \"C\")) THEN excluded.{0} ELSE b.{0} END"
+)
+_ADD_BUCKETS_PG = text(
+    "INSERT INTO usage_buckets AS b (meter_id, customer_id, width, start, group_key, "
+    + ", ".join(f'"{n}"' for n in _ADDED)
+    + ") SELECT * FROM unnest(CAST(:meter_id AS integer[]), CAST(:customer_id AS text[]), "
+    "CAST(:width AS integer[]), CAST(:start AS bigint[]), CAST(:group_key AS text[]), "
+    "CAST(:count AS bigint[]), CAST(:skipped AS bigint[]), CAST(:total AS text[]), "
+    "CAST(:maximum AS text[]), CAST(:latest_ts AS bigint[]), CAST(:latest_txid AS text[]), "
+    "CAST(:latest_value AS text[])) "
+    "ON CONFLICT (meter_id, customer_id, width, start, group_key) DO UPDATE SET "
+    '"count" = b."count" + excluded."count", '
+    "skipped = b.skipped + excluded.skipped, "
+    "total = CAST(CAST(b.total AS numeric) + CAST(excluded.total AS numeric) AS text), "
+    "maximum = CASE WHEN b.maximum IS NULL OR (excluded.maximum IS NOT NULL AND "
+    "CAST(excluded.maximum AS numeric) > CAST(b.maximum AS numeric)) "
+    "THEN excluded.maximum ELSE b.maximum END, "
+    + ", ".join(f"{n} = {_TAKE_LATEST.format(n)}" for n in _ADDED[4:])
+)
+
+
+def add_buckets(
+    session: Session,
+    *,
+    meter_id: int,
+    updates: Mapping[tuple[str, GroupKey, WindowSize, datetime], Partial],
+    merge: Callable[[Partial, Partial], Partial],
+) -> None:
+    """Merge partials of an order-free aggregation (count, sum, max, unique count, latest:
+    no ``first``/``last``/``weighted``) into the stored buckets.
+
+    On PostgreSQL this is one ``INSERT … ON CONFLICT DO UPDATE`` that merges in SQL exactly
+    as ``merge`` does (counts added, totals added as exact ``numeric``, the larger maximum,
+    the later ``latest`` by (timestamp, transaction id) in code-point order), plus the unique
+    values: no read, and no lock beyond the bucket rows themselves, taken in key order so that
+    concurrent writers never deadlock. SQLite (whose writers are serialized) reads and merges
+    with :func:`write_many_buckets`.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        write_many_buckets(session, meter_id=meter_id, updates=updates, replace=False, merge=merge)
+        return
+    rows = sorted(
+        (customer, size.seconds, _start(start), encode_group(group), partial)
+        for (customer, group, size, start), partial in updates.items()
+    )
+    if not rows:
+        return
+    columns: dict[str, list[object]] = {name: [] for name in (*_KEYS, *_ADDED)}
+    values: list[dict[str, object]] = []
+    for customer, width, start, group, partial in rows:
+        identity = {
+            "meter_id": meter_id,
+            "customer_id": customer,
+            "width": width,
+            "start": start,
+            "group_key": group,
+        }
+        latest_ts, latest_txid, latest_value = partial.latest or (None, None, None)
+        for name, value in identity.items():
+            columns[name].append(value)
+        columns["count"].append(partial.count)
+        columns["skipped"].append(partial.skipped)
+        columns["total"].append(_decimal_text(partial.total))
+        columns["maximum"].append(_decimal_text(partial.maximum))
+        columns["latest_ts"].append(None if latest_ts is None else datetime_to_micros(latest_ts))
+        columns["latest_txid"].append(latest_txid)
+        columns["latest_value"].append(_decimal_text(latest_value))
+        values.extend({**identity, "value": value} for value in sorted(partial.values))
+    session.execute(_ADD_BUCKETS_PG, columns)
+    _insert_values(session, values)
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    # What DecimalText stores (finite values only: partials never hold anything else).
+    if value is None:
+        return None
+    if not value.is_finite():
+        raise ValueError(f"cannot store the non-finite value {value}")
+    return str(value)
 
 
 def _pg_array_type(column: Column[Any]) -> str:
