@@ -104,12 +104,16 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, object]]) -> set
     return {(row[0], row[1]) for row in result}
 
 
-_INSERT_EVENTS_PG = text(
+_STAGE_COLUMNS = "customer_id, transaction_id, event_type, stamp, arrived, properties"
+_CREATE_STAGE_PG = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS meterbill_stage_events (customer_id text, "
+    "transaction_id text, event_type text, stamp bigint, arrived bigint, properties text) "
+    "ON COMMIT DELETE ROWS"
+)
+_COPY_STAGE_PG = f"COPY meterbill_stage_events ({_STAGE_COLUMNS}) FROM STDIN"
+_INSERT_STAGED_PG = (
     'INSERT INTO events (customer_id, transaction_id, event_type, "timestamp", arrived_at, '
-    "properties) "
-    "SELECT * FROM unnest(CAST(:customer_id AS text[]), CAST(:transaction_id AS text[]), "
-    "CAST(:event_type AS text[]), CAST(:stamp AS bigint[]), CAST(:arrived AS bigint[]), "
-    "CAST(:properties AS text[])) "
+    f"properties) SELECT {_STAGE_COLUMNS} FROM meterbill_stage_events "
     "ON CONFLICT (customer_id, transaction_id) DO NOTHING "
     "RETURNING customer_id, transaction_id"
 )
@@ -118,24 +122,37 @@ _INSERT_EVENTS_PG = text(
 def _insert_events_postgresql(
     session: Session, rows: Sequence[Mapping[str, object]]
 ) -> set[tuple[str, str]]:
-    # One statement whose text never changes, whatever the batch size: PostgreSQL plans it
-    # once and psycopg need not re-parse a multi-row VALUES list of thousands of parameters.
+    """COPY the batch into a temporary staging table (one per connection, emptied at
+    commit), then one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``: the unique key
+    decides what is new, and COPY spares psycopg adapting a dozen thousand-element arrays.
+    Rows are inserted in the order given (the caller sorts them by key, so concurrent
+    writers of the same keys wait for each other instead of deadlocking)."""
+
     def micros(value: object) -> int:
         assert isinstance(value, datetime)
         return datetime_to_micros(value)
 
-    result = session.execute(
-        _INSERT_EVENTS_PG,
-        {
-            "customer_id": [row["customer_id"] for row in rows],
-            "transaction_id": [row["transaction_id"] for row in rows],
-            "event_type": [row["event_type"] for row in rows],
-            "stamp": [micros(row["timestamp"]) for row in rows],
-            "arrived": [micros(row["arrived_at"]) for row in rows],
-            "properties": [row["properties"] for row in rows],
-        },
-    )
-    return {(row[0], row[1]) for row in result}
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(_CREATE_STAGE_PG)
+        with cursor.copy(_COPY_STAGE_PG) as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row["customer_id"],
+                        row["transaction_id"],
+                        row["event_type"],
+                        micros(row["timestamp"]),
+                        micros(row["arrived_at"]),
+                        row["properties"],
+                    )
+                )
+        cursor.execute(_INSERT_STAGED_PG)
+        inserted = {(row[0], row[1]) for row in cursor.fetchall()}
+        # A transaction may stage several batches; commit empties the table anyway.
+        cursor.execute("DELETE FROM meterbill_stage_events")
+    return inserted
 
 
 def _event(row: EventRow) -> Event:
