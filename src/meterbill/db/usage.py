@@ -434,14 +434,19 @@ _TAKE_LATEST = (
     "COALESCE(excluded.latest_txid, '') COLLATE \"C\") >= (b.latest_ts, "
     "COALESCE(b.latest_txid, '') COLLATE \"C\")) THEN excluded.{0} ELSE b.{0} END"
 )
-_ADD_BUCKETS_PG = text(
-    "INSERT INTO usage_buckets AS b (meter_id, customer_id, width, start, group_key, "
-    + ", ".join(f'"{n}"' for n in _ADDED)
-    + ") SELECT * FROM unnest(CAST(:meter_id AS integer[]), CAST(:customer_id AS text[]), "
-    "CAST(:width AS integer[]), CAST(:start AS bigint[]), CAST(:group_key AS text[]), "
-    "CAST(:count AS bigint[]), CAST(:skipped AS bigint[]), CAST(:total AS text[]), "
-    "CAST(:maximum AS text[]), CAST(:latest_ts AS bigint[]), CAST(:latest_txid AS text[]), "
-    "CAST(:latest_value AS text[])) "
+_BUCKET_COLUMNS = "meter_id, customer_id, width, start, group_key, " + ", ".join(
+    f'"{n}"' for n in _ADDED
+)
+_CREATE_BUCKET_STAGE_PG = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS meterbill_stage_buckets (meter_id integer, "
+    "customer_id text, width integer, start bigint, group_key text, count bigint, "
+    "skipped bigint, total text, maximum text, latest_ts bigint, latest_txid text, "
+    "latest_value text) ON COMMIT DELETE ROWS"
+)
+_COPY_BUCKET_STAGE_PG = f"COPY meterbill_stage_buckets ({_BUCKET_COLUMNS}) FROM STDIN"
+_ADD_BUCKETS_PG = (
+    f"INSERT INTO usage_buckets AS b ({_BUCKET_COLUMNS}) "
+    f"SELECT {_BUCKET_COLUMNS} FROM meterbill_stage_buckets "
     "ON CONFLICT (meter_id, customer_id, width, start, group_key) DO UPDATE SET "
     '"count" = b."count" + excluded."count", '
     "skipped = b.skipped + excluded.skipped, "
@@ -463,7 +468,8 @@ def add_buckets(
     """Merge partials of an order-free aggregation (count, sum, max, unique count, latest:
     no ``first``/``last``/``weighted``) into the stored buckets.
 
-    On PostgreSQL this is one ``INSERT … ON CONFLICT DO UPDATE`` that merges in SQL exactly
+    On PostgreSQL the rows are COPYed into a temporary staging table (emptied at commit)
+    and merged by one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` that merges in SQL exactly
     as ``merge`` does (counts added, totals added as exact ``numeric``, the larger maximum,
     the later ``latest`` by (timestamp, transaction id) in code-point order), plus the unique
     values: no read, and no lock beyond the bucket rows themselves, taken in key order so that
@@ -479,28 +485,42 @@ def add_buckets(
     )
     if not rows:
         return
-    columns: dict[str, list[object]] = {name: [] for name in (*_KEYS, *_ADDED)}
     values: list[dict[str, object]] = []
-    for customer, width, start, group, partial in rows:
-        identity = {
-            "meter_id": meter_id,
-            "customer_id": customer,
-            "width": width,
-            "start": start,
-            "group_key": group,
-        }
-        latest_ts, latest_txid, latest_value = partial.latest or (None, None, None)
-        for name, value in identity.items():
-            columns[name].append(value)
-        columns["count"].append(partial.count)
-        columns["skipped"].append(partial.skipped)
-        columns["total"].append(_decimal_text(partial.total))
-        columns["maximum"].append(_decimal_text(partial.maximum))
-        columns["latest_ts"].append(None if latest_ts is None else datetime_to_micros(latest_ts))
-        columns["latest_txid"].append(latest_txid)
-        columns["latest_value"].append(_decimal_text(latest_value))
-        values.extend({**identity, "value": value} for value in sorted(partial.values))
-    session.execute(_ADD_BUCKETS_PG, columns)
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(_CREATE_BUCKET_STAGE_PG)
+        with cursor.copy(_COPY_BUCKET_STAGE_PG) as copy:
+            for customer, width, start, group, partial in rows:
+                latest_ts, latest_txid, latest_value = partial.latest or (None, None, None)
+                copy.write_row(
+                    (
+                        meter_id,
+                        customer,
+                        width,
+                        start,
+                        group,
+                        partial.count,
+                        partial.skipped,
+                        _decimal_text(partial.total),
+                        _decimal_text(partial.maximum),
+                        None if latest_ts is None else datetime_to_micros(latest_ts),
+                        latest_txid,
+                        _decimal_text(latest_value),
+                    )
+                )
+                if partial.values:
+                    identity = {
+                        "meter_id": meter_id,
+                        "customer_id": customer,
+                        "width": width,
+                        "start": start,
+                        "group_key": group,
+                    }
+                    values.extend({**identity, "value": value} for value in sorted(partial.values))
+        cursor.execute(_ADD_BUCKETS_PG)
+        # A transaction may stage several meters or batches; commit empties it anyway.
+        cursor.execute("DELETE FROM meterbill_stage_buckets")
     _insert_values(session, values)
 
 
