@@ -9,7 +9,16 @@ from rich.table import Table
 
 __all__ = ["Report", "Row", "percentile", "rate_text", "seconds_text", "verdict"]
 
-_COLUMNS = ("database", "measurement", "size", "result", "vs raw insert", "target", "status")
+_COLUMNS = (
+    "database",
+    "measurement",
+    "size",
+    "today (issue 12)",
+    "result",
+    "vs reference",
+    "target",
+    "status",
+)
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -44,12 +53,14 @@ class Row:
     versus: str = ""
     target: str = ""
     status: str = ""
+    today: str = ""
 
     def cells(self) -> tuple[str, ...]:
         return (
             self.database,
             self.measurement,
             self.size,
+            self.today,
             self.result,
             self.versus,
             self.target,

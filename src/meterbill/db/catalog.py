@@ -206,11 +206,13 @@ def resolve_customers(session: Session, given: Iterable[str]) -> dict[str, str]:
     return owners
 
 
-def lock_customers(session: Session, customer_ids: Iterable[str]) -> None:
+def lock_customers(session: Session, customer_ids: Iterable[str], *, shared: bool = False) -> None:
     """Take the write lock of each customer, in id order so that writers never deadlock.
 
     On PostgreSQL this is a row lock held to the end of the transaction; SQLite's write
     transactions are serialized as a whole (BEGIN IMMEDIATE), which gives the same guarantee.
+    ``shared`` takes it in share mode (``FOR SHARE``): holders of the shared lock do not
+    wait for each other, only for (and against) holders of the exclusive one.
     """
     ids = sorted(set(customer_ids))
     if not ids:
@@ -219,7 +221,7 @@ def lock_customers(session: Session, customer_ids: Iterable[str]) -> None:
         select(CustomerRow.id)
         .where(or_(CustomerRow.id.in_(ids)))
         .order_by(CustomerRow.id)
-        .with_for_update()
+        .with_for_update(read=shared)
     ).all()
 
 

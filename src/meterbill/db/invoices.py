@@ -200,7 +200,18 @@ def flag_late_usage(session: Session, timestamps: Mapping[str, Sequence[datetime
         if any(start <= moment < end for moment in moments[customer_id])
     ]
     if hit:
-        session.execute(update(InvoiceRow).where(InvoiceRow.id.in_(hit)).values(late_usage=True))
+        # Locked in id order first: concurrent batches flag the same invoices without
+        # deadlocking.
+        ordered = sorted(set(hit))
+        session.execute(
+            select(InvoiceRow.id)
+            .where(InvoiceRow.id.in_(ordered))
+            .order_by(InvoiceRow.id)
+            .with_for_update()
+        ).all()
+        session.execute(
+            update(InvoiceRow).where(InvoiceRow.id.in_(ordered)).values(late_usage=True)
+        )
     return len(hit)
 
 

@@ -41,6 +41,7 @@ from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue
 
 __all__ = [
     "BucketKey",
+    "add_buckets",
     "decode_group",
     "delete_buckets",
     "encode_group",
@@ -59,8 +60,10 @@ T = TypeVar("T")
 BucketKey = tuple[GroupKey, WindowSize, datetime]
 
 
+@functools.lru_cache(maxsize=65536)
 def encode_group(group: GroupKey) -> str:
-    # One definition with the size limit it is checked against (core.limits.group_fits).
+    # One definition with the size limit it is checked against (core.limits.group_fits);
+    # cached because every batch writes the same few groups again and again.
     return group_text(group)
 
 
@@ -101,12 +104,16 @@ def insert_events(session: Session, rows: Sequence[Mapping[str, object]]) -> set
     return {(row[0], row[1]) for row in result}
 
 
-_INSERT_EVENTS_PG = text(
+_STAGE_COLUMNS = "customer_id, transaction_id, event_type, stamp, arrived, properties"
+_CREATE_STAGE_PG = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS meterbill_stage_events (customer_id text, "
+    "transaction_id text, event_type text, stamp bigint, arrived bigint, properties text) "
+    "ON COMMIT DELETE ROWS"
+)
+_COPY_STAGE_PG = f"COPY meterbill_stage_events ({_STAGE_COLUMNS}) FROM STDIN"
+_INSERT_STAGED_PG = (
     'INSERT INTO events (customer_id, transaction_id, event_type, "timestamp", arrived_at, '
-    "properties) "
-    "SELECT * FROM unnest(CAST(:customer_id AS text[]), CAST(:transaction_id AS text[]), "
-    "CAST(:event_type AS text[]), CAST(:stamp AS bigint[]), CAST(:arrived AS bigint[]), "
-    "CAST(:properties AS text[])) "
+    f"properties) SELECT {_STAGE_COLUMNS} FROM meterbill_stage_events "
     "ON CONFLICT (customer_id, transaction_id) DO NOTHING "
     "RETURNING customer_id, transaction_id"
 )
@@ -115,24 +122,37 @@ _INSERT_EVENTS_PG = text(
 def _insert_events_postgresql(
     session: Session, rows: Sequence[Mapping[str, object]]
 ) -> set[tuple[str, str]]:
-    # One statement whose text never changes, whatever the batch size: PostgreSQL plans it
-    # once and psycopg need not re-parse a multi-row VALUES list of thousands of parameters.
+    """COPY the batch into a temporary staging table (one per connection, emptied at
+    commit), then one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``: the unique key
+    decides what is new, and COPY spares psycopg adapting a dozen thousand-element arrays.
+    Rows are inserted in the order given (the caller sorts them by key, so concurrent
+    writers of the same keys wait for each other instead of deadlocking)."""
+
     def micros(value: object) -> int:
         assert isinstance(value, datetime)
         return datetime_to_micros(value)
 
-    result = session.execute(
-        _INSERT_EVENTS_PG,
-        {
-            "customer_id": [row["customer_id"] for row in rows],
-            "transaction_id": [row["transaction_id"] for row in rows],
-            "event_type": [row["event_type"] for row in rows],
-            "stamp": [micros(row["timestamp"]) for row in rows],
-            "arrived": [micros(row["arrived_at"]) for row in rows],
-            "properties": [row["properties"] for row in rows],
-        },
-    )
-    return {(row[0], row[1]) for row in result}
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(_CREATE_STAGE_PG)
+        with cursor.copy(_COPY_STAGE_PG) as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row["customer_id"],
+                        row["transaction_id"],
+                        row["event_type"],
+                        micros(row["timestamp"]),
+                        micros(row["arrived_at"]),
+                        row["properties"],
+                    )
+                )
+        cursor.execute(_INSERT_STAGED_PG)
+        inserted = {(row[0], row[1]) for row in cursor.fetchall()}
+        # A transaction may stage several batches; commit empties the table anyway.
+        cursor.execute("DELETE FROM meterbill_stage_events")
+    return inserted
 
 
 def _event(row: EventRow) -> Event:
@@ -406,6 +426,111 @@ def write_many_buckets(
 
 
 _KEYS = ("meter_id", "customer_id", "width", "start", "group_key")
+
+_ADDED = ("count", "skipped", "total", "maximum", "latest_ts", "latest_txid", "latest_value")
+_TAKE_LATEST = (
+    "CASE WHEN b.latest_ts IS NULL OR b.latest_value IS NULL OR (excluded.latest_ts IS NOT "
+    "NULL AND excluded.latest_value IS NOT NULL AND (excluded.latest_ts, "
+    "COALESCE(excluded.latest_txid, '') COLLATE \"C\") >= (b.latest_ts, "
+    "COALESCE(b.latest_txid, '') COLLATE \"C\")) THEN excluded.{0} ELSE b.{0} END"
+)
+_BUCKET_COLUMNS = "meter_id, customer_id, width, start, group_key, " + ", ".join(
+    f'"{n}"' for n in _ADDED
+)
+_CREATE_BUCKET_STAGE_PG = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS meterbill_stage_buckets (meter_id integer, "
+    "customer_id text, width integer, start bigint, group_key text, count bigint, "
+    "skipped bigint, total text, maximum text, latest_ts bigint, latest_txid text, "
+    "latest_value text) ON COMMIT DELETE ROWS"
+)
+_COPY_BUCKET_STAGE_PG = f"COPY meterbill_stage_buckets ({_BUCKET_COLUMNS}) FROM STDIN"
+_ADD_BUCKETS_PG = (
+    f"INSERT INTO usage_buckets AS b ({_BUCKET_COLUMNS}) "
+    f"SELECT {_BUCKET_COLUMNS} FROM meterbill_stage_buckets "
+    "ON CONFLICT (meter_id, customer_id, width, start, group_key) DO UPDATE SET "
+    '"count" = b."count" + excluded."count", '
+    "skipped = b.skipped + excluded.skipped, "
+    "total = CAST(CAST(b.total AS numeric) + CAST(excluded.total AS numeric) AS text), "
+    "maximum = CASE WHEN b.maximum IS NULL OR (excluded.maximum IS NOT NULL AND "
+    "CAST(excluded.maximum AS numeric) > CAST(b.maximum AS numeric)) "
+    "THEN excluded.maximum ELSE b.maximum END, "
+    + ", ".join(f"{n} = {_TAKE_LATEST.format(n)}" for n in _ADDED[4:])
+)
+
+
+def add_buckets(
+    session: Session,
+    *,
+    meter_id: int,
+    updates: Mapping[tuple[str, GroupKey, WindowSize, datetime], Partial],
+    merge: Callable[[Partial, Partial], Partial],
+) -> None:
+    """Merge partials of an order-free aggregation (count, sum, max, unique count, latest:
+    no ``first``/``last``/``weighted``) into the stored buckets.
+
+    On PostgreSQL the rows are COPYed into a temporary staging table (emptied at commit)
+    and merged by one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` that merges in SQL exactly
+    as ``merge`` does (counts added, totals added as exact ``numeric``, the larger maximum,
+    the later ``latest`` by (timestamp, transaction id) in code-point order), plus the unique
+    values: no read, and no lock beyond the bucket rows themselves, taken in key order so that
+    concurrent writers never deadlock. SQLite (whose writers are serialized) reads and merges
+    with :func:`write_many_buckets`.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        write_many_buckets(session, meter_id=meter_id, updates=updates, replace=False, merge=merge)
+        return
+    rows = sorted(
+        (customer, size.seconds, _start(start), encode_group(group), partial)
+        for (customer, group, size, start), partial in updates.items()
+    )
+    if not rows:
+        return
+    values: list[dict[str, object]] = []
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(_CREATE_BUCKET_STAGE_PG)
+        with cursor.copy(_COPY_BUCKET_STAGE_PG) as copy:
+            for customer, width, start, group, partial in rows:
+                latest_ts, latest_txid, latest_value = partial.latest or (None, None, None)
+                copy.write_row(
+                    (
+                        meter_id,
+                        customer,
+                        width,
+                        start,
+                        group,
+                        partial.count,
+                        partial.skipped,
+                        _decimal_text(partial.total),
+                        _decimal_text(partial.maximum),
+                        None if latest_ts is None else datetime_to_micros(latest_ts),
+                        latest_txid,
+                        _decimal_text(latest_value),
+                    )
+                )
+                if partial.values:
+                    identity = {
+                        "meter_id": meter_id,
+                        "customer_id": customer,
+                        "width": width,
+                        "start": start,
+                        "group_key": group,
+                    }
+                    values.extend({**identity, "value": value} for value in sorted(partial.values))
+        cursor.execute(_ADD_BUCKETS_PG)
+        # A transaction may stage several meters or batches; commit empties it anyway.
+        cursor.execute("DELETE FROM meterbill_stage_buckets")
+    _insert_values(session, values)
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    # What DecimalText stores (finite values only: partials never hold anything else).
+    if value is None:
+        return None
+    if not value.is_finite():
+        raise ValueError(f"cannot store the non-finite value {value}")
+    return str(value)
 
 
 def _pg_array_type(column: Column[Any]) -> str:

@@ -175,7 +175,20 @@ def _store(
 ) -> set[tuple[str, str]]:
     if not events:
         return set()
-    catalog_store.lock_customers(session, {event.customer_id for event in events})
+    # Bucket rows of order-free meters are merged by atomic upserts, so concurrent batches
+    # of the same customers only need to exclude what reads and rewrites (closing an
+    # invoice, alerts, a time-weighted meter's recomputed hours): a shared lock, unless this
+    # batch itself feeds a time-weighted meter.
+    weighted = any(
+        ref.meter.aggregation is Aggregation.TIME_WEIGHTED
+        for event_type in {event.event_type for event in events}
+        for ref in state.by_event_type.get(event_type, ())
+    )
+    catalog_store.lock_customers(
+        session, {event.customer_id for event in events}, shared=not weighted
+    )
+    # In key order, so that concurrent writers of the same keys wait instead of deadlocking.
+    events = sorted(events, key=lambda event: (event.customer_id, event.transaction_id))
     inserted = store.insert_events(
         session,
         [
@@ -198,7 +211,7 @@ def _store(
     for event in accepted:
         for ref in state.by_event_type.get(event.event_type, ()):
             by_meter.setdefault(ref.id, (ref, []))[1].append(event)
-    for ref, mine in by_meter.values():
+    for _, (ref, mine) in sorted(by_meter.items()):
         apply_events(session, ref, mine)
     invoice_store.flag_late_usage(
         session, {customer: [e.timestamp for e in evs] for customer, evs in by_customer.items()}
@@ -221,9 +234,7 @@ def apply_events(session: Session, ref: MeterRef, events: list[Event]) -> None:
             continue
         updates.update(((customer_id, *key), partial) for key, partial in partials.items())
     if updates:
-        store.write_many_buckets(
-            session, meter_id=ref.id, updates=updates, replace=False, merge=merge
-        )
+        store.add_buckets(session, meter_id=ref.id, updates=updates, merge=merge)
 
 
 def refresh_time_weighted(
