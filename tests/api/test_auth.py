@@ -393,7 +393,7 @@ def test_missing_bad_or_revoked_keys_are_refused_on_every_route(
             invoice["data"]["status"],
             invoice["data"]["payments"],
             invoice["data"]["credit_notes"],
-        ) == ("issued", "0", "0")
+        ) == ("issued", "0.00", "0.00")
 
 
 def _check_other_customer(

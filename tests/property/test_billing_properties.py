@@ -730,4 +730,4 @@ def test_setup_document_is_valid(databases: Databases) -> None:
     """The setup the properties use applies cleanly and bills a flat fee and the minimum."""
     with databases.fresh(second_customer=True) as database:
         views = invoices(database)
-    assert [invoice_document(view)["subtotal"] for view in views] == ["150", "150", "150"]
+    assert [invoice_document(view)["subtotal"] for view in views] == ["150.00", "150.00", "150.00"]

@@ -34,7 +34,7 @@ def test_serve_fires_an_alert_after_the_event_that_crosses_it(
     url = f"{server.base_url}/v1/customers/{ALPHA}/alerts"
     body = {"key": "over-9", "kind": "draft_total_above", "threshold": "9"}
     assert httpx.post(url, json=body, headers=server.headers).status_code == 201
-    assert (alert(server)["value"], alert(server)["fired"]) == ("8.5", False)
+    assert (alert(server)["value"], alert(server)["fired"]) == ("8.50", False)
     crossing = event("a-mar-9", ALPHA, "produce", "2026-03-04T00:00:00Z", cluster_id="c1", bytes=20)
     response = httpx.post(f"{server.base_url}/v1/events", json=[crossing], headers=server.headers)
     assert response.json()["accepted"] == 1, response.text
@@ -42,5 +42,5 @@ def test_serve_fires_an_alert_after_the_event_that_crosses_it(
     while not alert(server)["fired"] and time.monotonic() < deadline:
         time.sleep(0.1)
     state = alert(server)
-    assert (state["fired"], state["fired_value"], state["value"]) == (True, "10.5", "10.5")
+    assert (state["fired"], state["fired_value"], state["value"]) == (True, "10.50", "10.50")
     assert "Traceback" not in server.log.read_text()

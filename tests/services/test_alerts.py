@@ -107,8 +107,8 @@ def test_each_alert_fires_once_per_period_when_crossed(db_url: str) -> None:
             "kind": "draft_total_above",
             "customer_id": "acme",
             "currency": "USD",
-            "threshold": "5",
-            "value": "6",
+            "threshold": "5.00",
+            "value": "6.00",
             "plan": "basic",
             "period_start": "2026-01-01T00:00:00Z",
             "period_end": "2026-02-01T00:00:00Z",
@@ -121,7 +121,7 @@ def test_each_alert_fires_once_per_period_when_crossed(db_url: str) -> None:
     assert (first["kind"], first["product"], first["value"]) == (
         "product_amount_above",
         "calls",
-        "4",
+        "4.00",
     )
 
 

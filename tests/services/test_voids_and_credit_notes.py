@@ -204,9 +204,9 @@ def test_a_taxed_replacement_is_taxed_on_what_it_bills_net_of_its_deductions(
         assert (replacement.totals.tax, replacement.totals.total) == (D("2.00"), D("12.00"))
         document_ = invoice_document(replacement)
         assert (document_["tax"], document_["total"], document_["amount_due"]) == (
-            "2",
-            "12",
-            "12",
+            "2.00",
+            "12.00",
+            "12.00",
         )
 
 

@@ -136,10 +136,14 @@ def test_invoicing_writes_its_events_with_the_change(world: World) -> None:
         "currency": "USD",
         "period_start": "2026-01-01T00:00:00Z",
     }
-    assert (invoice["subtotal"], invoice["total"], invoice["amount_due"]) == ("3", "3", "3")
+    assert (invoice["subtotal"], invoice["total"], invoice["amount_due"]) == (
+        "3.00",
+        "3.00",
+        "3.00",
+    )
     assert "lines" not in invoice
     assert found[3][1]["data"]["paid_via"] == "payment"
-    assert found[3][1]["data"]["invoice"]["amount_due"] == "0"
+    assert found[3][1]["data"]["invoice"]["amount_due"] == "0.00"
     assert found[2][1]["data"]["paid_via"] == "zero_total"
     assert found[7][1]["data"]["invoice"]["status"] == "void"
     replaced = found[9][1]["data"]
@@ -147,7 +151,7 @@ def test_invoicing_writes_its_events_with_the_change(world: World) -> None:
     assert replaced["replaces"]["id"] == found[7][1]["data"]["invoice"]["id"]
     assert replaced["invoice"]["replaces"] == 3
     credit = found[10][1]["data"]["credit_note"]
-    assert (credit["amount"], credit["off_due"], credit["granted"]) == ("2", "2", "0")
+    assert (credit["amount"], credit["off_due"], credit["granted"]) == ("2.00", "2.00", "0.00")
     assert found[11][1]["data"]["paid_via"] == "credit_note"
 
     sent = deliveries(database)
