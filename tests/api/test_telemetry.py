@@ -8,16 +8,13 @@ application (the counters of an application start at 0 and only this test moves 
 import io
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from meterbill.api.app import create_app
 from meterbill.api.telemetry import UNROUTED, Telemetry
-from meterbill.cli.logs import configure_logging
 from meterbill.cli.webhook_sender import SenderOptions, WebhookSender, parse_schedule
 from meterbill.db.database import Database
 from meterbill.services.outbox import emit
@@ -171,22 +168,6 @@ def test_each_request_gets_an_id_honoured_or_generated(client: TestClient) -> No
         assert answer.headers["x-request-id"] not in (bad, "")
     # Errors carry it too.
     assert "x-request-id" in client.get("/v1/customers").headers  # 401
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    """The JSON log lines written while the test runs (the root logger as it was after)."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging("info", "json", stream=stream)
-    try:
-        yield stream
-    finally:
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def lines_of(stream: io.StringIO) -> list[dict[str, object]]:

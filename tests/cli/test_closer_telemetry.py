@@ -8,33 +8,13 @@ their January invoices (numbers 1 and 2, totals 1.00 and 2.00) and big cannot be
 
 import io
 import json
-import logging
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 
-import pytest
-
 from meterbill.api.telemetry import Telemetry
-from meterbill.cli.logs import configure_logging
 from meterbill.cli.serve import start_closer
 from tests.services.support import open_world
 from tests.services.test_close_per_customer import EVENTS, WHERE, at, document
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging("info", "json", stream=stream)
-    try:
-        yield stream
-    finally:
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def test_one_close_is_logged_and_counted(db_url: str, json_logs: io.StringIO) -> None:
