@@ -45,6 +45,7 @@ TABLES = {
     "products",
     "usage_bucket_values",
     "usage_buckets",
+    "usage_pending",
     "webhook_attempts",
     "webhook_deliveries",
     "webhook_endpoints",
@@ -79,7 +80,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert package_dir / "db" / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0006"
+    assert head_revision() == "0007"
 
 
 def test_models_declare_every_table() -> None:

@@ -11,6 +11,7 @@ from itertools import islice
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from meterbill.cli.folding import fold_all
 from meterbill.db.database import Database
 from meterbill.demo.data import DEMO_CUSTOMERS, demo_events, demo_setup
 from meterbill.services.catalog import apply_setup, load_catalog
@@ -48,6 +49,7 @@ def build_demo(database: Database, *, now: datetime, console: Console) -> dict[s
             with database.transaction() as session:
                 summary.add(ingest_batch(session, load_catalog(session), batch, now=now))
             progress.advance(task, len(batch))
+    fold_all(database)
     with database.transaction() as session:
         issued = close_periods(session, as_of=now).issued
         seed = link_secret(session)

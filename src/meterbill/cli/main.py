@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from meterbill import __version__
+from meterbill.cli.folding import fold_all
 from meterbill.cli.ids import short_ids
 from meterbill.cli.ingest import (
     REJECTED_EXIT,
@@ -240,6 +241,7 @@ def ingest_command(
             progress.advance(events)
 
         summary = report(ingest_lines(database, stream, clock=_now, after_batch=after_batch), sink)
+        fold_all(database)  # so that reads after this find the buckets complete
     stdout.print(
         f"{summary.accepted} accepted, {summary.duplicate} duplicate, {summary.rejected} rejected"
     )
@@ -680,6 +682,15 @@ def serve_command(
         float | None,
         _setting("close_every", 60.0, "Seconds between background closes (0: off)."),
     ] = None,
+    fold_every: Annotated[
+        float | None,
+        _setting(
+            "fold_every",
+            0.5,
+            "Seconds between folds of accepted events into usage buckets (0: off; reads "
+            "count pending events meanwhile, but get slower as they pile up).",
+        ),
+    ] = None,
     alert_interval: Annotated[
         float | None,
         _setting(
@@ -789,6 +800,7 @@ def serve_command(
         host=host,
         port=port,
         close_every=close_every,
+        fold_every=fold_every,
         clock=clock,
         db_connections=db_connections,
         max_waiting=max_waiting,

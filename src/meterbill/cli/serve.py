@@ -1,5 +1,8 @@
-"""``meterbill serve``: the HTTP API plus a background closer, the spend-alert evaluator and
-the webhook sender.
+"""``meterbill serve``: the HTTP API plus a background closer, the folder of pending events,
+the spend-alert evaluator and the webhook sender.
+
+The folder (``meterbill.cli.folding``) adds accepted events to the usage buckets every
+``fold_every`` seconds; reads count pending events themselves meanwhile.
 
 The closer finalizes ended periods every ``close_every`` seconds. Several processes may
 serve the same PostgreSQL database: closing locks each customer and the invoice counter,
@@ -43,6 +46,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from meterbill.api.app import Limits, create_app
 from meterbill.api.telemetry import Telemetry
 from meterbill.cli.alerting import DEFAULT_ALERT_INTERVAL, start_alert_evaluator
+from meterbill.cli.folding import start_folder
 from meterbill.cli.logs import LogFormat, LogLevel, configure_logging
 from meterbill.cli.webhook_sender import DEFAULT_SCHEDULE, SenderOptions, start_sender
 from meterbill.core.events import format_timestamp
@@ -89,6 +93,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     close_every: float = 60.0
+    fold_every: float = 0.5  # seconds between folds of pending events into buckets (0: off)
     db_connections: int = 10
     max_waiting: int = 2000
     wait_timeout: float = 20.0
@@ -334,6 +339,8 @@ def serve(url: str | None, options: ServeOptions) -> None:
     stop = threading.Event()
     if options.close_every > 0:
         start_closer(database, every=options.close_every, stop=stop, clock=now, telemetry=telemetry)
+    if options.fold_every > 0:
+        start_folder(database, every=options.fold_every, stop=stop)
     if options.alert_interval > 0:
         start_alert_evaluator(database, every=options.alert_interval, stop=stop, clock=now)
     if options.webhooks.poll > 0:

@@ -43,6 +43,12 @@ class ServeSettings(BaseSettings):
     close_every: float = Field(
         60.0, ge=0, description="Seconds between background closes (0: off)."
     )
+    fold_every: float = Field(
+        0.5,
+        ge=0,
+        description="Seconds between folds of accepted events into usage buckets (0: off; "
+        "reads count pending events meanwhile, but get slower as they pile up).",
+    )
     alert_interval: float = Field(
         15.0,
         ge=0,

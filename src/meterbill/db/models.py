@@ -46,6 +46,7 @@ __all__ = [
     "ProductRow",
     "UsageBucket",
     "UsageBucketValue",
+    "UsagePending",
     "WebhookAttemptRow",
     "WebhookDeliveryRow",
     "WebhookEndpointRow",
@@ -139,6 +140,23 @@ class EventRow(Base):
     timestamp: Mapped[datetime] = mapped_column(UtcMicros)
     arrived_at: Mapped[datetime] = mapped_column(UtcMicros)
     properties: Mapped[str] = mapped_column(Text)
+
+
+class UsagePending(Base):
+    """An accepted event not yet folded into the buckets of its order-free meters.
+
+    Ingest writes one row per accepted event in the event's own transaction; the fold
+    (``services.rollup``) moves events into the buckets and deletes their rows in one
+    transaction, and reads add the events still listed here to the buckets they read, so an
+    accepted event counts exactly once whenever it is read (spec 4.7).
+    """
+
+    __tablename__ = "usage_pending"
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+    customer_id: Mapped[str] = mapped_column(Text, index=True)
 
 
 class UsageBucket(Base):

@@ -37,11 +37,12 @@ from meterbill.core.events import Event
 from meterbill.core.limits import group_text
 from meterbill.core.periods import EPOCH, Span, WindowSize, epoch_seconds
 from meterbill.db.base import datetime_to_micros
-from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue
+from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue, UsagePending
 
 __all__ = [
     "BucketKey",
     "add_buckets",
+    "any_pending",
     "decode_group",
     "delete_buckets",
     "encode_group",
@@ -50,6 +51,10 @@ __all__ = [
     "iter_customer_events",
     "latest_before",
     "load_buckets",
+    "pending_count",
+    "pending_events",
+    "still_pending",
+    "take_pending",
     "write_buckets",
     "write_many_buckets",
 ]
@@ -82,26 +87,38 @@ def _loads_properties(text: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def insert_events(session: Session, rows: Sequence[Mapping[str, object]]) -> set[tuple[str, str]]:
+def insert_events(
+    session: Session, rows: Sequence[Mapping[str, object]], *, pending: Iterable[str] = ()
+) -> set[tuple[str, str]]:
     """Insert events, skipping any whose (customer, transaction_id) is already stored.
 
     Returns the keys actually inserted. The unique constraint decides, so concurrent
-    writers in several processes can never store an event twice.
+    writers in several processes can never store an event twice. Each inserted event whose
+    type is in ``pending`` is listed in ``usage_pending`` in the same transaction (its
+    order-free meters' buckets do not hold it yet).
     """
     if not rows:
         return set()
-    table = EventRow.__table__
+    types = sorted(set(pending))
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return _insert_events_postgresql(session, rows)
-    insert = sqlite.insert
+        return _insert_events_postgresql(session, rows, types)
+    table = EventRow.__table__
     statement = (
-        insert(table)
+        sqlite.insert(table)
         .on_conflict_do_nothing(index_elements=["customer_id", "transaction_id"])
-        .returning(table.c.customer_id, table.c.transaction_id)
+        .returning(table.c.id, table.c.customer_id, table.c.transaction_id, table.c.event_type)
     )
-    result = session.execute(statement, list(rows))
-    return {(row[0], row[1]) for row in result}
+    inserted: set[tuple[str, str]] = set()
+    waiting: list[dict[str, object]] = []
+    wanted = set(types)
+    for event_id, customer_id, transaction_id, event_type in session.execute(statement, list(rows)):
+        inserted.add((customer_id, transaction_id))
+        if event_type in wanted:
+            waiting.append({"event_id": event_id, "customer_id": customer_id})
+    if waiting:
+        session.execute(insert(UsagePending.__table__), waiting)
+    return inserted
 
 
 _STAGE_COLUMNS = "customer_id, transaction_id, event_type, stamp, arrived, properties"
@@ -112,21 +129,25 @@ _CREATE_STAGE_PG = (
 )
 _COPY_STAGE_PG = f"COPY meterbill_stage_events ({_STAGE_COLUMNS}) FROM STDIN"
 _INSERT_STAGED_PG = (
-    'INSERT INTO events (customer_id, transaction_id, event_type, "timestamp", arrived_at, '
-    f"properties) SELECT {_STAGE_COLUMNS} FROM meterbill_stage_events "
+    'WITH new AS (INSERT INTO events (customer_id, transaction_id, event_type, "timestamp", '
+    f"arrived_at, properties) SELECT {_STAGE_COLUMNS} FROM meterbill_stage_events "
     "ON CONFLICT (customer_id, transaction_id) DO NOTHING "
-    "RETURNING customer_id, transaction_id"
+    "RETURNING id, customer_id, transaction_id, event_type), "
+    "waiting AS (INSERT INTO usage_pending (event_id, customer_id) "
+    "SELECT id, customer_id FROM new WHERE event_type = ANY(%s::text[])) "
+    "SELECT customer_id, transaction_id FROM new"
 )
 
 
 def _insert_events_postgresql(
-    session: Session, rows: Sequence[Mapping[str, object]]
+    session: Session, rows: Sequence[Mapping[str, object]], pending: list[str]
 ) -> set[tuple[str, str]]:
     """COPY the batch into a temporary staging table (one per connection, emptied at
-    commit), then one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``: the unique key
-    decides what is new, and COPY spares psycopg adapting a dozen thousand-element arrays.
-    Rows are inserted in the order given (the caller sorts them by key, so concurrent
-    writers of the same keys wait for each other instead of deadlocking)."""
+    commit), then one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` that also lists
+    the new events in ``usage_pending``: the unique key decides what is new, and COPY spares
+    psycopg adapting a dozen thousand-element arrays. Rows are inserted in the order given
+    (the caller sorts them by key, so concurrent writers of the same keys wait for each
+    other instead of deadlocking)."""
 
     def micros(value: object) -> int:
         assert isinstance(value, datetime)
@@ -148,11 +169,81 @@ def _insert_events_postgresql(
                         row["properties"],
                     )
                 )
-        cursor.execute(_INSERT_STAGED_PG)
+        cursor.execute(_INSERT_STAGED_PG, (pending,))
         inserted = {(row[0], row[1]) for row in cursor.fetchall()}
         # A transaction may stage several batches; commit empties the table anyway.
         cursor.execute("DELETE FROM meterbill_stage_events")
     return inserted
+
+
+def pending_events(
+    session: Session, *, customer_id: str, event_types: Iterable[str], span: Span
+) -> list[tuple[int, Event]]:
+    """The customer's events of these types in ``span`` that wait in ``usage_pending``,
+    with their ids."""
+    query = (
+        select(EventRow)
+        .join(UsagePending, UsagePending.event_id == EventRow.id)
+        .where(
+            UsagePending.customer_id == customer_id,
+            EventRow.event_type.in_(sorted(set(event_types))),
+            EventRow.timestamp >= span.start,
+            EventRow.timestamp < span.end,
+        )
+    )
+    return [(row.id, _event(row)) for row in session.scalars(query)]
+
+
+def still_pending(session: Session, event_ids: Sequence[int]) -> int:
+    """How many of ``event_ids`` still wait in ``usage_pending``."""
+    dialect = session.get_bind().dialect.name
+    found = 0
+    for chunk in _chunks(sorted(set(event_ids)), 10000):
+        query = select(func.count()).where(
+            _one_of(UsagePending.__table__.c.event_id, chunk, dialect)
+        )
+        found += session.execute(query).scalar_one()
+    return found
+
+
+def take_pending(session: Session, *, limit: int) -> list[Event]:
+    """Remove up to ``limit`` events from ``usage_pending`` (oldest first) and return them.
+
+    On PostgreSQL rows another transaction is taking are skipped (``SKIP LOCKED``), so
+    several folders take disjoint batches; the removal commits or rolls back with the
+    caller's bucket writes.
+    """
+    table = UsagePending.__table__
+    oldest = select(table.c.event_id).order_by(table.c.event_id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
+    taken = (
+        session.execute(
+            delete(table)
+            .where(table.c.event_id.in_(oldest.scalar_subquery()))
+            .returning(table.c.event_id)
+        )
+        .scalars()
+        .all()
+    )
+    if not taken:
+        return []
+    dialect = session.get_bind().dialect.name
+    events: list[Event] = []
+    for chunk in _chunks(sorted(taken), 10000):
+        query = select(EventRow).where(_one_of(EventRow.__table__.c.id, chunk, dialect))
+        events.extend(_event(row) for row in session.scalars(query))
+    return events
+
+
+def any_pending(session: Session) -> bool:
+    """Whether any event waits to be folded (one index probe)."""
+    return session.execute(select(select(UsagePending.event_id).exists())).scalar_one()
+
+
+def pending_count(session: Session) -> int:
+    """Events waiting to be folded into buckets."""
+    return session.execute(select(func.count()).select_from(UsagePending)).scalar_one()
 
 
 def _event(row: EventRow) -> Event:
@@ -179,22 +270,27 @@ def fetch_events(
 
 
 def iter_customer_events(
-    session: Session, *, customer_id: str, event_types: Iterable[str], batch: int = 5000
+    session: Session,
+    *,
+    customer_id: str,
+    event_types: Iterable[str],
+    batch: int = 5000,
+    folded_only: bool = False,
 ) -> Iterable[list[Event]]:
-    """All the customer's events of these types, in id order, a batch at a time."""
+    """All the customer's events of these types, in id order, a batch at a time;
+    ``folded_only``: leave out the events waiting in ``usage_pending``."""
     last_id = 0
     types = sorted(set(event_types))
     while True:
-        rows = session.scalars(
-            select(EventRow)
-            .where(
-                EventRow.customer_id == customer_id,
-                EventRow.event_type.in_(types),
-                EventRow.id > last_id,
-            )
-            .order_by(EventRow.id)
-            .limit(batch)
-        ).all()
+        query = select(EventRow).where(
+            EventRow.customer_id == customer_id,
+            EventRow.event_type.in_(types),
+            EventRow.id > last_id,
+        )
+        if folded_only:
+            waiting = select(UsagePending.event_id).where(UsagePending.event_id == EventRow.id)
+            query = query.where(~waiting.exists())
+        rows = session.scalars(query.order_by(EventRow.id).limit(batch)).all()
         if not rows:
             return
         last_id = rows[-1].id

@@ -1,8 +1,14 @@
-"""Usage ingest: validate, de-duplicate, store raw events and update the buckets.
+"""Usage ingest: validate, de-duplicate and store raw events.
 
 One call handles one batch in the caller's transaction. Each event is accepted, reported as
 a duplicate (its customer and ``transaction_id`` were already accepted), or rejected with a
 reason; a rejected event never affects the others of its batch (spec 3).
+
+An accepted event is stored and listed as pending in the same transaction; the buckets of
+its order-free meters get it when :mod:`meterbill.services.rollup` folds it (shortly after,
+off the request), and every read adds the events still pending (``services.usage``), so it
+counts at once. Time-weighted meters, whose hours depend on the order of their values, are
+recomputed here, in the event's transaction.
 
 A batch with rejected events writes one ``events.rejected`` webhook event (its counts and
 the first :data:`REJECTS_IN_EVENT` reasons) in the same transaction; accepted events write
@@ -34,6 +40,8 @@ __all__ = [
     "BatchSummary",
     "Outcome",
     "Status",
+    "apply_events",
+    "deferred_types",
     "ingest_batch",
     "rebuild_meter",
 ]
@@ -79,6 +87,20 @@ def _transaction_id(item: object) -> str | None:
         value = item.get("transaction_id")
         return value if isinstance(value, str) else None
     return None
+
+
+def _weighted(ref: MeterRef) -> bool:
+    return ref.meter.aggregation is Aggregation.TIME_WEIGHTED
+
+
+def deferred_types(state: CatalogState, event_types: Iterable[str]) -> set[str]:
+    """The event types among ``event_types`` that feed an order-free meter, whose buckets
+    the fold updates after ingest."""
+    return {
+        event_type
+        for event_type in event_types
+        if any(not _weighted(ref) for ref in state.by_event_type.get(event_type, ()))
+    }
 
 
 def _grouping(state: CatalogState, event_type: str) -> tuple[Meter, ...]:
@@ -179,11 +201,12 @@ def _store(
     # of the same customers only need to exclude what reads and rewrites (closing an
     # invoice, alerts, a time-weighted meter's recomputed hours): a shared lock, unless this
     # batch itself feeds a time-weighted meter.
-    weighted = any(
-        ref.meter.aggregation is Aggregation.TIME_WEIGHTED
-        for event_type in {event.event_type for event in events}
-        for ref in state.by_event_type.get(event_type, ())
-    )
+    types = {event.event_type for event in events}
+    weighted = any(_weighted(ref) for t in types for ref in state.by_event_type.get(t, ()))
+    # Buckets of order-free meters are updated later by the fold, so concurrent batches of
+    # the same customers only need to exclude what reads and rewrites (closing an invoice,
+    # alerts, a time-weighted meter's recomputed hours): a shared lock, unless this batch
+    # itself feeds a time-weighted meter.
     catalog_store.lock_customers(
         session, {event.customer_id for event in events}, shared=not weighted
     )
@@ -202,17 +225,20 @@ def _store(
             }
             for event in events
         ],
+        pending=deferred_types(state, types),
     )
     accepted = [e for e in events if (e.customer_id, e.transaction_id) in inserted]
     by_customer: dict[str, list[Event]] = defaultdict(list)
     for event in accepted:
         by_customer[event.customer_id].append(event)
-    by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
-    for event in accepted:
-        for ref in state.by_event_type.get(event.event_type, ()):
-            by_meter.setdefault(ref.id, (ref, []))[1].append(event)
-    for _, (ref, mine) in sorted(by_meter.items()):
-        apply_events(session, ref, mine)
+    if weighted:
+        by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
+        for event in accepted:
+            for ref in state.by_event_type.get(event.event_type, ()):
+                if _weighted(ref):
+                    by_meter.setdefault(ref.id, (ref, []))[1].append(event)
+        for _, (ref, mine) in sorted(by_meter.items()):
+            apply_events(session, ref, mine)
     invoice_store.flag_late_usage(
         session, {customer: [e.timestamp for e in evs] for customer, evs in by_customer.items()}
     )
@@ -292,11 +318,21 @@ def refresh_time_weighted(
 
 
 def rebuild_meter(session: Session, ref: MeterRef) -> None:
-    """Rebuild all of a meter's buckets from the raw events (new or changed meter)."""
+    """Rebuild all of a meter's buckets from the raw events (new or changed meter).
+
+    Every customer's lock is taken first, so no fold runs meanwhile; an order-free meter is
+    rebuilt from the folded events only (the fold adds the pending ones, which reads add
+    until then), a time-weighted one from all of them (the fold leaves it alone).
+    """
+    rows = catalog_store.customer_rows(session)
+    catalog_store.lock_customers(session, [row.id for row in rows])
     store.delete_buckets(session, meter_id=ref.id)
     session.flush()
-    for row in catalog_store.customer_rows(session):
+    for row in rows:
         for batch in store.iter_customer_events(
-            session, customer_id=row.id, event_types=ref.meter.event_types
+            session,
+            customer_id=row.id,
+            event_types=ref.meter.event_types,
+            folded_only=not _weighted(ref),
         ):
             apply_events(session, ref, batch)

@@ -1,4 +1,5 @@
-"""Usage quantities for invoices and breakdowns, read from buckets (never a raw-event scan).
+"""Usage quantities for invoices and breakdowns, read from buckets (never a raw-event scan)
+plus the accepted events not folded into them yet (``services.rollup``).
 
 A span is cut into whole days, whole hours and, at sub-hour edges only, raw events
 (:func:`meterbill.core.periods.decompose`); the partials of the pieces are merged in time
@@ -16,12 +17,14 @@ from meterbill.core.aggregation import (
     GroupKey,
     Partial,
     aggregate,
+    bucketize,
     carried,
     has_line,
     merge,
     quantity,
 )
 from meterbill.core.catalog import Aggregation, Meter
+from meterbill.core.events import Event
 from meterbill.core.periods import Span, WindowSize, decompose, floor_to
 from meterbill.db import Session
 from meterbill.db import usage as store
@@ -40,8 +43,43 @@ class MeterRef:
     meter: Meter
 
 
+_READ_ATTEMPTS = 20
+
+
 def _pieces(
     session: Session, ref: MeterRef, customer_id: str, span: Span, coarsest: WindowSize
+) -> Pieces:
+    """The partials covering ``span``: buckets, plus the events still pending for them, plus
+    raw events at sub-hour edges.
+
+    Pending events are read first, buckets next, and the pending ones checked to be still
+    pending after: a fold that committed in between (possible under PostgreSQL's read
+    committed) would have moved some of them into the buckets just read, and the read is
+    made again. SQLite's read transactions see one snapshot, where this never happens.
+    """
+    for _ in range(_READ_ATTEMPTS):
+        tail = (
+            []
+            if ref.meter.aggregation is Aggregation.TIME_WEIGHTED
+            else store.pending_events(
+                session, customer_id=customer_id, event_types=ref.meter.event_types, span=span
+            )
+        )
+        pieces = _stored_pieces(session, ref, customer_id, span, coarsest, tail)
+        if not tail or store.still_pending(session, [event_id for event_id, _ in tail]) == len(
+            tail
+        ):
+            return pieces
+    raise RuntimeError(f"usage of {customer_id} kept moving under {_READ_ATTEMPTS} reads")
+
+
+def _stored_pieces(
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    span: Span,
+    coarsest: WindowSize,
+    tail: Sequence[tuple[int, Event]],
 ) -> Pieces:
     meter = ref.meter
     unique = meter.aggregation is Aggregation.UNIQUE_COUNT
@@ -64,6 +102,10 @@ def _pieces(
         )
         for group, pieces in loaded.items():
             result[group].extend(pieces)
+        waiting = [event for _, event in tail if segment.contains(event.timestamp)]
+        if waiting:
+            for (group, _, start), partial in bucketize(meter, waiting, (size,)).items():
+                result[group].append((start, partial))
     for pieces in result.values():
         pieces.sort(key=lambda piece: piece[0])
     return result
