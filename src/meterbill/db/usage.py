@@ -99,10 +99,10 @@ def insert_events(
     """
     if not rows:
         return set()
-    types = sorted(set(pending))
+    wanted = set(pending)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return _insert_events_postgresql(session, rows, types)
+        return _insert_events_postgresql(session, rows, sorted(wanted))
     table = EventRow.__table__
     statement = (
         sqlite.insert(table)
@@ -111,7 +111,6 @@ def insert_events(
     )
     inserted: set[tuple[str, str]] = set()
     waiting: list[dict[str, object]] = []
-    wanted = set(types)
     for event_id, customer_id, transaction_id, event_type in session.execute(statement, list(rows)):
         inserted.add((customer_id, transaction_id))
         if event_type in wanted:
@@ -214,8 +213,9 @@ def take_pending(session: Session, *, limit: int) -> list[Event]:
     caller's bucket writes.
     """
     table = UsagePending.__table__
+    dialect = session.get_bind().dialect.name
     oldest = select(table.c.event_id).order_by(table.c.event_id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
     taken = (
         session.execute(
@@ -228,7 +228,6 @@ def take_pending(session: Session, *, limit: int) -> list[Event]:
     )
     if not taken:
         return []
-    dialect = session.get_bind().dialect.name
     events: list[Event] = []
     for chunk in _chunks(sorted(taken), 10000):
         query = select(EventRow).where(_one_of(EventRow.__table__.c.id, chunk, dialect))

@@ -41,6 +41,7 @@ __all__ = [
     "Outcome",
     "Status",
     "apply_events",
+    "apply_to_meters",
     "deferred_types",
     "ingest_batch",
     "rebuild_meter",
@@ -89,17 +90,13 @@ def _transaction_id(item: object) -> str | None:
     return None
 
 
-def _weighted(ref: MeterRef) -> bool:
-    return ref.meter.aggregation is Aggregation.TIME_WEIGHTED
-
-
 def deferred_types(state: CatalogState, event_types: Iterable[str]) -> set[str]:
     """The event types among ``event_types`` that feed an order-free meter, whose buckets
     the fold updates after ingest."""
     return {
         event_type
         for event_type in event_types
-        if any(not _weighted(ref) for ref in state.by_event_type.get(event_type, ()))
+        if any(ref.folded for ref in state.by_event_type.get(event_type, ()))
     }
 
 
@@ -197,12 +194,8 @@ def _store(
 ) -> set[tuple[str, str]]:
     if not events:
         return set()
-    # Bucket rows of order-free meters are merged by atomic upserts, so concurrent batches
-    # of the same customers only need to exclude what reads and rewrites (closing an
-    # invoice, alerts, a time-weighted meter's recomputed hours): a shared lock, unless this
-    # batch itself feeds a time-weighted meter.
     types = {event.event_type for event in events}
-    weighted = any(_weighted(ref) for t in types for ref in state.by_event_type.get(t, ()))
+    weighted = any(not ref.folded for t in types for ref in state.by_event_type.get(t, ()))
     # Buckets of order-free meters are updated later by the fold, so concurrent batches of
     # the same customers only need to exclude what reads and rewrites (closing an invoice,
     # alerts, a time-weighted meter's recomputed hours): a shared lock, unless this batch
@@ -232,17 +225,25 @@ def _store(
     for event in accepted:
         by_customer[event.customer_id].append(event)
     if weighted:
-        by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
-        for event in accepted:
-            for ref in state.by_event_type.get(event.event_type, ()):
-                if _weighted(ref):
-                    by_meter.setdefault(ref.id, (ref, []))[1].append(event)
-        for _, (ref, mine) in sorted(by_meter.items()):
-            apply_events(session, ref, mine)
+        apply_to_meters(session, state, accepted, folded=False)
     invoice_store.flag_late_usage(
         session, {customer: [e.timestamp for e in evs] for customer, evs in by_customer.items()}
     )
     return inserted
+
+
+def apply_to_meters(
+    session: Session, state: CatalogState, events: list[Event], *, folded: bool
+) -> None:
+    """Fold events into the buckets of every meter of their types that the fold fills
+    (``folded``) or that ingest recomputes (not ``folded``: time-weighted), in meter order."""
+    by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
+    for event in events:
+        for ref in state.by_event_type.get(event.event_type, ()):
+            if ref.folded is folded:
+                by_meter.setdefault(ref.id, (ref, []))[1].append(event)
+    for _, (ref, mine) in sorted(by_meter.items()):
+        apply_events(session, ref, mine)
 
 
 def apply_events(session: Session, ref: MeterRef, events: list[Event]) -> None:
@@ -333,6 +334,6 @@ def rebuild_meter(session: Session, ref: MeterRef) -> None:
             session,
             customer_id=row.id,
             event_types=ref.meter.event_types,
-            folded_only=not _weighted(ref),
+            folded_only=ref.folded,
         ):
             apply_events(session, ref, batch)

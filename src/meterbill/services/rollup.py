@@ -11,14 +11,11 @@ PostgreSQL; SQLite serializes writers), bucket rows are merged by atomic upserts
 folder that dies mid-batch rolls back with its bucket writes: nothing is lost or doubled.
 """
 
-from meterbill.core.catalog import Aggregation
-from meterbill.core.events import Event
 from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
 from meterbill.db import usage as store
 from meterbill.services.catalog import CatalogState
-from meterbill.services.ingest import apply_events
-from meterbill.services.usage import MeterRef
+from meterbill.services.ingest import apply_to_meters
 
 __all__ = ["FOLD_BATCH", "any_pending", "fold_pending", "pending_count"]
 
@@ -34,13 +31,7 @@ def fold_pending(session: Session, state: CatalogState, *, limit: int = FOLD_BAT
     # Shared: folders and ingest do not wait for each other, only for what reads and
     # rewrites a customer's buckets (closing, alerts, rebuilding a meter).
     catalog_store.lock_customers(session, {event.customer_id for event in events}, shared=True)
-    by_meter: dict[int, tuple[MeterRef, list[Event]]] = {}
-    for event in events:
-        for ref in state.by_event_type.get(event.event_type, ()):
-            if ref.meter.aggregation is not Aggregation.TIME_WEIGHTED:
-                by_meter.setdefault(ref.id, (ref, []))[1].append(event)
-    for _, (ref, mine) in sorted(by_meter.items()):
-        apply_events(session, ref, mine)
+    apply_to_meters(session, state, events, folded=True)
     return len(events)
 
 

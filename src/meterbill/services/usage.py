@@ -42,6 +42,13 @@ class MeterRef:
     id: int
     meter: Meter
 
+    @property
+    def folded(self) -> bool:
+        """Whether the fold fills this meter's buckets after ingest (``services.rollup``);
+        a time-weighted meter's hours depend on the order of its values, so ingest
+        recomputes them in the events' own transaction instead."""
+        return self.meter.aggregation is not Aggregation.TIME_WEIGHTED
+
 
 _READ_ATTEMPTS = 20
 
@@ -59,11 +66,11 @@ def _pieces(
     """
     for _ in range(_READ_ATTEMPTS):
         tail = (
-            []
-            if ref.meter.aggregation is Aggregation.TIME_WEIGHTED
-            else store.pending_events(
+            store.pending_events(
                 session, customer_id=customer_id, event_types=ref.meter.event_types, span=span
             )
+            if ref.folded
+            else []
         )
         pieces = _stored_pieces(session, ref, customer_id, span, coarsest, tail)
         if not tail or store.still_pending(session, [event_id for event_id, _ in tail]) == len(
