@@ -59,10 +59,12 @@ from sqlalchemy import (
 
 from bench.databases import postgres_database, postgres_version, sqlite_url, sqlite_version
 from bench.loading import LOADERS, Tally, bulk_load, check_draft, ingest_load
+from bench.operations import close_run, ingest_memory, write_lines
 from bench.profiling import cprofile, folded_summary
 from bench.report import Report, Row, percentile, rate_text, seconds_text, verdict
 from bench.server import create_admin_key, run_cli, serve
 from bench.workload import (
+    EVENT_TYPE,
     GIB,
     Feed,
     cluster_ids,
@@ -102,8 +104,15 @@ TODAY = {
     ("sqlite", "invoice"): "34–39 ms",
     ("postgresql", "breakdown"): "107–120 ms",
     ("sqlite", "breakdown"): "107–120 ms",
+    ("postgresql", "close"): "not measured",
+    ("sqlite", "close"): "not measured",
+    ("postgresql", "memory"): "90 MB (+93 MB per million rejected)",
+    ("sqlite", "memory"): "90 MB (+93 MB per million rejected)",
 }
-LATENCY_TARGET = 100.0  # ms, p50
+CLOSE_TARGET = 1_000  # invoices/s, `meterbill close` (issue 12)
+MEMORY_TARGET = 150.0  # MiB, peak RSS of `meterbill ingest` (issue 12)
+MEMORY_SHARES = (0.0, 0.5, 1.0)  # rejected share of the peak-memory files
+LATENCY_TARGET = 20.0  # ms, p50 (issue 12; 100 ms before it)
 HTTP_BATCH = 1_000
 LOAD_BATCH = 5_000
 RAW_BATCH = 1_000
@@ -135,6 +144,8 @@ class Options:
     profile: Path | None
     py_spy: Path | None
     seed: int
+    close_customers: int
+    memory_lines: int
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -185,6 +196,17 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "--py-spy", type=Path, help="py-spy binary: record the server (needs --profile)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--close-customers",
+        type=int,
+        help="customers closed by one `meterbill close` (10,000; --quick 1,000; 0: skip)",
+    )
+    parser.add_argument(
+        "--memory-lines",
+        type=int,
+        help="lines of the `meterbill ingest` peak-memory files (1,000,000; --quick "
+        "50,000; 0: skip)",
+    )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
     databases = tuple(d.strip() for d in str(args.databases).split(",") if d.strip())
@@ -212,7 +234,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         profile=args.profile,
         py_spy=args.py_spy,
         seed=int(args.seed),
+        close_customers=_given(args.close_customers, 1_000 if quick else 10_000),
+        memory_lines=_given(args.memory_lines, 50_000 if quick else 1_000_000),
     )
+
+
+def _given(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 # --------------------------------------------------------------------------- clock
@@ -560,8 +588,22 @@ def latency_text(times: Sequence[float]) -> str:
     return f"p50 {percentile(times, 0.5):,.1f} ms · p95 {percentile(times, 0.95):,.1f} ms"
 
 
+def sample_after(
+    prepare: Callable[[], object], work: Callable[[], object], *, runs: int, warmup: int
+) -> list[float]:
+    """Like :func:`sample`, with ``prepare()`` before each call, outside the timing."""
+    times: list[float] = []
+    for run in range(warmup + runs):
+        prepare()
+        started = time.perf_counter()
+        work()
+        if run >= warmup:
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def draft_of(database: Database, customer: str, clock: Clock) -> InvoiceView:
-    with database.transaction() as session:
+    with database.transaction(read_only=True) as session:
         views = customer_invoices(session, customer, as_of=clock.as_of)
     for view in views:
         if view.status == "draft" and view.ref.period == clock.period:
@@ -575,6 +617,8 @@ class Latencies:
     breakdown: list[float]
     http_invoice: list[float]
     http_breakdown: list[float]
+    fresh_invoice: list[float]
+    fresh_breakdown: list[float]
     windows: int
     lines: int
     gc_pauses: list[float]
@@ -587,15 +631,16 @@ def measure_latency(
     runs, warmup = ctx.options.runs, ctx.options.warmup
     view = draft_of(database, customer, clock)
 
+    # Read transactions, as the HTTP GET routes use (and with the same read cache).
     def invoices() -> None:
-        with database.transaction() as session:
+        with database.transaction(read_only=True) as session:
             customer_invoices(session, customer, as_of=clock.as_of)
 
     windows = 0
 
     def breakdown() -> None:
         nonlocal windows
-        with database.transaction() as session:
+        with database.transaction(read_only=True) as session:
             result = breakdown_of(session, view, size=WindowSize.DAY, as_of=clock.as_of)
         windows = len(result.windows)
 
@@ -617,16 +662,42 @@ def measure_latency(
             runs=runs,
             warmup=warmup,
         )
+        breakdown_params = {
+            "starting_on": format_timestamp(clock.period.start),
+            "ending_before": format_timestamp(clock.period.end),
+            "window_size": "day",
+            "as_of": as_of,
+        }
         http_breakdown = sample(
-            get(
-                f"/v1/customers/{customer}/breakdowns",
-                {
-                    "starting_on": format_timestamp(clock.period.start),
-                    "ending_before": format_timestamp(clock.period.end),
-                    "window_size": "day",
-                    "as_of": as_of,
-                },
-            ),
+            get(f"/v1/customers/{customer}/breakdowns", breakdown_params),
+            runs=runs,
+            warmup=warmup,
+        )
+        sent = 0
+
+        def one_event() -> None:
+            # A new event of the customer, accepted (and pending) before the timed read.
+            nonlocal sent
+            sent += 1
+            event = {
+                "transaction_id": f"{customer}-fresh-{sent:06d}",
+                "customer_id": customer,
+                "event_type": EVENT_TYPE,
+                "timestamp": format_timestamp(clock.period.start + timedelta(hours=sent)),
+                "properties": {"cluster_id": cluster_ids(1)[0], "uncompressed_bytes": 1},
+            }
+            reply = client.post("/v1/events", content=dumps([event]))
+            reply.raise_for_status()
+
+        fresh_invoice = sample_after(
+            one_event,
+            get(f"/v1/customers/{customer}/invoices", {"as_of": as_of}),
+            runs=runs,
+            warmup=warmup,
+        )
+        fresh_breakdown = sample_after(
+            one_event,
+            get(f"/v1/customers/{customer}/breakdowns", breakdown_params),
             runs=runs,
             warmup=warmup,
         )
@@ -635,6 +706,8 @@ def measure_latency(
         breakdown_times,
         http_invoice,
         http_breakdown,
+        fresh_invoice,
+        fresh_breakdown,
         windows,
         len(view.lines),
         pauses.pauses,
@@ -674,6 +747,7 @@ def run_database(ctx: Context, name: str, url: str) -> None:
             _ingest_rows(ctx, label, name, url, database, server.base_url, key, startup)
             if not opts.ingest_only:
                 _latency_rows(ctx, label, database, server.base_url, key)
+                _operation_rows(ctx, label, name, url)
             if opts.profile is not None and not opts.ingest_only:
                 _profiles(ctx, name, database)
         if folded is not None and opts.profile is not None and folded.exists():
@@ -878,13 +952,27 @@ def _latency_rows(ctx: Context, label: str, database: Database, base_url: str, k
         results[customer] = measure_latency(ctx, database, base_url, key, customer)
     target = f"p50 ≤ {LATENCY_TARGET:.0f} ms"
     big, small = results[BIG], results[SMALL]
-    kinds: list[tuple[str, Callable[[Latencies], list[float]]]] = [
-        ("invoice draft, in-process", lambda r: r.invoice),
-        (f"{big.windows}-day breakdown, in-process", lambda r: r.breakdown),
-        ("invoice draft, HTTP", lambda r: r.http_invoice),
-        (f"{big.windows}-day breakdown, HTTP", lambda r: r.http_breakdown),
+    invoice_today, breakdown_today = (
+        TODAY["postgresql", "invoice"],
+        TODAY["postgresql", "breakdown"],
+    )
+    kinds: list[tuple[str, Callable[[Latencies], list[float]], str]] = [
+        ("invoice draft, in-process", lambda r: r.invoice, ""),
+        (f"{big.windows}-day breakdown, in-process", lambda r: r.breakdown, ""),
+        ("invoice draft, HTTP", lambda r: r.http_invoice, invoice_today),
+        (f"{big.windows}-day breakdown, HTTP", lambda r: r.http_breakdown, breakdown_today),
+        (
+            "invoice draft, HTTP, right after an event of the customer",
+            lambda r: r.fresh_invoice,
+            "",
+        ),
+        (
+            f"{big.windows}-day breakdown, HTTP, right after an event of the customer",
+            lambda r: r.fresh_breakdown,
+            "",
+        ),
     ]
-    for measurement, pick in kinds:
+    for measurement, pick, today in kinds:
         for customer, count in ((BIG, opts.big), (SMALL, opts.small)):
             times = pick(results[customer])
             report.add(
@@ -895,6 +983,7 @@ def _latency_rows(ctx: Context, label: str, database: Database, base_url: str, k
                     latency_text(times),
                     target=target,
                     status=verdict(percentile(times, 0.5) <= LATENCY_TARGET),
+                    today=today if customer == BIG else "",
                 ),
                 console=progress,
             )
@@ -935,6 +1024,73 @@ def _latency_rows(ctx: Context, label: str, database: Database, base_url: str, k
         "memory and written by one write_buckets call; 'draft checked' = every per-unit line "
         "of the draft equals the bytes sent for its cluster."
     )
+
+
+def _operation_rows(ctx: Context, label: str, name: str, url: str) -> None:
+    """`meterbill close` over many customers (a database of its own) and the peak memory of
+    `meterbill ingest` (into this run's database, after every other measurement)."""
+    opts, clock, report = ctx.options, ctx.clock, ctx.report
+    if opts.close_customers:
+        count = opts.close_customers
+        ctx.log(f"{label}: `meterbill close` of {count:,} customers")
+        load = load_text()
+        if name == "postgresql":
+            with postgres_database(opts.postgres) as close_url:
+                run = close_run(
+                    close_url, customers=count, events_each=10, period=clock.period, now=clock.now
+                )
+        else:
+            folder = ctx.workdir / "close"
+            folder.mkdir(exist_ok=True)
+            run = close_run(
+                sqlite_url(folder),
+                customers=count,
+                events_each=10,
+                period=clock.period,
+                now=clock.now,
+            )
+        report.add(
+            Row(
+                label,
+                "`meterbill close` (whole process), 10 events per customer",
+                f"{run.customers:,} customers",
+                f"{run.invoices:,} invoices in {seconds_text(run.seconds)} · "
+                f"{run.rate:,.0f} invoices/s · {load}",
+                target=f"≥ {CLOSE_TARGET:,} invoices/s",
+                status=verdict(run.rate >= CLOSE_TARGET and run.invoices >= run.customers),
+                today=TODAY.get((name, "close"), ""),
+            ),
+            console=progress,
+        )
+    if opts.memory_lines:
+        span = Span(clock.period.start, min(clock.usage_end, clock.period.end))
+        for share in MEMORY_SHARES:
+            path = ctx.workdir / f"memory-{name}-{share}.jsonl"
+            prefix = f"mem{int(share * 100)}"
+            rejected = write_lines(
+                path,
+                lines=opts.memory_lines,
+                rejected_share=share,
+                customer=INGEST_CUSTOMERS[0],
+                span=span,
+                prefix=prefix,
+            )
+            ctx.log(f"{label}: peak memory of `meterbill ingest`, {share:.0%} rejected")
+            load = load_text()
+            used = ingest_memory(url, path, lines=opts.memory_lines, rejected=rejected)
+            path.unlink()
+            report.add(
+                Row(
+                    label,
+                    f"peak memory of `meterbill ingest FILE`, {share:.0%} of lines rejected",
+                    f"{used.lines:,} lines",
+                    f"{used.peak_mib:,.0f} MiB · {seconds_text(used.seconds)} · {load}",
+                    target=f"≤ {MEMORY_TARGET:.0f} MiB",
+                    status=verdict(used.peak_mib <= MEMORY_TARGET),
+                    today=TODAY.get((name, "memory"), "") if share == 0.5 else "",
+                ),
+                console=progress,
+            )
 
 
 def _profiles(ctx: Context, name: str, database: Database) -> None:

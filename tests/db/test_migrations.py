@@ -46,6 +46,7 @@ TABLES = {
     "usage_bucket_values",
     "usage_buckets",
     "usage_pending",
+    "usage_revisions",
     "webhook_attempts",
     "webhook_deliveries",
     "webhook_endpoints",
@@ -80,7 +81,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert package_dir / "db" / "migrations" == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revision() == "0007"
+    assert head_revision() == "0008"
 
 
 def test_models_declare_every_table() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from meterbill.core.errors import StorageUnavailable
 from meterbill.db.migrate import upgrade
 from meterbill.db.models import Meta
+from meterbill.db.readcache import READ_CACHE_INFO, ReadCache
 from meterbill.db.session import (
     DEFAULT_POOL_SIZE,
     create_engine_for,
@@ -39,7 +40,11 @@ class Database:
         if migrate:
             upgrade(self.engine)
         self._sessions = make_sessionmaker(self.engine)
-        self._read_sessions = make_sessionmaker(self.engine, read_only=True)
+        # Read transactions share one cache of computed results (``db.readcache``).
+        self.read_cache = ReadCache()
+        self._read_sessions = make_sessionmaker(
+            self.engine, read_only=True, info={READ_CACHE_INFO: self.read_cache}
+        )
 
     @property
     def dialect(self) -> str:

@@ -47,6 +47,7 @@ __all__ = [
     "UsageBucket",
     "UsageBucketValue",
     "UsagePending",
+    "UsageRevision",
     "WebhookAttemptRow",
     "WebhookDeliveryRow",
     "WebhookEndpointRow",
@@ -157,6 +158,22 @@ class UsagePending(Base):
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
     )
     customer_id: Mapped[str] = mapped_column(Text, index=True)
+
+
+class UsageRevision(Base):
+    """How often a customer's stored usage has changed other than by new pending events.
+
+    Every transaction that writes the customer's buckets or takes its events out of
+    ``usage_pending`` raises ``revision``; the row ``*`` is raised
+    when a meter's buckets are deleted for everyone. Between two raises the customer's
+    pending events can only grow in number, so (``*``'s revision, the customer's revision,
+    the count of its pending events) names what its usage reads are computed from.
+    """
+
+    __tablename__ = "usage_revisions"
+
+    customer_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
 
 
 class UsageBucket(Base):

@@ -158,13 +158,16 @@ def _sqlite_on_begin(connection: Connection) -> None:
     )
 
 
-def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+def make_sessionmaker(
+    engine: Engine, *, read_only: bool = False, info: dict[str, object] | None = None
+) -> sessionmaker[Session]:
     """A session factory bound to ``engine``; objects stay readable after commit.
 
     ``read_only``: its transactions are read transactions (SQLite: ``BEGIN DEFERRED``).
+    ``info``: put in every session's ``Session.info`` (e.g. the database's read cache).
     """
     bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
-    return sessionmaker(bind=bind, expire_on_commit=False)
+    return sessionmaker(bind=bind, expire_on_commit=False, info=info or {})
 
 
 # Operational failures: the database cannot do the work now, whatever the request was.

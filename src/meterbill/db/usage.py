@@ -37,9 +37,17 @@ from meterbill.core.events import Event
 from meterbill.core.limits import group_text
 from meterbill.core.periods import EPOCH, Span, WindowSize, epoch_seconds
 from meterbill.db.base import datetime_to_micros
-from meterbill.db.models import EventRow, UsageBucket, UsageBucketValue, UsagePending
+from meterbill.db.models import (
+    EventRow,
+    UsageBucket,
+    UsageBucketValue,
+    UsagePending,
+    UsageRevision,
+)
+from meterbill.db.readcache import read_cache
 
 __all__ = [
+    "ALL_CUSTOMERS",
     "BucketKey",
     "add_buckets",
     "any_pending",
@@ -53,13 +61,20 @@ __all__ = [
     "load_buckets",
     "pending_count",
     "pending_events",
+    "raise_revisions",
+    "read_cache",
     "still_pending",
     "take_pending",
+    "usage_stamp",
     "write_buckets",
     "write_many_buckets",
 ]
 
 T = TypeVar("T")
+
+# The ``usage_revisions`` row raised when a meter's buckets change for every customer (no
+# customer id is empty).
+ALL_CUSTOMERS = ""
 
 # (group, size, window start) of one bucket of one meter and customer.
 BucketKey = tuple[GroupKey, WindowSize, datetime]
@@ -217,22 +232,62 @@ def take_pending(session: Session, *, limit: int) -> list[Event]:
     oldest = select(table.c.event_id).order_by(table.c.event_id).limit(limit)
     if dialect == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
-    taken = (
-        session.execute(
-            delete(table)
-            .where(table.c.event_id.in_(oldest.scalar_subquery()))
-            .returning(table.c.event_id)
-        )
-        .scalars()
-        .all()
-    )
-    if not taken:
+    rows = session.execute(
+        delete(table)
+        .where(table.c.event_id.in_(oldest.scalar_subquery()))
+        .returning(table.c.event_id, table.c.customer_id)
+    ).all()
+    if not rows:
         return []
+    taken = [event_id for event_id, _ in rows]
+    raise_revisions(session, {customer_id for _, customer_id in rows})
     events: list[Event] = []
     for chunk in _chunks(sorted(taken), 10000):
         query = select(EventRow).where(_one_of(EventRow.__table__.c.id, chunk, dialect))
         events.extend(_event(row) for row in session.scalars(query))
     return events
+
+
+def raise_revisions(session: Session, customer_ids: Iterable[str]) -> None:
+    """Raise the usage revision of each customer (``ALL_CUSTOMERS``: everyone's), in id
+    order so that concurrent writers wait for each other instead of deadlocking.
+
+    Every change to stored usage other than a new pending event calls this in the same
+    transaction (bucket writes, events taken out of ``usage_pending``), so a reader can tell
+    from :func:`usage_stamp` whether anything changed since it last computed.
+    """
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    table = UsageRevision.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_update(
+        index_elements=[table.c.customer_id], set_={"revision": table.c.revision + 1}
+    )
+    session.execute(statement, [{"customer_id": id_, "revision": 1} for id_ in ids])
+
+
+def usage_stamp(session: Session, customer_id: str) -> tuple[int, int, int]:
+    """What the customer's usage reads are computed from, named in one statement:
+    (everyone's revision, the customer's revision, how many of its events are pending).
+
+    Between two raises of the revisions the customer's pending events only grow in number
+    (only the fold takes them out, and it raises the revision), so an equal stamp means the
+    same events, buckets and pending list, whatever committed in between.
+    """
+    table = UsageRevision.__table__
+    everyone = select(table.c.revision).where(table.c.customer_id == ALL_CUSTOMERS)
+    mine = select(table.c.revision).where(table.c.customer_id == customer_id)
+    waiting = (
+        select(func.count())
+        .select_from(UsagePending)
+        .where(UsagePending.customer_id == customer_id)
+    )
+    row = session.execute(
+        select(everyone.scalar_subquery(), mine.scalar_subquery(), waiting.scalar_subquery())
+    ).one()
+    return (row[0] or 0, row[1] or 0, row[2] or 0)
 
 
 def any_pending(session: Session) -> bool:
@@ -458,6 +513,7 @@ def write_many_buckets(
     """
     table = UsageBucket.__table__
     dialect = session.get_bind().dialect.name
+    raise_revisions(session, {customer_id for customer_id, *_ in updates})
     by_size: dict[WindowSize, dict[tuple[str, str, int], Partial]] = defaultdict(dict)
     for (customer_id, group, size, start), partial in updates.items():
         by_size[size][(customer_id, encode_group(group), _start(start))] = partial
@@ -580,6 +636,7 @@ def add_buckets(
     )
     if not rows:
         return
+    raise_revisions(session, {row[0] for row in rows})
     values: list[dict[str, object]] = []
     driver = session.connection().connection.driver_connection
     assert driver is not None
@@ -700,5 +757,6 @@ def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
 
 def delete_buckets(session: Session, *, meter_id: int) -> None:
     """Forget every bucket of a meter, before rebuilding them from the raw events."""
+    raise_revisions(session, [ALL_CUSTOMERS])
     session.execute(delete(UsageBucketValue).where(UsageBucketValue.meter_id == meter_id))
     session.execute(delete(UsageBucket).where(UsageBucket.meter_id == meter_id))

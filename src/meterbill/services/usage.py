@@ -5,13 +5,18 @@ A span is cut into whole days, whole hours and, at sub-hour edges only, raw even
 (:func:`meterbill.core.periods.decompose`); the partials of the pieces are merged in time
 order, so every aggregation, time-weighted included, comes out as if computed from the raw
 events.
+
+In a read transaction, results are kept in the database's read cache under the customer's
+usage stamp (``db.usage.usage_stamp``), read before computing and again after: a result is
+kept only if nothing changed meanwhile, and served only while the stamp is the same.
 """
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar, cast
 
 from meterbill.core.aggregation import (
     GroupKey,
@@ -51,6 +56,39 @@ class MeterRef:
 
 
 _READ_ATTEMPTS = 20
+
+V = TypeVar("V")
+
+
+def _remembered(
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    key: tuple[Hashable, ...],
+    compute: Callable[[], dict[GroupKey, V]],
+    copy: Callable[[V], V],
+) -> dict[GroupKey, V]:
+    """``compute()``, or what it gave before if the customer's usage is as it was then.
+
+    Only read transactions have a cache (a write transaction may read its own writes, which
+    could still roll back). The stamp is read before computing and again after; the result
+    is kept only if both are equal, since a change committed in between may or may not be
+    in it (PostgreSQL's read committed).
+    """
+    cache = store.read_cache(session)
+    if cache is None:
+        return compute()
+    full_key = (ref.id, ref.meter, customer_id, *key)
+    stamp = store.usage_stamp(session, customer_id)
+    found = cache.get(full_key, stamp)
+    if found is not None:
+        return {group: copy(value) for group, value in cast(dict[GroupKey, V], found).items()}
+    result = compute()
+    if store.usage_stamp(session, customer_id) == stamp:
+        kept = {group: copy(value) for group, value in result.items()}
+        weight = sum(len(v) if isinstance(v, list) else 1 for v in kept.values())
+        cache.put(full_key, stamp, kept, weight=weight)
+    return result
 
 
 def _pieces(
@@ -150,6 +188,23 @@ def period_usage(
 ) -> dict[GroupKey, Decimal]:
     """The meter's quantity over ``span`` per group that has a line (spec 4.2), divided by
     ``divisor`` (None: the meter's own value, not divided)."""
+    return _remembered(
+        session,
+        ref,
+        customer_id,
+        ("period", span, divisor),
+        lambda: _period_usage(session, ref, customer_id=customer_id, span=span, divisor=divisor),
+        _same,
+    )
+
+
+def _same(value: V) -> V:
+    return value
+
+
+def _period_usage(
+    session: Session, ref: MeterRef, *, customer_id: str, span: Span, divisor: Decimal | None
+) -> dict[GroupKey, Decimal]:
     meter = ref.meter
     pieces = _pieces(session, ref, customer_id, span, WindowSize.DAY)
     weighted = meter.aggregation is Aggregation.TIME_WEIGHTED
@@ -177,6 +232,25 @@ def window_usage(
     ``divisor`` (None: not divided)."""
     if not windows:
         return {}
+    return _remembered(
+        session,
+        ref,
+        customer_id,
+        ("windows", size, tuple(windows), frozenset(groups), divisor),
+        lambda: _window_usage(session, ref, customer_id, windows, size, groups, divisor),
+        list,
+    )
+
+
+def _window_usage(
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    windows: Sequence[Span],
+    size: WindowSize,
+    groups: Mapping[GroupKey, object] | set[GroupKey],
+    divisor: Decimal | None,
+) -> dict[GroupKey, list[Decimal]]:
     meter = ref.meter
     span = Span(windows[0].start, windows[-1].end)
     pieces = _pieces(session, ref, customer_id, span, size)

@@ -1,0 +1,282 @@
+"""A usage read served from the read cache is never stale (issue 12).
+
+Read transactions keep period and window usage under the customer's usage stamp
+(``db.usage.usage_stamp``). These tests change what is stored in every way it can change
+(new pending events, folds in any batch size, time-weighted events written at once, a
+rebuilt meter, a transaction that rolls back, a fold committing in the middle of a read) and
+check each cached read against the events accepted so far, computed by hand, and against
+the same read made without a cache.
+"""
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meterbill.cli.folding import fold_all
+from meterbill.core.periods import Span, WindowSize
+from meterbill.db import usage as usage_store
+from meterbill.db.database import Database
+from meterbill.services.catalog import apply_setup, load_catalog, meter_ref
+from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
+from meterbill.services.rollup import fold_pending
+from meterbill.services.usage import period_usage, window_usage
+from tests.dbsupport import reset_postgres_schema
+from tests.services.support import World, call, open_world, setup
+
+SETUP_AT = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 1, 25, tzinfo=UTC)
+JANUARY = Span(SETUP_AT, datetime(2026, 2, 1, tzinfo=UTC))
+DAYS = [Span(SETUP_AT + timedelta(days=n), SETUP_AT + timedelta(days=n + 1)) for n in range(31)]
+NO_GROUP: tuple[str, ...] = ()
+
+
+def document() -> dict[str, object]:
+    doc = setup([{"id": "acme", "name": "Acme"}, {"id": "bolt", "name": "Bolt"}])
+    meters = doc["meters"]
+    assert isinstance(meters, list)
+    meters.append(
+        {
+            "key": "level",
+            "name": "Level",
+            "event_type": "gauge",
+            "aggregation": "time_weighted",
+            "property": "level",
+        }
+    )
+    return doc
+
+
+def gauge(txid: str, when: str, level: int, customer: str = "acme") -> dict[str, object]:
+    return {
+        "transaction_id": txid,
+        "customer_id": customer,
+        "event_type": "gauge",
+        "timestamp": when,
+        "properties": {"level": level},
+    }
+
+
+Usage = dict[str, object]
+
+
+def usage(database: Database, customer: str, *, read_only: bool) -> Usage:
+    """Every meter's January usage and daily series of ``customer``, from one transaction
+    (a read transaction uses the cache; a write transaction never does)."""
+    with database.transaction(read_only=read_only) as session:
+        state = load_catalog(session)
+        result: Usage = {}
+        for key in ("calls", "units", "level"):
+            ref = meter_ref(state, key)
+            result[key] = period_usage(
+                session, ref, customer_id=customer, span=JANUARY, divisor=None
+            )
+            result[f"{key} by day"] = window_usage(
+                session,
+                ref,
+                customer_id=customer,
+                windows=DAYS,
+                size=WindowSize.DAY,
+                groups={NO_GROUP},
+                divisor=None,
+            )
+        return result
+
+
+def totals(database: Database, customer: str) -> tuple[D, D]:
+    found = usage(database, customer, read_only=True)
+    calls, units = found["calls"], found["units"]
+    assert isinstance(calls, dict)
+    assert isinstance(units, dict)
+    return calls.get(NO_GROUP, D(0)), units.get(NO_GROUP, D(0))
+
+
+def test_a_cached_read_follows_every_new_event_fold_and_rebuild(db_url: str) -> None:
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        cache = world.database.read_cache
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        assert totals(world.database, "acme") == (D(1), D(100))
+        hits = cache.hits
+        assert totals(world.database, "acme") == (D(1), D(100))
+        assert cache.hits > hits  # the second read came from the cache
+
+        # A new pending event, then its fold, then a fold of a batch of one of two.
+        world.ingest([call("e2", "2026-01-06T10:00:00Z", units=250)], now=NOW)
+        assert totals(world.database, "acme") == (D(2), D(350))
+        fold_all(world.database)
+        assert totals(world.database, "acme") == (D(2), D(350))
+        world.ingest(
+            [
+                call("e3", "2026-01-07T10:00:00Z", units=50),
+                call("e4", "2026-01-07T11:00:00Z", units=1),
+            ],
+            now=NOW,
+        )
+        with world.database.transaction() as session:
+            assert fold_pending(session, load_catalog(session), limit=1) == 1
+        assert totals(world.database, "acme") == (D(4), D(401))
+        fold_all(world.database)
+        assert totals(world.database, "acme") == (D(4), D(401))
+
+        # Another customer's events change nothing of this one's, and are read right.
+        world.ingest([call("b1", "2026-01-07T10:00:00Z", customer="bolt", units=7)], now=NOW)
+        assert totals(world.database, "bolt") == (D(1), D(7))
+        assert totals(world.database, "acme") == (D(4), D(401))
+
+        # A rebuilt meter (its buckets deleted and written again) is read again.
+        with world.database.transaction() as session:
+            rebuild_meter(session, meter_ref(load_catalog(session), "units"))
+        assert totals(world.database, "acme") == (D(4), D(401))
+        assert usage(world.database, "acme", read_only=True) == usage(
+            world.database, "acme", read_only=False
+        )
+
+
+def test_a_time_weighted_event_written_at_once_is_read_at_once(db_url: str) -> None:
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        world.ingest([gauge("g1", "2026-01-01T00:00:00Z", 2)], now=NOW)
+        before = usage(world.database, "acme", read_only=True)
+        assert usage(world.database, "acme", read_only=True) == before  # cached
+        # Level 2 from the 1st, 5 from the 16th: 2 × 15 days + 5 × 16 days, in days.
+        world.ingest([gauge("g2", "2026-01-16T00:00:00Z", 5)], now=NOW)
+        after = usage(world.database, "acme", read_only=True)
+        assert after != before
+        assert after == usage(world.database, "acme", read_only=False)
+
+
+def test_a_write_that_rolls_back_leaves_no_cached_read(db_url: str) -> None:
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        assert totals(world.database, "acme") == (D(1), D(100))
+
+        class Abandon(Exception):
+            pass
+
+        def write_read_and_roll_back() -> None:
+            with world.database.transaction() as session:
+                state = load_catalog(session)
+                items = [call("x1", "2026-01-05T11:00:00Z", units=5)]
+                assert ingest_batch(session, state, items, now=NOW)[0].status is Status.ACCEPTED
+                # A read inside the writing transaction sees its own write, uncached.
+                ref = meter_ref(state, "units")
+                seen = period_usage(session, ref, customer_id="acme", span=JANUARY, divisor=None)
+                assert seen == {NO_GROUP: D(105)}
+                raise Abandon
+
+        with pytest.raises(Abandon):
+            write_read_and_roll_back()
+        assert totals(world.database, "acme") == (D(1), D(100))
+        # Another event with the same count of pending events is still seen.
+        world.ingest([call("e2", "2026-01-05T12:00:00Z", units=9)], now=NOW)
+        assert totals(world.database, "acme") == (D(2), D(109))
+
+
+def test_a_fold_committed_in_the_middle_of_a_read_is_not_kept(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        original: Callable[..., Any] = usage_store.load_buckets
+        folded: list[int] = []
+
+        def fold_then_load(*args: Any, **kwargs: Any) -> Any:
+            if not folded:
+                folded.append(fold_all(world.database))
+                # ...and a new event that stays pending, committed during the read too.
+                world.ingest([call("e2", "2026-01-06T10:00:00Z", units=1)], now=NOW)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(usage_store, "load_buckets", fold_then_load)
+        first = totals(world.database, "acme")
+        monkeypatch.setattr(usage_store, "load_buckets", original)
+        # SQLite reads one snapshot (the events before the fold); PostgreSQL's read
+        # committed reads again after the fold. Either way, the next read has both.
+        assert first in {(D(1), D(100)), (D(2), D(101))}
+        assert totals(world.database, "acme") == (D(2), D(101))
+        assert folded == [1]
+
+
+# --- property: any interleaving of writes, folds and reads --------------------------------
+
+Step = tuple[str, int, int]  # (what, customer index, size)
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("ingest"), st.integers(0, 1), st.integers(1, 4)),
+        st.tuples(st.just("gauge"), st.integers(0, 1), st.integers(0, 9)),
+        st.tuples(st.just("fold"), st.just(0), st.integers(1, 5)),
+        st.tuples(st.just("read"), st.integers(0, 1), st.just(0)),
+        st.tuples(st.just("rebuild"), st.just(0), st.just(0)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def fresh_world(db_url: str, folder: Path) -> tuple[Database, World]:
+    """A new database for one example (SQLite: a new file; PostgreSQL: the schema reset)."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{folder / f'example-{uuid.uuid4().hex}.db'}"
+    else:
+        reset_postgres_schema(db_url)
+        url = db_url
+    database = Database(url)
+    with database.transaction() as session:
+        apply_setup(session, document(), now=SETUP_AT, rebuild=rebuild_meter)
+    return database, World(database)
+
+
+@given(data=st.data())
+@settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_interleaving_reads_what_was_accepted(
+    db_url: str, tmp_path: Path, data: st.DataObject
+) -> None:
+    database, world = fresh_world(db_url, tmp_path)
+    try:
+        customers = ("acme", "bolt")
+        accepted: dict[str, list[int]] = {"acme": [], "bolt": []}
+        serial = 0
+        for what, who, size in data.draw(steps):
+            customer = customers[who]
+            if what == "ingest":
+                batch = []
+                for _ in range(size):
+                    serial += 1
+                    units = data.draw(st.integers(0, 1000))
+                    day = data.draw(st.integers(1, 24))  # before NOW
+                    minute = data.draw(st.integers(0, 59))
+                    when = f"2026-01-{day:02d}T{day % 24:02d}:{minute:02d}:00Z"
+                    batch.append(call(f"t{serial}", when, customer=customer, units=units))
+                    accepted[customer].append(units)
+                assert world.ingest(batch, now=NOW) == [Status.ACCEPTED] * size
+            elif what == "gauge":
+                serial += 1
+                day = data.draw(st.integers(1, 24))  # before NOW
+                when = f"2026-01-{day:02d}T{serial % 24:02d}:00:00Z"
+                world.ingest([gauge(f"g{serial}", when, size, customer=customer)], now=NOW)
+            elif what == "fold":
+                with database.transaction() as session:
+                    fold_pending(session, load_catalog(session), limit=size)
+            elif what == "rebuild":
+                with database.transaction() as session:
+                    rebuild_meter(session, meter_ref(load_catalog(session), "units"))
+            # After every step, each customer read twice through the cache (the second one a
+            # hit) and once without: all three agree with what was accepted.
+            for name in customers:
+                expected = (D(len(accepted[name])), D(sum(accepted[name])))
+                assert totals(database, name) == expected
+                cached = usage(database, name, read_only=True)
+                assert cached == usage(database, name, read_only=False)
+    finally:
+        database.dispose()
