@@ -202,6 +202,56 @@ def test_a_fold_committed_in_the_middle_of_a_read_is_not_kept(
         assert folded == [1]
 
 
+def test_a_read_after_a_new_event_reuses_the_buckets_and_adds_the_event(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        fold_all(world.database)
+        assert totals(world.database, "acme") == (D(1), D(100))
+        original: Callable[..., Any] = usage_store.load_buckets
+        loads: list[object] = []
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            loads.append(kwargs.get("span"))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(usage_store, "load_buckets", counted)
+        world.ingest([call("e2", "2026-01-06T10:00:00Z", units=250)], now=NOW)
+        # e2 is pending: the stamp moved, the buckets did not; they come from the cache.
+        assert totals(world.database, "acme") == (D(2), D(350))
+        assert loads == []
+        fold_all(world.database)  # the fold moves the buckets: read again
+        assert totals(world.database, "acme") == (D(2), D(350))
+        assert loads != []
+
+
+def test_a_fold_just_before_the_pending_read_is_not_missed(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        fold_all(world.database)
+        assert totals(world.database, "acme") == (D(1), D(100))  # buckets cached
+        world.ingest([call("e2", "2026-01-06T10:00:00Z", units=250)], now=NOW)
+        original: Callable[..., Any] = usage_store.pending_events
+        folded: list[int] = []
+
+        def fold_first(*args: Any, **kwargs: Any) -> Any:
+            if not folded:
+                # After the read took its stamp (e2 pending, the buckets as cached), the
+                # fold moves e2 into the buckets: the pending read below no longer has it,
+                # so the cached buckets (without e2) must not be used.
+                folded.append(fold_all(world.database))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(usage_store, "pending_events", fold_first)
+        assert totals(world.database, "acme") == (D(2), D(350))
+        assert folded == [1]
+        monkeypatch.setattr(usage_store, "pending_events", original)
+        assert totals(world.database, "acme") == (D(2), D(350))
+
+
 # --- property: any interleaving of writes, folds and reads --------------------------------
 
 Step = tuple[str, int, int]  # (what, customer index, size)

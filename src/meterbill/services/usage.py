@@ -33,6 +33,7 @@ from meterbill.core.events import Event
 from meterbill.core.periods import Span, WindowSize, decompose, floor_to
 from meterbill.db import Session
 from meterbill.db import usage as store
+from meterbill.db.readcache import ReadCache
 
 __all__ = ["MeterRef", "divided", "meter_series", "period_usage", "window_usage"]
 
@@ -60,39 +61,91 @@ _READ_ATTEMPTS = 20
 V = TypeVar("V")
 
 
+class _Buckets:
+    """The bucket reads of one computation: served from the read cache when the customer's
+    revisions are those the cached reads were made at, and kept for later when the whole
+    computation turns out to have seen one state (``keep``)."""
+
+    def __init__(self, cache: ReadCache | None, revisions: tuple[int, int]) -> None:
+        self.cache = cache
+        self.revisions = revisions
+        self.fresh: dict[Hashable, dict[GroupKey, list[tuple[datetime, Partial]]]] = {}
+
+    def load(
+        self,
+        session: Session,
+        ref: MeterRef,
+        customer_id: str,
+        size: WindowSize,
+        segment: Span,
+        *,
+        cached: bool,
+    ) -> dict[GroupKey, list[tuple[datetime, Partial]]]:
+        unique = ref.meter.aggregation is Aggregation.UNIQUE_COUNT
+        key = ("buckets", ref.id, ref.meter, customer_id, size, segment)
+        if cached and self.cache is not None:
+            found = self.cache.get(key, self.revisions)
+            if found is not None:
+                return cast(dict[GroupKey, list[tuple[datetime, Partial]]], found)
+        loaded = store.load_buckets(
+            session,
+            meter_id=ref.id,
+            customer_id=customer_id,
+            size=size,
+            span=segment,
+            with_values=unique,
+        )
+        self.fresh[key] = loaded
+        return loaded
+
+    def keep(self) -> None:
+        if self.cache is None:
+            return
+        for key, loaded in self.fresh.items():
+            weight = sum(len(pieces) for pieces in loaded.values())
+            self.cache.put(key, self.revisions, loaded, weight=weight)
+
+
 def _remembered(
     session: Session,
     ref: MeterRef,
     customer_id: str,
     key: tuple[Hashable, ...],
-    compute: Callable[[], dict[GroupKey, V]],
+    compute: Callable[[_Buckets | None], dict[GroupKey, V]],
     copy: Callable[[V], V],
 ) -> dict[GroupKey, V]:
     """``compute()``, or what it gave before if the customer's usage is as it was then.
 
     Only read transactions have a cache (a write transaction may read its own writes, which
     could still roll back). The stamp is read before computing and again after; the result
-    is kept only if both are equal, since a change committed in between may or may not be
-    in it (PostgreSQL's read committed).
+    (and the bucket reads it made) is kept only if both are equal, since a change committed
+    in between may or may not be in it (PostgreSQL's read committed).
     """
     cache = store.read_cache(session)
     if cache is None:
-        return compute()
+        return compute(None)
     full_key = (ref.id, ref.meter, customer_id, *key)
     stamp = store.usage_stamp(session, customer_id)
     found = cache.get(full_key, stamp)
     if found is not None:
         return {group: copy(value) for group, value in cast(dict[GroupKey, V], found).items()}
-    result = compute()
+    buckets = _Buckets(cache, stamp[:2])
+    result = compute(buckets)
     if store.usage_stamp(session, customer_id) == stamp:
         kept = {group: copy(value) for group, value in result.items()}
         weight = sum(len(v) if isinstance(v, list) else 1 for v in kept.values())
         cache.put(full_key, stamp, kept, weight=weight)
+        buckets.keep()
     return result
 
 
 def _pieces(
-    session: Session, ref: MeterRef, customer_id: str, span: Span, coarsest: WindowSize
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    span: Span,
+    coarsest: WindowSize,
+    buckets: _Buckets | None,
 ) -> Pieces:
     """The partials covering ``span``: buckets, plus the events still pending for them, plus
     raw events at sub-hour edges.
@@ -101,6 +154,12 @@ def _pieces(
     pending after: a fold that committed in between (possible under PostgreSQL's read
     committed) would have moved some of them into the buckets just read, and the read is
     made again. SQLite's read transactions see one snapshot, where this never happens.
+
+    Buckets come from the read cache only if the customer's revisions, read after the
+    pending events, are still those the computation started at (``buckets.revisions``):
+    revisions only grow, so they held all along, no fold moved any event meanwhile, and the
+    cached buckets are exactly those the pending events were read against. Buckets read
+    from the database are checked against the pending events as above.
     """
     for _ in range(_READ_ATTEMPTS):
         tail = (
@@ -110,10 +169,16 @@ def _pieces(
             if ref.folded
             else []
         )
-        pieces = _stored_pieces(session, ref, customer_id, span, coarsest, tail)
-        if not tail or store.still_pending(session, [event_id for event_id, _ in tail]) == len(
-            tail
-        ):
+        steady = (
+            buckets is not None and store.usage_stamp(session, customer_id)[:2] == buckets.revisions
+        )
+        reads = buckets if buckets is not None else _Buckets(None, (0, 0))
+        loaded_before = len(reads.fresh)
+        pieces = _stored_pieces(session, ref, customer_id, span, coarsest, tail, reads, steady)
+        from_cache = steady and len(reads.fresh) == loaded_before
+        if not tail or from_cache:
+            return pieces
+        if store.still_pending(session, [event_id for event_id, _ in tail]) == len(tail):
             return pieces
     raise RuntimeError(f"usage of {customer_id} kept moving under {_READ_ATTEMPTS} reads")
 
@@ -125,9 +190,10 @@ def _stored_pieces(
     span: Span,
     coarsest: WindowSize,
     tail: Sequence[tuple[int, Event]],
+    buckets: _Buckets,
+    cached: bool,
 ) -> Pieces:
     meter = ref.meter
-    unique = meter.aggregation is Aggregation.UNIQUE_COUNT
     result: Pieces = defaultdict(list)
     for size, segment in decompose(span, coarsest):
         if size is None:
@@ -137,14 +203,7 @@ def _stored_pieces(
             for group, partial in aggregate(meter, events).items():
                 result[group].append((segment.start, partial))
             continue
-        loaded = store.load_buckets(
-            session,
-            meter_id=ref.id,
-            customer_id=customer_id,
-            size=size,
-            span=segment,
-            with_values=unique,
-        )
+        loaded = buckets.load(session, ref, customer_id, size, segment, cached=cached)
         for group, pieces in loaded.items():
             result[group].extend(pieces)
         waiting = [event for _, event in tail if segment.contains(event.timestamp)]
@@ -193,7 +252,7 @@ def period_usage(
         ref,
         customer_id,
         ("period", span, divisor),
-        lambda: _period_usage(session, ref, customer_id=customer_id, span=span, divisor=divisor),
+        lambda buckets: _period_usage(session, ref, customer_id, span, divisor, buckets),
         _same,
     )
 
@@ -203,10 +262,15 @@ def _same(value: V) -> V:
 
 
 def _period_usage(
-    session: Session, ref: MeterRef, *, customer_id: str, span: Span, divisor: Decimal | None
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    span: Span,
+    divisor: Decimal | None,
+    buckets: _Buckets | None,
 ) -> dict[GroupKey, Decimal]:
     meter = ref.meter
-    pieces = _pieces(session, ref, customer_id, span, WindowSize.DAY)
+    pieces = _pieces(session, ref, customer_id, span, WindowSize.DAY, buckets)
     weighted = meter.aggregation is Aggregation.TIME_WEIGHTED
     carry = _carry_in(session, ref, customer_id, span.start) if weighted else {}
     result: dict[GroupKey, Decimal] = {}
@@ -237,7 +301,9 @@ def window_usage(
         ref,
         customer_id,
         ("windows", size, tuple(windows), frozenset(groups), divisor),
-        lambda: _window_usage(session, ref, customer_id, windows, size, groups, divisor),
+        lambda buckets: _window_usage(
+            session, ref, customer_id, windows, size, groups, divisor, buckets
+        ),
         list,
     )
 
@@ -250,10 +316,11 @@ def _window_usage(
     size: WindowSize,
     groups: Mapping[GroupKey, object] | set[GroupKey],
     divisor: Decimal | None,
+    buckets: _Buckets | None,
 ) -> dict[GroupKey, list[Decimal]]:
     meter = ref.meter
     span = Span(windows[0].start, windows[-1].end)
-    pieces = _pieces(session, ref, customer_id, span, size)
+    pieces = _pieces(session, ref, customer_id, span, size, buckets)
     weighted = meter.aggregation is Aggregation.TIME_WEIGHTED
     carry = _carry_in(session, ref, customer_id, span.start) if weighted else {}
     result: dict[GroupKey, list[Decimal]] = {}
