@@ -23,8 +23,10 @@ from meterbill.cli.folding import fold_all
 from meterbill.core.periods import Span, WindowSize
 from meterbill.db import usage as usage_store
 from meterbill.db.database import Database
+from meterbill.services.breakdowns import breakdown_of
 from meterbill.services.catalog import apply_setup, load_catalog, meter_ref
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
+from meterbill.services.invoicing import customer_invoices
 from meterbill.services.rollup import fold_pending
 from meterbill.services.usage import period_usage, window_usage
 from tests.dbsupport import reset_postgres_schema
@@ -250,6 +252,42 @@ def test_a_fold_just_before_the_pending_read_is_not_missed(
         assert folded == [1]
         monkeypatch.setattr(usage_store, "pending_events", original)
         assert totals(world.database, "acme") == (D(2), D(350))
+
+
+def day_amounts(database: Database, *, read_only: bool) -> dict[int, D]:
+    """The Units line's amount per January day of acme's draft breakdown (non-zero days)."""
+    as_of = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    with database.transaction(read_only=read_only) as session:
+        (view,) = [v for v in customer_invoices(session, "acme", as_of=as_of) if v.lines]
+        result = breakdown_of(session, view, size=WindowSize.DAY, as_of=as_of)
+    amounts: dict[int, D] = {}
+    for entry in result.windows:
+        for line, figure in entry.lines:
+            if line.name == "Units" and figure.amount:
+                amounts[entry.window.start.day] = figure.amount
+    return amounts
+
+
+def test_a_cached_breakdown_follows_every_new_event(db_url: str) -> None:
+    subscribed = [{"plan": "metered", "starts_at": "2026-01-01T00:00:00Z"}]
+    with open_world(
+        db_url, setup([{"id": "acme", "name": "Acme", "subscriptions": subscribed}]), now=SETUP_AT
+    ) as world:
+        cache = world.database.read_cache
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        assert day_amounts(world.database, read_only=True) == {5: D("1.00")}
+        hits = cache.hits
+        assert day_amounts(world.database, read_only=True) == {5: D("1.00")}
+        assert cache.hits > hits
+        world.ingest([call("e2", "2026-01-06T10:00:00Z", units=250)], now=NOW)
+        expected = {5: D("1.00"), 6: D("2.50")}
+        assert day_amounts(world.database, read_only=True) == expected
+        fold_all(world.database)
+        assert day_amounts(world.database, read_only=True) == expected
+        world.ingest([call("e3", "2026-01-05T11:00:00Z", units=7)], now=NOW)
+        expected = {5: D("1.07"), 6: D("2.50")}
+        assert day_amounts(world.database, read_only=True) == expected
+        assert day_amounts(world.database, read_only=False) == expected
 
 
 # --- property: any interleaving of writes, folds and reads --------------------------------

@@ -42,7 +42,7 @@ from meterbill.services.setupio import load_setup_document
 from meterbill.views.invoice import credit_note_document, invoice_document
 from meterbill.views.reports import (
     credit_balance_document,
-    range_window_document,
+    range_window_documents,
     usage_series_documents,
 )
 
@@ -441,7 +441,7 @@ def list_breakdowns(
         size=window_size,
         as_of=_as_of(clock, as_of),
     )
-    docs = [range_window_document(item, skip_zero=skip_zero_qty_line_items) for item in windows]
+    docs = range_window_documents(windows, skip_zero=skip_zero_qty_line_items)
     return JsonResponse(page(docs, cursor, limit))
 
 

@@ -6,7 +6,7 @@ correction lines on a later invoice are not broken down again (their usage alrea
 the windows of the period it belongs to).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +26,7 @@ from meterbill.db import Session
 from meterbill.db import invoices as invoice_store
 from meterbill.services.catalog import CatalogState, load_catalog
 from meterbill.services.invoicing import InvoiceView, period_quantities
-from meterbill.services.usage import window_usage
+from meterbill.services.usage import remembered, window_usage
 
 __all__ = ["InvoiceBreakdown", "WindowLines", "breakdown_of", "visible"]
 
@@ -82,11 +82,55 @@ def _late(session: Session, view: InvoiceView) -> bool:
 def breakdown_of(
     session: Session, view: InvoiceView, *, size: WindowSize, as_of: datetime
 ) -> InvoiceBreakdown:
-    """The invoice's lines over every window of its period."""
+    """The invoice's lines over every window of its period.
+
+    In a read transaction the figures are kept in the read cache under the customer's usage
+    stamp, keyed by all else they depend on: the catalog version, the lines, the windows,
+    the currency and the customer's discount scopes (``services.usage.remembered``).
+    """
     state = load_catalog(session)
-    catalog = state.catalog
     lines = _lines(session, state, view, as_of)
     spans = windows(view.ref.period, size)
+    scoped = {discount.key: discount.products for discount in view.customer.discounts}
+
+    def compute(buckets: object) -> tuple[tuple[WindowFigure, ...], ...]:
+        figures = _figures(session, state, view, lines, spans, size, scoped)
+        return tuple(tuple(row) for row in figures)
+
+    if state.version is None:
+        figures: Sequence[Sequence[WindowFigure]] = compute(None)
+    else:
+        key = (
+            "breakdown",
+            state.version,
+            tuple(lines),
+            tuple(spans),
+            size,
+            view.currency,
+            tuple(sorted(scoped.items())),
+        )
+        figures = remembered(
+            session, view.customer.id, key, compute, weight=lambda f: max(len(f) * len(spans), 1)
+        )
+    per_window: list[WindowLines] = []
+    for index, window in enumerate(spans):
+        per_window.append(
+            WindowLines(window, tuple((line, figures[n][index]) for n, line in enumerate(lines)))
+        )
+    return InvoiceBreakdown(view, size, tuple(per_window))
+
+
+def _figures(
+    session: Session,
+    state: CatalogState,
+    view: InvoiceView,
+    lines: Sequence[Line],
+    spans: Sequence[Span],
+    size: WindowSize,
+    scoped: Mapping[str, tuple[str, ...]],
+) -> list[list[WindowFigure]]:
+    """Per line, its figure in every window (``core.breakdown.break_down``)."""
+    catalog = state.catalog
     groups: dict[str, set[tuple[str, ...]]] = {}
     split: dict[tuple[str, datetime], set[tuple[str, ...]]] = {}
     for line in lines:
@@ -127,8 +171,7 @@ def breakdown_of(
         usage[piece_key(key, since)] = _piece_series(
             session, state, view, key, since, spans, size, wanted
         )
-    scoped = {discount.key: discount.products for discount in view.customer.discounts}
-    figures = break_down(
+    return break_down(
         lines,
         catalog=catalog,
         windows=spans,
@@ -136,12 +179,6 @@ def breakdown_of(
         currency=view.currency,
         taxable=lambda line: is_taxable(line, catalog=catalog, discount_products=scoped),
     )
-    per_window: list[WindowLines] = []
-    for index, window in enumerate(spans):
-        per_window.append(
-            WindowLines(window, tuple((line, figures[n][index]) for n, line in enumerate(lines)))
-        )
-    return InvoiceBreakdown(view, size, tuple(per_window))
 
 
 def _piece_series(

@@ -52,6 +52,8 @@ class CatalogState:
     catalog: Catalog
     meters: dict[str, MeterRef]
     by_event_type: dict[str, tuple[MeterRef, ...]] = field(default_factory=dict)
+    # The stored catalog version this was parsed from (None: none stored yet).
+    version: str | None = None
 
 
 @dataclass(slots=True)
@@ -104,7 +106,7 @@ def load_catalog(session: Session) -> CatalogState:
     for ref in refs.values():
         for event_type in ref.meter.event_types:
             by_type.setdefault(event_type, []).append(ref)
-    state = CatalogState(catalog, refs, {k: tuple(v) for k, v in by_type.items()})
+    state = CatalogState(catalog, refs, {k: tuple(v) for k, v in by_type.items()}, version)
     if version:
         with _cache_lock:
             _cache[version] = state

@@ -35,7 +35,14 @@ from meterbill.db import Session
 from meterbill.db import usage as store
 from meterbill.db.readcache import ReadCache
 
-__all__ = ["MeterRef", "divided", "meter_series", "period_usage", "window_usage"]
+__all__ = [
+    "MeterRef",
+    "divided",
+    "meter_series",
+    "period_usage",
+    "remembered",
+    "window_usage",
+]
 
 _ZERO = Decimal(0)
 Pieces = dict[GroupKey, list[tuple[datetime, Partial]]]
@@ -58,6 +65,7 @@ class MeterRef:
 
 _READ_ATTEMPTS = 20
 
+T = TypeVar("T")
 V = TypeVar("V")
 
 
@@ -106,6 +114,40 @@ class _Buckets:
             self.cache.put(key, self.revisions, loaded, weight=weight)
 
 
+def remembered(
+    session: Session,
+    customer_id: str,
+    key: tuple[Hashable, ...],
+    compute: Callable[[_Buckets | None], T],
+    *,
+    weight: Callable[[T], int],
+) -> T:
+    """``compute(buckets)``, or what it gave before if the customer's usage is as it was then.
+
+    ``key`` must name everything else the result depends on (meter definitions, spans,
+    catalog version…); ``compute`` must not change what it returns, nor the caller what it
+    gets. Only read transactions have a cache (a write transaction may read its own writes,
+    which could still roll back). The usage stamp is read before computing and again after;
+    the result (and the bucket reads it made through ``buckets``) is kept only if both are
+    equal, since a change committed in between may or may not be in it (PostgreSQL's read
+    committed).
+    """
+    cache = store.read_cache(session)
+    if cache is None:
+        return compute(None)
+    full_key = (customer_id, *key)
+    stamp = store.usage_stamp(session, customer_id)
+    found = cache.get(full_key, stamp)
+    if found is not None:
+        return cast(T, found)
+    buckets = _Buckets(cache, stamp[:2])
+    result = compute(buckets)
+    if store.usage_stamp(session, customer_id) == stamp:
+        cache.put(full_key, stamp, result, weight=weight(result))
+        buckets.keep()
+    return result
+
+
 def _remembered(
     session: Session,
     ref: MeterRef,
@@ -114,29 +156,13 @@ def _remembered(
     compute: Callable[[_Buckets | None], dict[GroupKey, V]],
     copy: Callable[[V], V],
 ) -> dict[GroupKey, V]:
-    """``compute()``, or what it gave before if the customer's usage is as it was then.
+    """:func:`remembered` for one meter's usage; callers get their own copy."""
 
-    Only read transactions have a cache (a write transaction may read its own writes, which
-    could still roll back). The stamp is read before computing and again after; the result
-    (and the bucket reads it made) is kept only if both are equal, since a change committed
-    in between may or may not be in it (PostgreSQL's read committed).
-    """
-    cache = store.read_cache(session)
-    if cache is None:
-        return compute(None)
-    full_key = (ref.id, ref.meter, customer_id, *key)
-    stamp = store.usage_stamp(session, customer_id)
-    found = cache.get(full_key, stamp)
-    if found is not None:
-        return {group: copy(value) for group, value in cast(dict[GroupKey, V], found).items()}
-    buckets = _Buckets(cache, stamp[:2])
-    result = compute(buckets)
-    if store.usage_stamp(session, customer_id) == stamp:
-        kept = {group: copy(value) for group, value in result.items()}
-        weight = sum(len(v) if isinstance(v, list) else 1 for v in kept.values())
-        cache.put(full_key, stamp, kept, weight=weight)
-        buckets.keep()
-    return result
+    def weight(result: dict[GroupKey, V]) -> int:
+        return sum(len(v) if isinstance(v, list) else 1 for v in result.values())
+
+    found = remembered(session, customer_id, (ref.id, ref.meter, *key), compute, weight=weight)
+    return {group: copy(value) for group, value in found.items()}
 
 
 def _pieces(

@@ -4,6 +4,7 @@ with exactly the currency's minor digits (:func:`meterbill.core.money.money_text
 breakdown window's amount is already whole minor units, spec 4.8), quantities and usage
 values without trailing zeros."""
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from meterbill.core.events import time_text
@@ -11,31 +12,46 @@ from meterbill.core.money import decimal_text, money_text
 from meterbill.services.breakdowns import visible
 from meterbill.services.reports import CreditBalance, RangeWindow, UsageSeries
 
-__all__ = ["credit_balance_document", "range_window_document", "usage_series_documents"]
+__all__ = ["credit_balance_document", "range_window_documents", "usage_series_documents"]
 
 
-def range_window_document(item: RangeWindow, *, skip_zero: bool) -> dict[str, object]:
-    """One window of an invoice's breakdown: its lines (without the all-zero ones when
-    ``skip_zero``) and the total of all its lines."""
-    currency = item.invoice.currency
-    return {
-        "invoice_id": item.invoice.id,
-        "status": item.invoice.status,
-        "start": time_text(item.entry.window.start),
-        "end": time_text(item.entry.window.end),
-        "lines": [
+def range_window_documents(
+    items: Sequence[RangeWindow], *, skip_zero: bool
+) -> list[dict[str, object]]:
+    """Each window of an invoice's breakdown: its lines (without the all-zero ones when
+    ``skip_zero``) and the total of all its lines. A line's own fields are written once and
+    shared by every window it appears in (a month of days repeats each line 31 times)."""
+    heads: dict[int, tuple[str, str | None, str, dict[str, str]]] = {}
+    documents: list[dict[str, object]] = []
+    for item in items:
+        currency = item.invoice.currency
+        lines: list[dict[str, object]] = []
+        for line, fig in visible(item.entry, skip_zero=skip_zero):
+            head = heads.get(id(line))
+            if head is None:
+                head = heads[id(line)] = (line.name, line.product, line.type, line.group_dict)
+            lines.append(
+                {
+                    "name": head[0],
+                    "product": head[1],
+                    "type": head[2],
+                    "group": head[3],
+                    "quantity": decimal_text(fig.quantity),
+                    "amount": money_text(fig.amount, currency),
+                }
+            )
+        total = sum((fig.amount for _, fig in item.entry.lines), Decimal(0))
+        documents.append(
             {
-                "name": line.name,
-                "product": line.product,
-                "type": line.type,
-                "group": line.group_dict,
-                "quantity": decimal_text(fig.quantity),
-                "amount": money_text(fig.amount, currency),
+                "invoice_id": item.invoice.id,
+                "status": item.invoice.status,
+                "start": time_text(item.entry.window.start),
+                "end": time_text(item.entry.window.end),
+                "lines": lines,
+                "total": money_text(total, currency),
             }
-            for line, fig in visible(item.entry, skip_zero=skip_zero)
-        ],
-        "total": money_text(sum((fig.amount for _, fig in item.entry.lines), Decimal(0)), currency),
-    }
+        )
+    return documents
 
 
 def credit_balance_document(balance: CreditBalance) -> dict[str, object]:
