@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 __all__ = ["READ_CACHE_INFO", "ReadCache", "read_cache"]
 
 READ_CACHE_INFO = "meterbill_read_cache"
-DEFAULT_CAPACITY = 500_000
+# About 400 bytes a unit (a number or a bucket partial) measured here: ~100 MB at most.
+DEFAULT_CAPACITY = 250_000
 
 
 class ReadCache:
