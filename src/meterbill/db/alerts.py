@@ -11,10 +11,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meterbill.db.models import AlertFiring, EventRow
+from meterbill.db.session import upsert_insert
 
 __all__ = [
     "AlertFiring",
@@ -42,7 +42,7 @@ def insert_firing(
 ) -> int | None:
     """Record that an alert fired for a period; the new row's id, or None if that alert
     already fired for that period (nothing is written then)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     statement = (
         insert(AlertFiring)
         .values(

@@ -28,11 +28,13 @@ answer "try again later" without importing SQLAlchemy.
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -51,6 +53,7 @@ __all__ = [
     "savepoint",
     "storage_failure",
     "transaction",
+    "upsert_insert",
 ]
 
 log = logging.getLogger("meterbill.db")
@@ -168,6 +171,14 @@ def make_sessionmaker(
     """
     bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
     return sessionmaker(bind=bind, expire_on_commit=False, info=info or {})
+
+
+def upsert_insert(
+    session: Session,
+) -> Callable[[Any], postgresql.Insert] | Callable[[Any], sqlite.Insert]:
+    """The ``insert`` of the session's dialect, the one with ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (PostgreSQL and SQLite share their shape)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # Operational failures: the database cannot do the work now, whatever the request was.

@@ -45,6 +45,7 @@ from meterbill.db.models import (
     UsageRevision,
 )
 from meterbill.db.readcache import read_cache
+from meterbill.db.session import upsert_insert
 
 __all__ = [
     "ALL_CUSTOMERS",
@@ -260,9 +261,7 @@ def raise_revisions(session: Session, customer_ids: Iterable[str]) -> None:
     if not ids:
         return
     table = UsageRevision.__table__
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).on_conflict_do_update(
+    statement = upsert_insert(session)(table).on_conflict_do_update(
         index_elements=[table.c.customer_id], set_={"revision": table.c.revision + 1}
     )
     session.execute(statement, [{"customer_id": id_, "revision": 1} for id_ in ids])
@@ -735,8 +734,7 @@ def _bulk_postgresql(
 def _insert_values(session: Session, values: list[dict[str, object]]) -> None:
     if not values:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     session.execute(insert(UsageBucketValue.__table__).on_conflict_do_nothing(), values)
 
 

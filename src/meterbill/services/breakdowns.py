@@ -110,7 +110,7 @@ def breakdown_of(
             tuple(sorted(scoped.items())),
         )
         figures = remembered(
-            session, view.customer.id, key, compute, weight=lambda f: max(len(f) * len(spans), 1)
+            session, view.customer.id, key, compute, weight=lambda f: len(f) * len(spans)
         )
     per_window: list[WindowLines] = []
     for index, window in enumerate(spans):

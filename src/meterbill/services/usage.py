@@ -72,12 +72,14 @@ V = TypeVar("V")
 class _Buckets:
     """The bucket reads of one computation: served from the read cache when the customer's
     revisions are those the cached reads were made at, and kept for later when the whole
-    computation turns out to have seen one state (``keep``)."""
+    computation turns out to have seen one state (``keep``). Without a cache (a write
+    transaction) every read goes to the database."""
 
-    def __init__(self, cache: ReadCache | None, revisions: tuple[int, int]) -> None:
+    def __init__(self, cache: ReadCache | None = None, revisions: tuple[int, int] = (0, 0)) -> None:
         self.cache = cache
         self.revisions = revisions
         self.fresh: dict[Hashable, dict[GroupKey, list[tuple[datetime, Partial]]]] = {}
+        self.database_reads = 0
 
     def load(
         self,
@@ -90,7 +92,7 @@ class _Buckets:
         cached: bool,
     ) -> dict[GroupKey, list[tuple[datetime, Partial]]]:
         unique = ref.meter.aggregation is Aggregation.UNIQUE_COUNT
-        key = ("buckets", ref.id, ref.meter, customer_id, size, segment)
+        key = ("buckets", customer_id, ref.id, ref.meter, size, segment)
         if cached and self.cache is not None:
             found = self.cache.get(key, self.revisions)
             if found is not None:
@@ -103,6 +105,7 @@ class _Buckets:
             span=segment,
             with_values=unique,
         )
+        self.database_reads += 1
         self.fresh[key] = loaded
         return loaded
 
@@ -118,7 +121,7 @@ def remembered(
     session: Session,
     customer_id: str,
     key: tuple[Hashable, ...],
-    compute: Callable[[_Buckets | None], T],
+    compute: Callable[[_Buckets], T],
     *,
     weight: Callable[[T], int],
 ) -> T:
@@ -134,8 +137,8 @@ def remembered(
     """
     cache = store.read_cache(session)
     if cache is None:
-        return compute(None)
-    full_key = (customer_id, *key)
+        return compute(_Buckets())
+    full_key = ("usage", customer_id, *key)
     stamp = store.usage_stamp(session, customer_id)
     found = cache.get(full_key, stamp)
     if found is not None:
@@ -153,7 +156,7 @@ def _remembered(
     ref: MeterRef,
     customer_id: str,
     key: tuple[Hashable, ...],
-    compute: Callable[[_Buckets | None], dict[GroupKey, V]],
+    compute: Callable[[_Buckets], dict[GroupKey, V]],
     copy: Callable[[V], V],
 ) -> dict[GroupKey, V]:
     """:func:`remembered` for one meter's usage; callers get their own copy."""
@@ -171,7 +174,7 @@ def _pieces(
     customer_id: str,
     span: Span,
     coarsest: WindowSize,
-    buckets: _Buckets | None,
+    buckets: _Buckets,
 ) -> Pieces:
     """The partials covering ``span``: buckets, plus the events still pending for them, plus
     raw events at sub-hour edges.
@@ -196,12 +199,12 @@ def _pieces(
             else []
         )
         steady = (
-            buckets is not None and store.usage_stamp(session, customer_id)[:2] == buckets.revisions
+            buckets.cache is not None
+            and store.usage_stamp(session, customer_id)[:2] == buckets.revisions
         )
-        reads = buckets if buckets is not None else _Buckets(None, (0, 0))
-        loaded_before = len(reads.fresh)
-        pieces = _stored_pieces(session, ref, customer_id, span, coarsest, tail, reads, steady)
-        from_cache = steady and len(reads.fresh) == loaded_before
+        reads_before = buckets.database_reads
+        pieces = _stored_pieces(session, ref, customer_id, span, coarsest, tail, buckets, steady)
+        from_cache = steady and buckets.database_reads == reads_before
         if not tail or from_cache:
             return pieces
         if store.still_pending(session, [event_id for event_id, _ in tail]) == len(tail):
@@ -293,7 +296,7 @@ def _period_usage(
     customer_id: str,
     span: Span,
     divisor: Decimal | None,
-    buckets: _Buckets | None,
+    buckets: _Buckets,
 ) -> dict[GroupKey, Decimal]:
     meter = ref.meter
     pieces = _pieces(session, ref, customer_id, span, WindowSize.DAY, buckets)
@@ -342,7 +345,7 @@ def _window_usage(
     size: WindowSize,
     groups: Mapping[GroupKey, object] | set[GroupKey],
     divisor: Decimal | None,
-    buckets: _Buckets | None,
+    buckets: _Buckets,
 ) -> dict[GroupKey, list[Decimal]]:
     meter = ref.meter
     span = Span(windows[0].start, windows[-1].end)
