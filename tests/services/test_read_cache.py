@@ -27,8 +27,10 @@ from meterbill.services.breakdowns import breakdown_of
 from meterbill.services.catalog import apply_setup, load_catalog, meter_ref
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.invoicing import customer_invoices
+from meterbill.services.reports import range_breakdowns
 from meterbill.services.rollup import fold_pending
 from meterbill.services.usage import period_usage, window_usage
+from meterbill.views.reports import range_window_documents
 from tests.dbsupport import reset_postgres_schema
 from tests.services.support import World, call, open_world, setup
 
@@ -288,6 +290,163 @@ def test_a_cached_breakdown_follows_every_new_event(db_url: str) -> None:
         expected = {5: D("1.07"), 6: D("2.50")}
         assert day_amounts(world.database, read_only=True) == expected
         assert day_amounts(world.database, read_only=False) == expected
+
+
+def range_documents(database: Database, as_of: datetime) -> list[dict[str, object]]:
+    """acme's January day windows as the native API writes them, from a read transaction."""
+    with database.transaction(read_only=True) as session:
+        found = range_breakdowns(session, "acme", span=JANUARY, size=WindowSize.DAY, as_of=as_of)
+    return range_window_documents(found, skip_zero=True)
+
+
+def units_by_day(documents: list[dict[str, object]]) -> dict[str, tuple[str, object]]:
+    """Per window start with a Units line: (the window's status, that line's amount)."""
+    found: dict[str, tuple[str, object]] = {}
+    for document in documents:
+        lines = document["lines"]
+        assert isinstance(lines, list)
+        for line in lines:
+            if line["name"] == "Units":
+                found[str(document["start"])[:10]] = (str(document["status"]), line["amount"])
+    return found
+
+
+def test_a_written_breakdown_window_is_reused_until_usage_or_status_changes(db_url: str) -> None:
+    subscribed = [{"plan": "metered", "starts_at": "2026-01-01T00:00:00Z"}]
+    with open_world(
+        db_url, setup([{"id": "acme", "name": "Acme", "subscriptions": subscribed}]), now=SETUP_AT
+    ) as world:
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        as_of = datetime(2026, 1, 31, 12, tzinfo=UTC)
+        first = range_documents(world.database, as_of)
+        assert units_by_day(first) == {"2026-01-05": ("draft", "1.00")}
+        again = range_documents(world.database, as_of)
+        assert again == first
+        assert all(a is b for a, b in zip(again, first, strict=True))  # written once
+        world.ingest([call("e2", "2026-01-05T11:00:00Z", units=50)], now=NOW)
+        after = range_documents(world.database, as_of)
+        assert units_by_day(after) == {"2026-01-05": ("draft", "1.50")}
+        issued_at = datetime(2026, 2, 5, tzinfo=UTC)
+        world.close(issued_at)
+        issued = range_documents(world.database, issued_at)
+        assert units_by_day(issued) == {"2026-01-05": ("issued", "1.50")}
+
+
+TAXED: dict[str, object] = {
+    "settings": {"taxes": [{"key": "vat20", "name": "VAT 20%", "rate": "0.20"}]},
+    "meters": [
+        {"key": k, "name": k, "event_type": k, "aggregation": "sum", "property": "value"}
+        for k in ("compute", "egress")
+    ],
+    "products": [
+        {
+            "key": "compute",
+            "name": "Compute",
+            "meter": "compute",
+            "price": {"model": "per_unit", "unit_price": "0.40"},
+        },
+        {
+            "key": "egress",
+            "name": "Egress",
+            "meter": "egress",
+            "price": {"model": "per_unit", "unit_price": "0.10"},
+        },
+    ],
+    "plans": [
+        {"key": "growth", "name": "Growth", "interval": "month", "products": ["compute", "egress"]}
+    ],
+    "customers": [
+        {
+            "id": "acme",
+            "name": "Acme",
+            "subscriptions": [{"plan": "growth", "starts_at": "2026-01-01T00:00:00Z"}],
+            "taxes": ["vat20"],
+        }
+    ],
+}
+
+
+def use(txid: str, kind: str, when: str, value: int) -> dict[str, object]:
+    return {
+        "transaction_id": txid,
+        "customer_id": "acme",
+        "event_type": kind,
+        "timestamp": when,
+        "properties": {"value": value},
+    }
+
+
+def line_windows(
+    database: Database, *, read_only: bool
+) -> tuple[dict[tuple[str, int], D], dict[str, object]]:
+    """acme's draft breakdown: each line's non-zero amounts per January day, and each
+    line's figures object (what the read cache keeps per line)."""
+    as_of = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    with database.transaction(read_only=read_only) as session:
+        (view,) = customer_invoices(session, "acme", as_of=as_of)
+        result = breakdown_of(session, view, size=WindowSize.DAY, as_of=as_of)
+    amounts = {
+        (line.name, entry.window.start.day): figure.amount
+        for entry in result.windows
+        for line, figure in entry.lines
+        if figure.amount
+    }
+    first = result.windows[0]
+    sources = {line.name: source for (line, _), source in zip(first.lines, first.sources)}
+    return amounts, sources
+
+
+def test_a_new_event_computes_again_only_the_lines_it_changes_and_the_tax(
+    db_url: str,
+) -> None:
+    with open_world(db_url, TAXED, now=SETUP_AT) as world:
+        world.ingest(
+            [
+                use("c1", "compute", "2026-01-05T10:00:00Z", 10),
+                use("g1", "egress", "2026-01-06T10:00:00Z", 100),
+            ],
+            now=NOW,
+        )
+        before, sources = line_windows(world.database, read_only=True)
+        assert before == {
+            ("Compute", 5): D("4.00"),
+            ("Egress", 6): D("10.00"),
+            ("VAT 20%", 5): D("0.80"),
+            ("VAT 20%", 6): D("2.00"),
+        }
+        world.ingest([use("g2", "egress", "2026-01-07T10:00:00Z", 50)], now=NOW)
+        after, again = line_windows(world.database, read_only=True)
+        assert after == {
+            ("Compute", 5): D("4.00"),
+            ("Egress", 6): D("10.00"),
+            ("Egress", 7): D("5.00"),
+            ("VAT 20%", 5): D("0.80"),
+            ("VAT 20%", 6): D("2.00"),
+            ("VAT 20%", 7): D("1.00"),
+        }
+        assert again["Compute"] is sources["Compute"]  # its usage did not change
+        assert again["Egress"] is not sources["Egress"]
+        assert line_windows(world.database, read_only=False)[0] == after
+        # The same line total, spread differently: only the usage tells them apart.
+        world.ingest(
+            [
+                use("g3", "egress", "2026-01-08T10:00:00Z", 30),
+                use("g4", "egress", "2026-01-06T11:00:00Z", -30),
+            ],
+            now=NOW,
+        )
+        moved = {
+            ("Compute", 5): D("4.00"),
+            ("Egress", 6): D("7.00"),
+            ("Egress", 7): D("5.00"),
+            ("Egress", 8): D("3.00"),
+            ("VAT 20%", 5): D("0.80"),
+            ("VAT 20%", 6): D("1.40"),
+            ("VAT 20%", 7): D("1.00"),
+            ("VAT 20%", 8): D("0.60"),
+        }
+        assert line_windows(world.database, read_only=True)[0] == moved
+        assert line_windows(world.database, read_only=False)[0] == moved
 
 
 # --- property: any interleaving of writes, folds and reads --------------------------------

@@ -5,7 +5,7 @@ into minor units by largest remainder of the exact window amounts, so the window
 add up to the line, and the windows of an invoice to its subtotal.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,7 +24,7 @@ from meterbill.core.periods import Span
 from meterbill.core.pricing import charged, graduated_slices, package_amount
 from meterbill.core.rating import LINE_PURCHASE, Line, piece_key, price_pieces
 
-__all__ = ["WindowFigure", "break_down"]
+__all__ = ["WindowFigure", "break_down", "line_figures", "line_usage", "tax_figures"]
 
 _ZERO = Decimal(0)
 _ADDITIVE = {Aggregation.COUNT, Aggregation.SUM, Aggregation.TIME_WEIGHTED}
@@ -59,23 +59,72 @@ def break_down(
     proportion to the window amounts of the lines ``taxable`` accepts (by default every
     line but purchases), split by largest remainder like every line (spec 6.7).
     """
+    figures = [
+        None
+        if line.type == LINE_TAX
+        else line_figures(line, catalog=catalog, windows=windows, usage=usage, currency=currency)
+        for line in lines
+    ]
+    return tax_figures(lines, figures, windows=windows, currency=currency, taxable=taxable)
+
+
+def line_figures(
+    line: Line,
+    *,
+    catalog: Catalog,
+    windows: Sequence[Span],
+    usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
+    currency: str,
+) -> list[WindowFigure]:
+    """One line's figure in every window (any line but a tax line; see :func:`break_down`).
+
+    It depends on the line, the catalog, the windows, the currency and, of ``usage``, only
+    what :func:`line_usage` returns for the line."""
+    quantities, exacts = _exact_figures(line, catalog, windows, usage)
+    return _figures(line, windows, quantities, exacts, currency)
+
+
+def line_usage(
+    line: Line, catalog: Catalog, usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]]
+) -> tuple[Hashable, ...]:
+    """The part of ``usage`` that :func:`line_figures` reads for ``line``: its group's
+    series of its product (of every price piece of it, for a line of a piece), or nothing
+    for a line without metered usage."""
+    product = catalog.products.get(line.product or "")
+    if product is None or product.meter is None or is_adjustment(line) or line.corrects is not None:
+        return ()
+    group = tuple(value for _, value in line.group)
+    if line.since is None:
+        keys = [product.key]
+    else:
+        # Free quantity carries over from the earlier pieces: all of the product's count.
+        keys = sorted(key for key in usage if key.startswith(f"{product.key}@"))  # piece_key
+    return tuple((key, tuple(usage.get(key, {}).get(group, ()))) for key in keys)
+
+
+def tax_figures(
+    lines: Sequence[Line],
+    figures: Sequence[Sequence[WindowFigure] | None],
+    *,
+    windows: Sequence[Span],
+    currency: str,
+    taxable: Callable[[Line], bool] | None = None,
+) -> list[list[WindowFigure]]:
+    """``figures`` (per line, None for a tax line) with every tax line's figures filled in:
+    its amount in proportion to the window amounts of the lines ``taxable`` accepts."""
     counts = taxable or (lambda line: line.type not in (LINE_PURCHASE, LINE_TAX))
-    result: list[list[WindowFigure] | None] = []
     base = [_ZERO] * len(windows)
-    for line in lines:
-        if line.type == LINE_TAX:
-            result.append(None)
-            continue
-        quantities, exacts = _exact_figures(line, catalog, windows, usage)
-        figures = _figures(line, windows, quantities, exacts, currency)
-        if counts(line):
-            base = [total + figure.amount for total, figure in zip(base, figures, strict=True)]
-        result.append(figures)
-    for position, line in enumerate(lines):
-        if line.type == LINE_TAX:
+    for line, own in zip(lines, figures, strict=True):
+        if own is not None and counts(line):
+            base = [total + figure.amount for total, figure in zip(base, own, strict=True)]
+    result: list[list[WindowFigure]] = []
+    for line, own in zip(lines, figures, strict=True):
+        if own is None:
             exacts = _proportional(line.amount, base)
-            result[position] = _figures(line, windows, [_ZERO] * len(windows), exacts, currency)
-    return [figures for figures in result if figures is not None]
+            result.append(_figures(line, windows, [_ZERO] * len(windows), exacts, currency))
+        else:
+            result.append(list(own))
+    return result
 
 
 def _figures(

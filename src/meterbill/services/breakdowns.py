@@ -6,13 +6,13 @@ correction lines on a later invoice are not broken down again (their usage alrea
 the windows of the period it belongs to).
 """
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from meterbill.core.adjustments import is_adjustment, is_taxable
-from meterbill.core.breakdown import WindowFigure, break_down
+from meterbill.core.adjustments import LINE_TAX, is_adjustment, is_taxable
+from meterbill.core.breakdown import WindowFigure, line_figures, line_usage, tax_figures
 from meterbill.core.invoicing import (
     customer_periods,
     period_anchor,
@@ -26,17 +26,42 @@ from meterbill.db import Session
 from meterbill.db import invoices as invoice_store
 from meterbill.services.catalog import CatalogState, load_catalog
 from meterbill.services.invoicing import InvoiceView, period_quantities
-from meterbill.services.usage import remembered, window_usage
+from meterbill.services.usage import memoized, remembered, window_usage
 
-__all__ = ["InvoiceBreakdown", "WindowLines", "breakdown_of", "visible"]
+__all__ = ["InvoiceBreakdown", "LineFigures", "WindowLines", "breakdown_of", "visible"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineFigures:
+    """One line's figure in every window of a breakdown.
+
+    ``rendered`` keeps what views write from them (keyed by the view and all else it
+    depends on): kept in the read cache, a line's windows are written once, not on every
+    request, and a new event re-writes only the lines it changed.
+    """
+
+    figures: tuple[WindowFigure, ...]
+    rendered: dict[Hashable, object] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class WindowLines:
-    """One window of one invoice: each line's figure in it."""
+    """One window of one invoice: each line's figure in it.
+
+    ``rendered`` keeps what views write from the window, like ``LineFigures.rendered``;
+    ``sources`` are the lines' figures over all windows (same order as ``lines``) and
+    ``index`` this window's place in them.
+    """
 
     window: Span
     lines: tuple[tuple[Line, WindowFigure], ...]
+    sources: tuple[LineFigures, ...] = field(default=(), compare=False, repr=False)
+    index: int = 0
+    rendered: dict[Hashable, object] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,40 +109,44 @@ def breakdown_of(
 ) -> InvoiceBreakdown:
     """The invoice's lines over every window of its period.
 
-    In a read transaction the figures are kept in the read cache under the customer's usage
+    In a read transaction the windows are kept in the read cache under the customer's usage
     stamp, keyed by all else they depend on: the catalog version, the lines, the windows,
-    the currency and the customer's discount scopes (``services.usage.remembered``).
+    the currency and the customer's discount scopes (``services.usage.remembered``); callers
+    must not change them.
     """
     state = load_catalog(session)
     lines = _lines(session, state, view, as_of)
     spans = windows(view.ref.period, size)
     scoped = {discount.key: discount.products for discount in view.customer.discounts}
 
-    def compute(buckets: object) -> tuple[tuple[WindowFigure, ...], ...]:
-        figures = _figures(session, state, view, lines, spans, size, scoped)
-        return tuple(tuple(row) for row in figures)
+    def compute(buckets: object) -> tuple[WindowLines, ...]:
+        sources = tuple(_figures(session, state, view, lines, spans, size, scoped))
+        return tuple(
+            WindowLines(
+                window,
+                tuple((line, sources[n].figures[index]) for n, line in enumerate(lines)),
+                sources,
+                index,
+            )
+            for index, window in enumerate(spans)
+        )
 
     if state.version is None:
-        figures: Sequence[Sequence[WindowFigure]] = compute(None)
-    else:
-        key = (
-            "breakdown",
-            state.version,
-            tuple(lines),
-            tuple(spans),
-            size,
-            view.currency,
-            tuple(sorted(scoped.items())),
-        )
-        figures = remembered(
-            session, view.customer.id, key, compute, weight=lambda f: len(f) * len(spans)
-        )
-    per_window: list[WindowLines] = []
-    for index, window in enumerate(spans):
-        per_window.append(
-            WindowLines(window, tuple((line, figures[n][index]) for n, line in enumerate(lines)))
-        )
-    return InvoiceBreakdown(view, size, tuple(per_window))
+        return InvoiceBreakdown(view, size, compute(None))
+    key = (
+        "breakdown",
+        state.version,
+        tuple(lines),
+        tuple(spans),
+        size,
+        view.currency,
+        tuple(sorted(scoped.items())),
+    )
+    # Twice the figures: the windows' rendered documents live with them.
+    per_window = remembered(
+        session, view.customer.id, key, compute, weight=lambda w: 2 * len(lines) * len(w)
+    )
+    return InvoiceBreakdown(view, size, per_window)
 
 
 def _figures(
@@ -128,8 +157,11 @@ def _figures(
     spans: Sequence[Span],
     size: WindowSize,
     scoped: Mapping[str, tuple[str, ...]],
-) -> list[list[WindowFigure]]:
-    """Per line, its figure in every window (``core.breakdown.break_down``)."""
+) -> list[LineFigures]:
+    """Per line, its figure in every window (``core.breakdown``). In a read transaction
+    each line's figures are kept in the read cache under all they are computed from (the
+    catalog version, the windows, the currency, the line and its usage), so after a new
+    event only the lines whose usage changed are computed again, and their tax lines."""
     catalog = state.catalog
     groups: dict[str, set[tuple[str, ...]]] = {}
     split: dict[tuple[str, datetime], set[tuple[str, ...]]] = {}
@@ -171,14 +203,42 @@ def _figures(
         usage[piece_key(key, since)] = _piece_series(
             session, state, view, key, since, spans, size, wanted
         )
-    return break_down(
+    own: list[LineFigures | None] = []
+    for line in lines:
+        if line.type == LINE_TAX:
+            own.append(None)
+            continue
+
+        def compute(line: Line = line) -> LineFigures:
+            figures = line_figures(
+                line, catalog=catalog, windows=spans, usage=usage, currency=view.currency
+            )
+            return LineFigures(tuple(figures))
+
+        if state.version is None:
+            own.append(compute())
+            continue
+        memo_key = (
+            "line figures",
+            state.version,
+            view.ref.period,  # with size: the windows (``spans`` are the period's windows)
+            size,
+            view.currency,
+            line,
+            line_usage(line, catalog, usage),
+        )
+        own.append(memoized(session, memo_key, compute, weight=2 * len(spans)))
+    every = tax_figures(
         lines,
-        catalog=catalog,
+        [None if figures is None else figures.figures for figures in own],
         windows=spans,
-        usage=usage,
         currency=view.currency,
         taxable=lambda line: is_taxable(line, catalog=catalog, discount_products=scoped),
     )
+    return [
+        figures if figures is not None else LineFigures(tuple(taxed))
+        for figures, taxed in zip(own, every, strict=True)
+    ]
 
 
 def _piece_series(

@@ -38,6 +38,7 @@ from meterbill.db.readcache import ReadCache
 __all__ = [
     "MeterRef",
     "divided",
+    "memoized",
     "meter_series",
     "period_usage",
     "remembered",
@@ -148,6 +149,30 @@ def remembered(
     if store.usage_stamp(session, customer_id) == stamp:
         cache.put(full_key, stamp, result, weight=weight(result))
         buckets.keep()
+    return result
+
+
+_CONTENT = ("content",)
+
+
+def memoized(
+    session: Session, key: tuple[Hashable, ...], compute: Callable[[], T], *, weight: int
+) -> T:
+    """``compute()``, or what it gave before for an equal ``key``, which must hold *every*
+    input of the computation (its content, not a revision: such an entry is never stale).
+
+    Kept in the read cache of read transactions, like :func:`remembered`; a write
+    transaction computes. Callers must not change what they get.
+    """
+    cache = store.read_cache(session)
+    if cache is None:
+        return compute()
+    full_key = ("content", *key)
+    found = cache.get(full_key, _CONTENT)
+    if found is not None:
+        return cast(T, found)
+    result = compute()
+    cache.put(full_key, _CONTENT, result, weight=weight)
     return result
 
 

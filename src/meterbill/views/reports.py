@@ -6,10 +6,12 @@ values without trailing zeros."""
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import cast
 
 from meterbill.core.events import time_text
 from meterbill.core.money import decimal_text, money_text
-from meterbill.services.breakdowns import visible
+from meterbill.core.rating import Line
+from meterbill.services.breakdowns import LineFigures
 from meterbill.services.reports import CreditBalance, RangeWindow, UsageSeries
 
 __all__ = ["credit_balance_document", "range_window_documents", "usage_series_documents"]
@@ -19,39 +21,58 @@ def range_window_documents(
     items: Sequence[RangeWindow], *, skip_zero: bool
 ) -> list[dict[str, object]]:
     """Each window of an invoice's breakdown: its lines (without the all-zero ones when
-    ``skip_zero``) and the total of all its lines. A line's own fields are written once and
-    shared by every window it appears in (a month of days repeats each line 31 times)."""
-    heads: dict[int, tuple[str, str | None, str, dict[str, str]]] = {}
+    ``skip_zero``) and the total of all its lines. A window's document is kept with the
+    window (``WindowLines.rendered``), so a window held in the read cache is written once;
+    callers must not change the documents."""
     documents: list[dict[str, object]] = []
     for item in items:
-        currency = item.invoice.currency
-        lines: list[dict[str, object]] = []
-        for line, fig in visible(item.entry, skip_zero=skip_zero):
-            head = heads.get(id(line))
-            if head is None:
-                head = heads[id(line)] = (line.name, line.product, line.type, line.group_dict)
-            lines.append(
-                {
-                    "name": head[0],
-                    "product": head[1],
-                    "type": head[2],
-                    "group": head[3],
-                    "quantity": decimal_text(fig.quantity),
-                    "amount": money_text(fig.amount, currency),
-                }
-            )
-        total = sum((fig.amount for _, fig in item.entry.lines), Decimal(0))
-        documents.append(
-            {
-                "invoice_id": item.invoice.id,
-                "status": item.invoice.status,
-                "start": time_text(item.entry.window.start),
-                "end": time_text(item.entry.window.end),
-                "lines": lines,
-                "total": money_text(total, currency),
-            }
-        )
+        invoice = item.invoice
+        memo = ("range", invoice.id, invoice.status, invoice.currency, skip_zero)
+        document = item.entry.rendered.get(memo)
+        if document is None:
+            document = item.entry.rendered[memo] = _range_window(item, skip_zero=skip_zero)
+        documents.append(cast(dict[str, object], document))
     return documents
+
+
+def _range_window(item: RangeWindow, *, skip_zero: bool) -> dict[str, object]:
+    entry = item.entry
+    currency = item.invoice.currency
+    lines = [
+        _line_windows(source, line, currency)[entry.index]
+        for source, (line, fig) in zip(entry.sources, entry.lines, strict=True)
+        if not skip_zero or fig.quantity != 0
+    ]
+    total = sum((fig.amount for _, fig in entry.lines), Decimal(0))
+    return {
+        "invoice_id": item.invoice.id,
+        "status": item.invoice.status,
+        "start": time_text(entry.window.start),
+        "end": time_text(entry.window.end),
+        "lines": lines,
+        "total": money_text(total, currency),
+    }
+
+
+def _line_windows(source: LineFigures, line: Line, currency: str) -> list[dict[str, object]]:
+    """A line's document in every window, written once per line and kept with its figures
+    (the figures of one line: ``line`` need not be in the key)."""
+    memo = ("range line", currency)
+    found = source.rendered.get(memo)
+    if found is None:
+        group = line.group_dict
+        found = source.rendered[memo] = [
+            {
+                "name": line.name,
+                "product": line.product,
+                "type": line.type,
+                "group": group,
+                "quantity": decimal_text(fig.quantity),
+                "amount": money_text(fig.amount, currency),
+            }
+            for fig in source.figures
+        ]
+    return cast(list[dict[str, object]], found)
 
 
 def credit_balance_document(balance: CreditBalance) -> dict[str, object]:
