@@ -23,7 +23,7 @@ from meterbill.cli.folding import fold_all
 from meterbill.core.periods import Span, WindowSize
 from meterbill.db import usage as usage_store
 from meterbill.db.database import Database
-from meterbill.services.breakdowns import breakdown_of
+from meterbill.services.breakdowns import LineFigures, breakdown_of
 from meterbill.services.catalog import apply_setup, load_catalog, meter_ref
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
 from meterbill.services.invoicing import customer_invoices
@@ -378,7 +378,7 @@ def use(txid: str, kind: str, when: str, value: int) -> dict[str, object]:
 
 def line_windows(
     database: Database, *, read_only: bool
-) -> tuple[dict[tuple[str, int], D], dict[str, object]]:
+) -> tuple[dict[tuple[str, int], D], dict[str, LineFigures]]:
     """acme's draft breakdown: each line's non-zero amounts per January day, and each
     line's figures object (what the read cache keeps per line)."""
     as_of = datetime(2026, 1, 31, 12, tzinfo=UTC)
@@ -392,7 +392,9 @@ def line_windows(
         if figure.amount
     }
     first = result.windows[0]
-    sources = {line.name: source for (line, _), source in zip(first.lines, first.sources)}
+    sources = {
+        line.name: source for (line, _), source in zip(first.lines, first.sources, strict=True)
+    }
     return amounts, sources
 
 
