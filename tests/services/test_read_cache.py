@@ -23,6 +23,7 @@ from meterbill.cli.folding import fold_all
 from meterbill.core.periods import Span, WindowSize
 from meterbill.db import usage as usage_store
 from meterbill.db.database import Database
+from meterbill.services import usage as usage_service
 from meterbill.services.breakdowns import LineFigures, breakdown_of
 from meterbill.services.catalog import apply_setup, load_catalog, meter_ref
 from meterbill.services.ingest import Status, ingest_batch, rebuild_meter
@@ -228,6 +229,40 @@ def test_a_read_after_a_new_event_reuses_the_buckets_and_adds_the_event(
         fold_all(world.database)  # the fold moves the buckets: read again
         assert totals(world.database, "acme") == (D(2), D(350))
         assert loads != []
+
+
+def test_a_read_after_a_new_event_sums_no_stored_bucket_again(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        world.ingest([call("e1", "2026-01-05T10:00:00Z", units=100)], now=NOW)
+        fold_all(world.database)
+        usage(world.database, "acme", read_only=True)
+        original: Callable[..., Any] = usage_service._stored_pieces
+        summed: list[str] = []
+
+        def counted(session: Any, ref: Any, *args: Any, **kwargs: Any) -> Any:
+            summed.append(ref.meter.key)
+            return original(session, ref, *args, **kwargs)
+
+        monkeypatch.setattr(usage_service, "_stored_pieces", counted)
+        world.ingest(
+            [
+                call("e2", "2026-01-06T10:00:00Z", units=250),
+                call("e3", "2026-01-07T00:00:00Z", units=5),  # the first instant of the 7th
+            ],
+            now=NOW,
+        )
+        found = usage(world.database, "acme", read_only=True)
+        # Order-free meters add the pending events to their kept sums of the stored
+        # buckets; the time-weighted one (nothing pending: ingest writes its buckets) reads.
+        assert set(summed) == {"level"}
+        assert found["calls"] == {NO_GROUP: D(3)}
+        assert found["units"] == {NO_GROUP: D(355)}
+        by_day = [D(0)] * 31
+        by_day[4], by_day[5], by_day[6] = D(100), D(250), D(5)
+        assert found["units by day"] == {NO_GROUP: by_day}
+        assert found == usage(world.database, "acme", read_only=False)
 
 
 def test_a_fold_just_before_the_pending_read_is_not_missed(
@@ -449,6 +484,85 @@ def test_a_new_event_computes_again_only_the_lines_it_changes_and_the_tax(
         }
         assert line_windows(world.database, read_only=True)[0] == moved
         assert line_windows(world.database, read_only=False)[0] == moved
+
+
+def two_customers() -> dict[str, object]:
+    customers = TAXED["customers"]
+    assert isinstance(customers, list)
+    return {**TAXED, "customers": [*customers, {**customers[0], "id": "bolt"}]}
+
+
+def egress(txid: str, customer: str, when: str, value: object) -> dict[str, object]:
+    return {**use(txid, "egress", when, 0), "customer_id": customer, "properties": {"value": value}}
+
+
+def test_lines_of_equal_values_written_differently_keep_their_own_digits(db_url: str) -> None:
+    with open_world(db_url, two_customers(), now=SETUP_AT) as world:
+        # Both lines hold 150.0 units, the days differ only in how they are written.
+        world.ingest(
+            [
+                egress("a1", "acme", "2026-01-06T10:00:00Z", D("100.0")),
+                egress("a2", "acme", "2026-01-07T10:00:00Z", 50),
+                egress("b1", "bolt", "2026-01-06T10:00:00Z", 100),
+                egress("b2", "bolt", "2026-01-07T10:00:00Z", D("50.0")),
+            ],
+            now=NOW,
+        )
+        as_of = datetime(2026, 1, 31, 12, tzinfo=UTC)
+        written: dict[str, list[str]] = {}
+        for customer in ("acme", "bolt"):
+            with world.database.transaction(read_only=True) as session:
+                (view,) = customer_invoices(session, customer, as_of=as_of)
+                result = breakdown_of(session, view, size=WindowSize.DAY, as_of=as_of)
+            written[customer] = [
+                str(f.quantity)
+                for e in result.windows
+                for line, f in e.lines
+                if line.name == "Egress" and f.amount
+            ]
+        assert written == {"acme": ["100.0", "50"], "bolt": ["100", "50.0"]}
+
+
+def draft_lines(database: Database, customer: str, *, read_only: bool) -> dict[str, Any]:
+    """The customer's draft lines by name (objects, to tell reused ones apart)."""
+    as_of = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    with database.transaction(read_only=read_only) as session:
+        (view,) = customer_invoices(session, customer, as_of=as_of)
+    return {line.name: line for line in view.lines}
+
+
+def test_a_new_event_rates_again_only_the_usage_it_changes(db_url: str) -> None:
+    with open_world(db_url, TAXED, now=SETUP_AT) as world:
+        world.ingest(
+            [
+                use("c1", "compute", "2026-01-05T10:00:00Z", 10),
+                use("g1", "egress", "2026-01-06T10:00:00Z", 100),
+            ],
+            now=NOW,
+        )
+        before = draft_lines(world.database, "acme", read_only=True)
+        world.ingest([use("g2", "egress", "2026-01-07T10:00:00Z", D("50.0"))], now=NOW)
+        after = draft_lines(world.database, "acme", read_only=True)
+        assert after["Compute"] is before["Compute"]  # its usage did not change
+        assert (str(after["Egress"].quantity), after["Egress"].amount) == ("150.0", D("15.00"))
+        assert (after["VAT 20%"].amount, before["VAT 20%"].amount) == (D("3.80"), D("2.80"))
+        assert after == draft_lines(world.database, "acme", read_only=False)
+
+
+def test_usage_lines_of_equal_values_written_differently_keep_their_own_digits(
+    db_url: str,
+) -> None:
+    with open_world(db_url, two_customers(), now=SETUP_AT) as world:
+        world.ingest(
+            [
+                egress("a1", "acme", "2026-01-06T10:00:00Z", 150),
+                egress("b1", "bolt", "2026-01-06T10:00:00Z", D("150.0")),
+            ],
+            now=NOW,
+        )
+        acme = draft_lines(world.database, "acme", read_only=True)["Egress"]
+        bolt = draft_lines(world.database, "bolt", read_only=True)["Egress"]
+        assert (str(acme.quantity), str(bolt.quantity)) == ("150", "150.0")
 
 
 # --- property: any interleaving of writes, folds and reads --------------------------------

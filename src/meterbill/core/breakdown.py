@@ -5,7 +5,7 @@ into minor units by largest remainder of the exact window amounts, so the window
 add up to the line, and the windows of an invoice to its subtotal.
 """
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -86,7 +86,7 @@ def line_figures(
 
 def line_usage(
     line: Line, catalog: Catalog, usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]]
-) -> tuple[Hashable, ...]:
+) -> tuple[tuple[str, tuple[Decimal, ...]], ...]:
     """The part of ``usage`` that :func:`line_figures` reads for ``line``: its group's
     series of its product (of every price piece of it, for a line of a piece), or nothing
     for a line without metered usage."""

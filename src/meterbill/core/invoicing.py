@@ -28,7 +28,7 @@ from meterbill.core.credits import expand_grants, opening_balances
 from meterbill.core.errors import Unrepresentable
 from meterbill.core.money import round_money
 from meterbill.core.periods import Span, billing_periods
-from meterbill.core.rating import Line, Totals, rate_period, totals
+from meterbill.core.rating import Line, Remember, Totals, rate_period, totals
 
 __all__ = [
     "Draft",
@@ -245,13 +245,15 @@ def draft_invoices(
     used: Mapping[str, Decimal],
     corrections: Mapping[PeriodRef, Sequence[Line]] = {},
     deductions: Mapping[PeriodRef, Sequence[Line]] = {},
+    remember: Remember | None = None,
 ) -> list[Draft]:
     """Rate the draft periods in order, drawing credits after what issued invoices used.
 
     ``corrections`` maps an issued period (subscription and period) to its late-usage
     lines; the draft chosen by :func:`_carriers` carries them. ``deductions`` maps a draft
     period (one whose invoice was voided) to the lines it deducts because another invoice
-    already billed them as corrections (:func:`deduction`).
+    already billed them as corrections (:func:`deduction`). ``remember``: see
+    :func:`meterbill.core.rating.rate_period`.
     """
     # A recurring grant stands for its occurrences; none starting after the last draft's end
     # can pay any of them (spec 5.5).
@@ -276,6 +278,7 @@ def draft_invoices(
                 purchases=placed.get(ref, ()),
                 anchored_at=period_anchor(customer, catalog, ref),
                 discounts=period_discounts(customer, catalog, ref),
+                remember=remember,
             )
             lines.extend(deductions.get(ref, ()))
             taken = tuple(carried.get(ref, ()))

@@ -6,10 +6,11 @@ once, a subtotal that is the sum of the rounded lines, and the credits drawn.
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from itertools import pairwise
 from string import Formatter
 
@@ -35,6 +36,7 @@ __all__ = [
     "LINE_PURCHASE",
     "Line",
     "PricePiece",
+    "Remember",
     "Totals",
     "corrections",
     "describe",
@@ -46,6 +48,9 @@ __all__ = [
     "rate_period",
     "totals",
 ]
+
+Remember = Callable[[tuple[Hashable, ...], Callable[[], list["Line"]]], Sequence["Line"]]
+"""``remember(key, compute)``: ``compute()``, or what it gave before for an equal ``key``."""
 
 LINE_MINIMUM = "minimum"
 LINE_PURCHASE = "prepaid_credit_purchase"
@@ -185,6 +190,7 @@ def rate_period(
     purchases: Sequence[CreditGrant] = (),
     anchored_at: datetime | None = None,
     discounts: Sequence[Discount] = (),
+    remember: Remember | None = None,
 ) -> list[Line]:
     """Every line of one period: usage and flat products in plan order, then product
     minimum and maximum lines, the plan minimum true-up, the ``discounts`` that apply to
@@ -197,6 +203,11 @@ def rate_period(
     the subscription's ``starts_at`` when the plan is anchored to it
     (``core.invoicing.period_anchor``): a partial period is then prorated against the
     anchored full period, not the calendar one (spec 5.7).
+
+    ``remember(key, compute)`` may return what ``compute()`` gave before for an equal
+    ``key``: each group's usage lines are computed through it, keyed by everything they
+    depend on besides the catalog and the currency (the product, its price piece, the
+    group, and the quantity and free quantity as written), which the caller must add.
     """
     lines: list[Line] = []
     full = full_period(plan.interval, period, anchored_at=anchored_at)
@@ -223,18 +234,22 @@ def rate_period(
                 for group in sorted(quantities):
                     taken = used.get(group, _ZERO)
                     free = max(_ZERO, product.free_quantity - taken)
-                    lines.extend(
-                        _usage_lines(
-                            product,
-                            piece.price,
-                            meter.group_by,
-                            group,
-                            quantities[group],
-                            currency,
-                            since,
-                            free=free,
-                        )
+                    compute = partial(
+                        _usage_lines,
+                        product,
+                        piece.price,
+                        meter.group_by,
+                        group,
+                        quantities[group],
+                        currency,
+                        since,
+                        free=free,
                     )
+                    if remember is None:
+                        lines.extend(compute())
+                    else:
+                        memo = (key, piece.span, since, group, str(quantities[group]), str(free))
+                        lines.extend(remember(memo, compute))
                     used[group] = taken + quantities[group]
         except Unrepresentable as error:
             raise error.within(product=key) from None

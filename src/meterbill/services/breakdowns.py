@@ -48,20 +48,35 @@ class LineFigures:
 
 @dataclass(frozen=True, slots=True)
 class WindowLines:
-    """One window of one invoice: each line's figure in it.
+    """One window of one invoice: each line's figure in it (``lines``).
 
-    ``rendered`` keeps what views write from the window, like ``LineFigures.rendered``;
-    ``sources`` are the lines' figures over all windows (same order as ``lines``) and
-    ``index`` this window's place in them.
+    ``heads`` are the invoice's lines and ``sources`` their figures over all windows (same
+    order), ``index`` this window's place in them; ``rendered`` keeps what views write
+    from the window, like ``LineFigures.rendered``.
     """
 
     window: Span
-    lines: tuple[tuple[Line, WindowFigure], ...]
-    sources: tuple[LineFigures, ...] = field(default=(), compare=False, repr=False)
-    index: int = 0
+    heads: tuple[Line, ...]
+    sources: tuple[LineFigures, ...]
+    index: int
     rendered: dict[Hashable, object] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+    _pairs: list[tuple[tuple[Line, WindowFigure], ...]] = field(
+        default_factory=list, compare=False, hash=False, repr=False
+    )
+
+    @property
+    def lines(self) -> tuple[tuple[Line, WindowFigure], ...]:
+        """Each line with its figure in this window (made on first use)."""
+        if not self._pairs:
+            self._pairs.append(
+                tuple(
+                    (line, source.figures[self.index])
+                    for line, source in zip(self.heads, self.sources, strict=True)
+                )
+            )
+        return self._pairs[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +136,9 @@ def breakdown_of(
 
     def compute(buckets: object) -> tuple[WindowLines, ...]:
         sources = tuple(_figures(session, state, view, lines, spans, size, scoped))
+        heads = tuple(lines)
         return tuple(
-            WindowLines(
-                window,
-                tuple((line, sources[n].figures[index]) for n, line in enumerate(lines)),
-                sources,
-                index,
-            )
-            for index, window in enumerate(spans)
+            WindowLines(window, heads, sources, index) for index, window in enumerate(spans)
         )
 
     if state.version is None:
@@ -176,29 +186,28 @@ def _figures(
                 split.setdefault((line.product, line.since), set()).add(group)
             else:
                 groups.setdefault(line.product, set()).add(group)
-    # One read per meter, however many products price it.
-    by_meter: dict[str, set[tuple[str, ...]]] = {}
+    # One read per meter and divisor, however many products price it.
+    by_meter: dict[tuple[str, Decimal], set[tuple[str, ...]]] = {}
     for key, wanted in groups.items():
-        by_meter.setdefault(catalog.products[key].meter or "", set()).update(wanted)
+        product = catalog.products[key]
+        by_meter.setdefault((product.meter or "", product.quantity_divisor), set()).update(wanted)
     measured = {
-        meter: window_usage(
+        (meter, divisor): window_usage(
             session,
             state.meters[meter],
             customer_id=view.customer.id,
             windows=spans,
             size=size,
             groups=wanted,
-            divisor=None,
+            divisor=divisor,
         )
-        for meter, wanted in by_meter.items()
+        for (meter, divisor), wanted in by_meter.items()
     }
     usage: dict[str, dict[tuple[str, ...], list[Decimal]]] = {}
     for key, wanted in groups.items():
         product = catalog.products[key]
-        series = measured[product.meter or ""]
-        usage[key] = {
-            group: [value / product.quantity_divisor for value in series[group]] for group in wanted
-        }
+        series = measured[product.meter or "", product.quantity_divisor]
+        usage[key] = {group: series[group] for group in wanted}
     for (key, since), wanted in split.items():
         usage[piece_key(key, since)] = _piece_series(
             session, state, view, key, since, spans, size, wanted
@@ -225,7 +234,8 @@ def _figures(
             size,
             view.currency,
             line,
-            line_usage(line, catalog, usage),
+            _digits(line.quantity, line.unit_price, line.exact, line.amount),
+            tuple((key, _digits(*series)) for key, series in line_usage(line, catalog, usage)),
         )
         own.append(memoized(session, memo_key, compute, weight=2 * len(spans)))
     every = tax_figures(
@@ -239,6 +249,12 @@ def _figures(
         figures if figures is not None else LineFigures(tuple(taxed))
         for figures, taxed in zip(own, every, strict=True)
     ]
+
+
+def _digits(*values: Decimal | None) -> tuple[str | None, ...]:
+    """Values as written: equal Decimals may differ in digits (``1.5`` and ``1.50``), which
+    the figures computed from them keep, so a key by content holds the digits too."""
+    return tuple(None if value is None else str(value) for value in values)
 
 
 def _piece_series(

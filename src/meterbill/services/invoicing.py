@@ -17,7 +17,7 @@ Each change writes its webhook events to the outbox in the same transaction
 zero at issue), ``invoice.voided`` and ``credit_note.created``.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -51,6 +51,7 @@ from meterbill.core.money import decimal_text, from_minor, money_text, to_minor
 from meterbill.core.periods import Span
 from meterbill.core.rating import (
     Line,
+    Remember,
     Totals,
     corrections,
     piece_key,
@@ -64,7 +65,7 @@ from meterbill.db.models import CreditApplicationRow, CreditNoteRow, InvoiceLine
 from meterbill.services.catalog import CatalogState, load_catalog, load_customer
 from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.outbox import emit
-from meterbill.services.usage import divided, period_usage
+from meterbill.services.usage import divided, memoized, period_usage
 
 __all__ = [
     "MAX_AS_OF_AHEAD",
@@ -475,6 +476,7 @@ def _drafts(
         used=used,
         corrections=pending,
         deductions=deductions,
+        remember=_usage_lines_memo(session, state, customer.currency),
     )
     result: list[_Pending] = []
     for draft in rated:
@@ -487,6 +489,25 @@ def _drafts(
             )
         )
     return result
+
+
+def _usage_lines_memo(session: Session, state: CatalogState, currency: str) -> Remember | None:
+    """Each group's usage lines kept in the read cache by content (``rate_period``'s key
+    plus the catalog version and the currency): a draft read right after an event rates
+    again only the groups the event changed (``docs/decisions.md`` 55)."""
+    version = state.version
+    if version is None:
+        return None
+
+    def remember(key: tuple[Hashable, ...], compute: Callable[[], list[Line]]) -> Sequence[Line]:
+        return memoized(
+            session,
+            ("usage lines", version, currency, *key),
+            lambda: tuple(compute()),
+            weight=1,
+        )
+
+    return remember
 
 
 def _draft_view(customer: Customer, pending: _Pending) -> InvoiceView:

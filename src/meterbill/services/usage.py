@@ -11,6 +11,7 @@ usage stamp (``db.usage.usage_stamp``), read before computing and again after: a
 kept only if nothing changed meanwhile, and served only while the stamp is the same.
 """
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class MeterRef:
 _READ_ATTEMPTS = 20
 
 T = TypeVar("T")
+S = TypeVar("S")
 V = TypeVar("V")
 
 
@@ -80,6 +82,7 @@ class _Buckets:
         self.cache = cache
         self.revisions = revisions
         self.fresh: dict[Hashable, dict[GroupKey, list[tuple[datetime, Partial]]]] = {}
+        self.summaries: dict[Hashable, tuple[object, int]] = {}
         self.database_reads = 0
 
     def load(
@@ -110,12 +113,25 @@ class _Buckets:
         self.fresh[key] = loaded
         return loaded
 
+    def summary(self, key: Hashable, *, steady: bool) -> object | None:
+        """A summary of stored buckets kept at these revisions (``steady``: the revisions
+        read now are still those the computation began with), else None."""
+        if not steady or self.cache is None:
+            return None
+        return self.cache.get(("summary", *cast(tuple[Hashable, ...], key)), self.revisions)
+
+    def add_summary(self, key: Hashable, value: object, *, weight: int) -> None:
+        """Keep a summary of stored buckets with the bucket reads (see ``keep``)."""
+        self.summaries[("summary", *cast(tuple[Hashable, ...], key))] = (value, weight)
+
     def keep(self) -> None:
         if self.cache is None:
             return
         for key, loaded in self.fresh.items():
             weight = sum(len(pieces) for pieces in loaded.values())
             self.cache.put(key, self.revisions, loaded, weight=weight)
+        for key, (value, weight) in self.summaries.items():
+            self.cache.put(key, self.revisions, value, weight=weight)
 
 
 def remembered(
@@ -202,18 +218,41 @@ def _pieces(
     buckets: _Buckets,
 ) -> Pieces:
     """The partials covering ``span``: buckets, plus the events still pending for them, plus
-    raw events at sub-hour edges.
+    raw events at sub-hour edges (read consistently: :func:`_consistent`)."""
+    return _consistent(
+        session,
+        ref,
+        customer_id,
+        span,
+        buckets,
+        lambda tail, steady: _stored_pieces(
+            session, ref, customer_id, span, coarsest, tail, buckets, steady
+        ),
+    )
+
+
+def _consistent(
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    span: Span,
+    buckets: _Buckets,
+    read: Callable[[list[tuple[int, Event]], bool], T],
+) -> T:
+    """``read(tail, steady)`` of the stored usage with ``tail``, the events still pending in
+    ``span`` (none for a time-weighted meter, which the fold leaves alone), such that no
+    event is in neither or both.
 
     Pending events are read first, buckets next, and the pending ones checked to be still
     pending after: a fold that committed in between (possible under PostgreSQL's read
     committed) would have moved some of them into the buckets just read, and the read is
     made again. SQLite's read transactions see one snapshot, where this never happens.
 
-    Buckets come from the read cache only if the customer's revisions, read after the
-    pending events, are still those the computation started at (``buckets.revisions``):
-    revisions only grow, so they held all along, no fold moved any event meanwhile, and the
-    cached buckets are exactly those the pending events were read against. Buckets read
-    from the database are checked against the pending events as above.
+    ``steady``: the customer's revisions, read after the pending events, are still those
+    the computation started at (``buckets.revisions``), so buckets (or summaries of them)
+    may come from the read cache: revisions only grow, so they held all along, no fold
+    moved any event meanwhile, and the cached buckets are exactly those the pending events
+    were read against. A read that went to the database is checked as above.
     """
     for _ in range(_READ_ATTEMPTS):
         tail = (
@@ -228,13 +267,58 @@ def _pieces(
             and store.usage_stamp(session, customer_id)[:2] == buckets.revisions
         )
         reads_before = buckets.database_reads
-        pieces = _stored_pieces(session, ref, customer_id, span, coarsest, tail, buckets, steady)
+        result = read(tail, steady)
         from_cache = steady and buckets.database_reads == reads_before
         if not tail or from_cache:
-            return pieces
+            return result
         if store.still_pending(session, [event_id for event_id, _ in tail]) == len(tail):
-            return pieces
+            return result
     raise RuntimeError(f"usage of {customer_id} kept moving under {_READ_ATTEMPTS} reads")
+
+
+def _summarized(
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    span: Span,
+    coarsest: WindowSize,
+    buckets: _Buckets,
+    key: tuple[Hashable, ...],
+    summarize: Callable[[Pieces], S],
+    weight: Callable[[S], int],
+) -> tuple[S, list[Event]]:
+    """For an order-free meter over whole hours: ``summarize`` of its stored buckets over
+    ``span`` (kept under the customer's revisions, so a read right after a new event does
+    not summarize them again) and the events still pending in ``span``, read consistently.
+    """
+    full_key = (customer_id, ref.id, ref.meter, span, coarsest, *key)
+
+    def read(tail: list[tuple[int, Event]], steady: bool) -> tuple[S, list[Event]]:
+        found = buckets.summary(full_key, steady=steady)
+        if found is not None:
+            return cast(S, found), [event for _, event in tail]
+        stored = _stored_pieces(session, ref, customer_id, span, coarsest, (), buckets, steady)
+        summary = summarize(stored)
+        buckets.add_summary(full_key, summary, weight=weight(summary))
+        return summary, [event for _, event in tail]
+
+    return _consistent(session, ref, customer_id, span, buckets, read)
+
+
+def _summarizable(ref: MeterRef, span: Span, windows: Sequence[Span] = ()) -> bool:
+    """Whether stored usage over ``span`` (cut into ``windows``) can be summarized apart
+    from the pending events: an order-free meter (its partials merge in any order) over
+    whole hours (no raw-event edge, whose events may still be pending)."""
+    return (
+        ref.folded
+        and _on_the_hour(span.start)
+        and _on_the_hour(span.end)
+        and all(_on_the_hour(window.start) for window in windows)
+    )
+
+
+def _on_the_hour(moment: datetime) -> bool:
+    return moment == floor_to(moment, WindowSize.HOUR)
 
 
 def _stored_pieces(
@@ -323,11 +407,32 @@ def _period_usage(
     divisor: Decimal | None,
     buckets: _Buckets,
 ) -> dict[GroupKey, Decimal]:
+    result: dict[GroupKey, Decimal]
     meter = ref.meter
+    if _summarizable(ref, span):
+        stored, tail = _summarized(
+            session,
+            ref,
+            customer_id,
+            span,
+            WindowSize.DAY,
+            buckets,
+            ("period",),
+            lambda pieces: {group: _merged(mine) for group, mine in pieces.items()},
+            len,
+        )
+        added = aggregate(meter, tail)
+        result = {}
+        for group in stored.keys() | added.keys():
+            partial = _plus(stored.get(group), added.get(group))
+            value = quantity(meter, partial, span=span, carry=None)
+            if has_line(meter, partial, value):
+                result[group] = value if divisor is None else value / divisor
+        return result
     pieces = _pieces(session, ref, customer_id, span, WindowSize.DAY, buckets)
     weighted = meter.aggregation is Aggregation.TIME_WEIGHTED
     carry = _carry_in(session, ref, customer_id, span.start) if weighted else {}
-    result: dict[GroupKey, Decimal] = {}
+    result = {}
     for group in set(pieces) | set(carry):
         partial = _merged(pieces.get(group, []))
         value = quantity(meter, partial, span=span, carry=carry.get(group))
@@ -374,6 +479,8 @@ def _window_usage(
 ) -> dict[GroupKey, list[Decimal]]:
     meter = ref.meter
     span = Span(windows[0].start, windows[-1].end)
+    if _summarizable(ref, span, windows):
+        return _window_sums(session, ref, customer_id, windows, size, groups, divisor, buckets)
     pieces = _pieces(session, ref, customer_id, span, size, buckets)
     weighted = meter.aggregation is Aggregation.TIME_WEIGHTED
     carry = _carry_in(session, ref, customer_id, span.start) if weighted else {}
@@ -394,6 +501,82 @@ def _window_usage(
             value_in_force = carried(partial, value_in_force)
         result[group] = series
     return result
+
+
+Cells = dict[GroupKey, tuple[list[Partial], list[Decimal]]]
+
+
+def _window_sums(
+    session: Session,
+    ref: MeterRef,
+    customer_id: str,
+    windows: Sequence[Span],
+    size: WindowSize,
+    groups: Mapping[GroupKey, object] | set[GroupKey],
+    divisor: Decimal | None,
+    buckets: _Buckets,
+) -> dict[GroupKey, list[Decimal]]:
+    """:func:`_window_usage` of an order-free meter over whole hours: each group's stored
+    partial and value per window are kept under the customer's revisions, and only the
+    windows that pending events fall in are computed again."""
+    meter = ref.meter
+    span = Span(windows[0].start, windows[-1].end)
+
+    def value(partial: Partial, window: Span) -> Decimal:
+        found = quantity(meter, partial, span=window, carry=None)
+        return found if divisor is None else found / divisor
+
+    def summarize(pieces: Pieces) -> Cells:
+        cells: Cells = {}
+        for group, queue in pieces.items():
+            partials: list[Partial] = []
+            index = 0
+            for window in windows:
+                inside: list[tuple[datetime, Partial]] = []
+                while index < len(queue) and queue[index][0] < window.end:
+                    inside.append(queue[index])
+                    index += 1
+                partials.append(_merged(inside))
+            cells[group] = (partials, [value(p, w) for p, w in zip(partials, windows, strict=True)])
+        return cells
+
+    stored, tail = _summarized(
+        session,
+        ref,
+        customer_id,
+        span,
+        size,
+        buckets,
+        ("windows", tuple(windows), divisor),
+        summarize,
+        lambda cells: 2 * len(cells) * len(windows),
+    )
+    ends = [window.end for window in windows]
+    by_window: dict[int, list[Event]] = defaultdict(list)
+    for event in tail:
+        by_window[bisect_right(ends, event.timestamp)].append(event)
+    added: dict[GroupKey, dict[int, Partial]] = defaultdict(dict)
+    for index, events in by_window.items():
+        for group, partial in aggregate(meter, events).items():
+            added[group][index] = partial
+    result: dict[GroupKey, list[Decimal]] = {}
+    for group in groups:
+        found = stored.get(group)
+        partials, values = found if found is not None else ([Partial()] * len(windows), None)
+        if values is None:
+            values = [value(Partial(), window) for window in windows]
+        series = list(values)
+        for index, partial in added.get(group, {}).items():
+            series[index] = value(_plus(partials[index], partial), windows[index])
+        result[group] = series
+    return result
+
+
+def _plus(stored: Partial | None, pending: Partial | None) -> Partial:
+    """Stored and pending partials of one group and slice (order-free meters only)."""
+    if stored is None:
+        return pending if pending is not None else Partial()
+    return stored if pending is None else merge(stored, pending)
 
 
 def divided(values: Mapping[GroupKey, Decimal], divisor: Decimal) -> dict[GroupKey, Decimal]:

@@ -21,36 +21,50 @@ def range_window_documents(
     items: Sequence[RangeWindow], *, skip_zero: bool
 ) -> list[dict[str, object]]:
     """Each window of an invoice's breakdown: its lines (without the all-zero ones when
-    ``skip_zero``) and the total of all its lines. A window's document is kept with the
-    window (``WindowLines.rendered``), so a window held in the read cache is written once;
-    callers must not change the documents."""
+    ``skip_zero``) and the total of all its lines.
+
+    Each line's windows are written once and kept with its figures
+    (``LineFigures.rendered``), and each window's document with the window
+    (``WindowLines.rendered``): what the read cache holds is written once, and a new event
+    writes again only the lines it changed. Callers must not change the documents."""
     documents: list[dict[str, object]] = []
+    columns: dict[int, list[list[dict[str, object]]]] = {}
     for item in items:
-        invoice = item.invoice
+        invoice, entry = item.invoice, item.entry
         memo = ("range", invoice.id, invoice.status, invoice.currency, skip_zero)
-        document = item.entry.rendered.get(memo)
+        document = entry.rendered.get(memo)
         if document is None:
-            document = item.entry.rendered[memo] = _range_window(item, skip_zero=skip_zero)
+            # The windows of one breakdown share their lines' figures and so their columns.
+            mine = columns.get(id(entry.sources))
+            if mine is None:
+                mine = columns[id(entry.sources)] = [
+                    _line_windows(source, line, invoice.currency)
+                    for line, source in zip(entry.heads, entry.sources, strict=True)
+                ]
+            document = entry.rendered[memo] = _range_window(item, mine, skip_zero=skip_zero)
         documents.append(cast(dict[str, object], document))
     return documents
 
 
-def _range_window(item: RangeWindow, *, skip_zero: bool) -> dict[str, object]:
+def _range_window(
+    item: RangeWindow, columns: list[list[dict[str, object]]], *, skip_zero: bool
+) -> dict[str, object]:
     entry = item.entry
-    currency = item.invoice.currency
+    index = entry.index
+    figures = [source.figures[index] for source in entry.sources]
     lines = [
-        _line_windows(source, line, currency)[entry.index]
-        for source, (line, fig) in zip(entry.sources, entry.lines, strict=True)
-        if not skip_zero or fig.quantity != 0
+        column[index]
+        for column, figure in zip(columns, figures, strict=True)
+        if not skip_zero or figure.quantity != 0
     ]
-    total = sum((fig.amount for _, fig in entry.lines), Decimal(0))
+    total = sum((figure.amount for figure in figures), Decimal(0))
     return {
         "invoice_id": item.invoice.id,
         "status": item.invoice.status,
         "start": time_text(entry.window.start),
         "end": time_text(entry.window.end),
         "lines": lines,
-        "total": money_text(total, currency),
+        "total": money_text(total, item.invoice.currency),
     }
 
 
