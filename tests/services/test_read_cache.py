@@ -401,7 +401,7 @@ TAXED: dict[str, object] = {
 }
 
 
-def use(txid: str, kind: str, when: str, value: int) -> dict[str, object]:
+def use(txid: str, kind: str, when: str, value: int | D) -> dict[str, object]:
     return {
         "transaction_id": txid,
         "customer_id": "acme",
