@@ -197,16 +197,16 @@ def pending_events(
     """The customer's events of these types in ``span`` that wait in ``usage_pending``,
     with their ids."""
     query = (
-        select(EventRow)
-        .join(UsagePending, UsagePending.event_id == EventRow.id)
+        select(_EVENTS.c.id, *_EVENT_COLUMNS)
+        .join(UsagePending, UsagePending.event_id == _EVENTS.c.id)
         .where(
             UsagePending.customer_id == customer_id,
-            EventRow.event_type.in_(sorted(set(event_types))),
-            EventRow.timestamp >= span.start,
-            EventRow.timestamp < span.end,
+            _EVENTS.c.event_type.in_(sorted(set(event_types))),
+            _EVENTS.c.timestamp >= span.start,
+            _EVENTS.c.timestamp < span.end,
         )
     )
-    return [(row.id, _event(row)) for row in session.scalars(query)]
+    return [(row[0], _event(row[1:])) for row in session.execute(query)]
 
 
 def still_pending(session: Session, event_ids: Sequence[int]) -> int:
@@ -244,8 +244,8 @@ def take_pending(session: Session, *, limit: int) -> list[Event]:
     raise_revisions(session, {customer_id for _, customer_id in rows})
     events: list[Event] = []
     for chunk in _chunks(sorted(taken), 10000):
-        query = select(EventRow).where(_one_of(EventRow.__table__.c.id, chunk, dialect))
-        events.extend(_event(row) for row in session.scalars(query))
+        query = select(*_EVENT_COLUMNS).where(_one_of(_EVENTS.c.id, chunk, dialect))
+        events.extend(_event(row) for row in session.execute(query))
     return events
 
 
@@ -299,27 +299,34 @@ def pending_count(session: Session) -> int:
     return session.execute(select(func.count()).select_from(UsagePending)).scalar_one()
 
 
-def _event(row: EventRow) -> Event:
-    return Event(
-        transaction_id=row.transaction_id,
-        customer_id=row.customer_id,
-        event_type=row.event_type,
-        timestamp=row.timestamp,
-        properties=_loads_properties(row.properties),
-    )
+_EVENTS = EventRow.__table__
+# Events are read as plain rows (no ORM objects: the fold and every read of pending events
+# go through here), in the order ``_event`` takes them.
+_EVENT_COLUMNS = (
+    _EVENTS.c.transaction_id,
+    _EVENTS.c.customer_id,
+    _EVENTS.c.event_type,
+    _EVENTS.c.timestamp,
+    _EVENTS.c.properties,
+)
+
+
+def _event(row: Sequence[Any]) -> Event:
+    """An event from a row of ``_EVENT_COLUMNS``."""
+    return Event(row[0], row[1], row[2], row[3], _loads_properties(row[4]))
 
 
 def fetch_events(
     session: Session, *, customer_id: str, event_types: Iterable[str], span: Span
 ) -> list[Event]:
     """The customer's raw events of these types with ``timestamp`` in ``span``."""
-    query = select(EventRow).where(
-        EventRow.customer_id == customer_id,
-        EventRow.event_type.in_(sorted(set(event_types))),
-        EventRow.timestamp >= span.start,
-        EventRow.timestamp < span.end,
+    query = select(*_EVENT_COLUMNS).where(
+        _EVENTS.c.customer_id == customer_id,
+        _EVENTS.c.event_type.in_(sorted(set(event_types))),
+        _EVENTS.c.timestamp >= span.start,
+        _EVENTS.c.timestamp < span.end,
     )
-    return [_event(row) for row in session.scalars(query)]
+    return [_event(row) for row in session.execute(query)]
 
 
 def iter_customer_events(
@@ -335,19 +342,19 @@ def iter_customer_events(
     last_id = 0
     types = sorted(set(event_types))
     while True:
-        query = select(EventRow).where(
-            EventRow.customer_id == customer_id,
-            EventRow.event_type.in_(types),
-            EventRow.id > last_id,
+        query = select(_EVENTS.c.id, *_EVENT_COLUMNS).where(
+            _EVENTS.c.customer_id == customer_id,
+            _EVENTS.c.event_type.in_(types),
+            _EVENTS.c.id > last_id,
         )
         if folded_only:
-            waiting = select(UsagePending.event_id).where(UsagePending.event_id == EventRow.id)
+            waiting = select(UsagePending.event_id).where(UsagePending.event_id == _EVENTS.c.id)
             query = query.where(~waiting.exists())
-        rows = session.scalars(query.order_by(EventRow.id).limit(batch)).all()
+        rows = session.execute(query.order_by(_EVENTS.c.id).limit(batch)).all()
         if not rows:
             return
-        last_id = rows[-1].id
-        yield [_event(row) for row in rows]
+        last_id = rows[-1][0]
+        yield [_event(row[1:]) for row in rows]
 
 
 def _start(moment: datetime) -> int:
