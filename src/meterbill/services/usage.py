@@ -487,20 +487,31 @@ def _window_usage(
     result: dict[GroupKey, list[Decimal]] = {}
     for group in groups:
         series: list[Decimal] = []
-        queue = list(pieces.get(group, []))
         value_in_force = carry.get(group)
-        index = 0
-        for window in windows:
-            inside: list[tuple[datetime, Partial]] = []
-            while index < len(queue) and queue[index][0] < window.end:
-                inside.append(queue[index])
-                index += 1
-            partial = _merged(inside)
+        for window, partial in zip(
+            windows, _window_partials(pieces.get(group, []), windows), strict=True
+        ):
             value = quantity(meter, partial, span=window, carry=value_in_force)
             series.append(value if divisor is None else value / divisor)
             value_in_force = carried(partial, value_in_force)
         result[group] = series
     return result
+
+
+def _window_partials(
+    pieces: Sequence[tuple[datetime, Partial]], windows: Sequence[Span]
+) -> list[Partial]:
+    """Each window's partial from time-ordered pieces: a piece counts in the first window
+    it starts before the end of."""
+    partials: list[Partial] = []
+    index = 0
+    for window in windows:
+        inside: list[tuple[datetime, Partial]] = []
+        while index < len(pieces) and pieces[index][0] < window.end:
+            inside.append(pieces[index])
+            index += 1
+        partials.append(_merged(inside))
+    return partials
 
 
 Cells = dict[GroupKey, tuple[list[Partial], list[Decimal]]]
@@ -528,15 +539,8 @@ def _window_sums(
 
     def summarize(pieces: Pieces) -> Cells:
         cells: Cells = {}
-        for group, queue in pieces.items():
-            partials: list[Partial] = []
-            index = 0
-            for window in windows:
-                inside: list[tuple[datetime, Partial]] = []
-                while index < len(queue) and queue[index][0] < window.end:
-                    inside.append(queue[index])
-                    index += 1
-                partials.append(_merged(inside))
+        for group, mine in pieces.items():
+            partials = _window_partials(mine, windows)
             cells[group] = (partials, [value(p, w) for p, w in zip(partials, windows, strict=True)])
         return cells
 
