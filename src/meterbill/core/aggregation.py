@@ -21,7 +21,7 @@ property), in the raw and the bucket path alike.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow
 
 from meterbill.core.catalog import Aggregation, Meter
 from meterbill.core.errors import InvalidEvent
@@ -53,6 +53,12 @@ __all__ = [
 GroupKey = tuple[str, ...]
 _ZERO = Decimal(0)
 _HOUR = Decimal(3600)
+# Sums are exact. An event number has up to 30 integer and 18 decimal digits (spec 7), more
+# than the 28 significant digits of Decimal's default context, and a rounded sum would
+# depend on the order its parts were added in (events, buckets, pending events). 100 digits
+# hold any sum of such numbers up to 10^52 of them; past that ``Inexact`` is raised instead
+# of a silent rounding. PostgreSQL's NUMERIC, which merges buckets there, is exact too.
+_SUMS = Context(prec=100, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 
 
 @dataclass(slots=True)
@@ -145,7 +151,7 @@ def _add(meter: Meter, partial: Partial, event: Event) -> None:
     partial.count += 1
     moment = event.timestamp
     if kind is Aggregation.SUM:
-        partial.total += value
+        partial.total = _SUMS.add(partial.total, value)
     elif kind is Aggregation.MAX:
         partial.maximum = value if partial.maximum is None else max(partial.maximum, value)
     elif kind is Aggregation.LATEST:
@@ -187,7 +193,7 @@ def merge(earlier: Partial, later: Partial) -> Partial:
     merged = Partial(
         count=earlier.count + later.count,
         skipped=earlier.skipped + later.skipped,
-        total=earlier.total + later.total,
+        total=_SUMS.add(earlier.total, later.total),
         maximum=_max(earlier.maximum, later.maximum),
         latest=_latest(earlier.latest, later.latest),
         first=earlier.first or later.first,

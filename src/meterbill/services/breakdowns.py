@@ -186,27 +186,30 @@ def _figures(
                 split.setdefault((line.product, line.since), set()).add(group)
             else:
                 groups.setdefault(line.product, set()).add(group)
-    # One read per meter and divisor, however many products price it.
-    by_meter: dict[tuple[str, Decimal], set[tuple[str, ...]]] = {}
+    # One read per meter and divisor (as written: 10 and 10.0 divide into other digits),
+    # however many products price it.
+    by_meter: dict[tuple[str, str], tuple[Decimal, set[tuple[str, ...]]]] = {}
     for key, wanted in groups.items():
         product = catalog.products[key]
-        by_meter.setdefault((product.meter or "", product.quantity_divisor), set()).update(wanted)
+        divisor = product.quantity_divisor
+        entry = by_meter.setdefault((product.meter or "", str(divisor)), (divisor, set()))
+        entry[1].update(wanted)
     measured = {
-        (meter, divisor): window_usage(
+        read: window_usage(
             session,
-            state.meters[meter],
+            state.meters[read[0]],
             customer_id=view.customer.id,
             windows=spans,
             size=size,
             groups=wanted,
             divisor=divisor,
         )
-        for (meter, divisor), wanted in by_meter.items()
+        for read, (divisor, wanted) in by_meter.items()
     }
     usage: dict[str, dict[tuple[str, ...], list[Decimal]]] = {}
     for key, wanted in groups.items():
         product = catalog.products[key]
-        series = measured[product.meter or "", product.quantity_divisor]
+        series = measured[product.meter or "", str(product.quantity_divisor)]
         usage[key] = {group: series[group] for group in wanted}
     for (key, since), wanted in split.items():
         usage[piece_key(key, since)] = _piece_series(

@@ -66,6 +66,7 @@ class MeterRef:
 
 
 _READ_ATTEMPTS = 20
+_ANY_ORDER = {Aggregation.COUNT, Aggregation.SUM, Aggregation.UNIQUE_COUNT, Aggregation.LATEST}
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -307,10 +308,13 @@ def _summarized(
 
 def _summarizable(ref: MeterRef, span: Span, windows: Sequence[Span] = ()) -> bool:
     """Whether stored usage over ``span`` (cut into ``windows``) can be summarized apart
-    from the pending events: an order-free meter (its partials merge in any order) over
-    whole hours (no raw-event edge, whose events may still be pending)."""
+    from the pending events: a meter whose partials merge to the same value, digits
+    included, in any order (count, sum: its sums are exact, unique_count, latest: ties
+    broken by time and transaction id; not max, which keeps the first of equal values,
+    ``1.5`` or ``1.50``, nor time_weighted) over whole hours (no raw-event edge, whose
+    events may still be pending)."""
     return (
-        ref.folded
+        ref.meter.aggregation in _ANY_ORDER
         and _on_the_hour(span.start)
         and _on_the_hour(span.end)
         and all(_on_the_hour(window.start) for window in windows)
@@ -389,10 +393,16 @@ def period_usage(
         session,
         ref,
         customer_id,
-        ("period", span, divisor),
+        ("period", span, _written(divisor)),
         lambda buckets: _period_usage(session, ref, customer_id, span, divisor, buckets),
         _same,
     )
+
+
+def _written(divisor: Decimal | None) -> str | None:
+    """A divisor in a cache key as written: ``10`` and ``10.0`` are equal Decimals, but
+    values divided by them differ in digits."""
+    return None if divisor is None else str(divisor)
 
 
 def _same(value: V) -> V:
@@ -459,7 +469,7 @@ def window_usage(
         session,
         ref,
         customer_id,
-        ("windows", size, tuple(windows), frozenset(groups), divisor),
+        ("windows", size, tuple(windows), frozenset(groups), _written(divisor)),
         lambda buckets: _window_usage(
             session, ref, customer_id, windows, size, groups, divisor, buckets
         ),
@@ -551,7 +561,7 @@ def _window_sums(
         span,
         size,
         buckets,
-        ("windows", tuple(windows), divisor),
+        ("windows", tuple(windows), _written(divisor)),
         summarize,
         lambda cells: 2 * len(cells) * len(windows),
     )
