@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from meterbill.cli.folding import fold_all, start_folder
+from meterbill.cli.folding import Holds, fold_all, start_folder
 from meterbill.db import usage as usage_store
+from meterbill.services import rollup
 from meterbill.services.catalog import load_catalog, meter_ref
-from meterbill.services.ingest import Status, rebuild_meter
+from meterbill.services.ingest import Status, apply_to_meters, rebuild_meter
 from meterbill.services.invoicing import customer_invoices
 from meterbill.services.rollup import fold_pending, pending_count
 from tests.services.support import World, call, open_world, setup
@@ -140,3 +141,53 @@ def test_the_serve_folder_empties_the_pending_list(db_url: str) -> None:
             thread.join(timeout=10)
         assert pending(world) == 0
         assert lines(world) == EXPECTED
+
+
+def test_a_customer_whose_events_cannot_be_folded_does_not_stop_the_others(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscriptions = [{"plan": "basic", "starts_at": JAN}, {"plan": "metered", "starts_at": JAN}]
+    both = setup(
+        [
+            {"id": "acme", "name": "Acme", "subscriptions": subscriptions},
+            {"id": "bolt", "name": "Bolt", "subscriptions": subscriptions},
+        ]
+    )
+    with open_world(db_url, both, now=SETUP_AT) as world:
+        bolts = [call(f"b{n}", "2026-01-06T10:00:00Z", customer="bolt", units=10) for n in range(4)]
+        # bolt's events come first: they are the oldest in every batch the fold takes.
+        world.ingest(bolts, now=NOW)
+        world.ingest(EVENTS, now=NOW)
+        original: Callable[..., Any] = apply_to_meters
+
+        def failing_for_bolt(session: Any, state: Any, events: Any, **kwargs: Any) -> Any:
+            if any(event.customer_id == "bolt" for event in events):
+                raise ArithmeticError("bolt's buckets cannot take this")
+            return original(session, state, events, **kwargs)
+
+        monkeypatch.setattr(rollup, "apply_to_meters", failing_for_bolt, raising=True)
+        moment = [0.0]
+        holds = Holds(seconds=60, clock=lambda: moment[0])
+        # Batches of 2: bolt's four events alone would fill every batch if it were retried.
+        assert fold_all(world.database, limit=2, holds=holds) == 3  # acme's
+        assert pending(world) == 4  # bolt's, still counted by every read
+        assert lines(world) == EXPECTED
+        bolt = {
+            line.name: (line.quantity, line.amount)
+            for draft in world.invoices("bolt", as_of=AS_OF)
+            for line in draft.lines
+        }
+        assert bolt == {"Calls": (D(4), D("4.00")), "Units": (D(40), D("0.40"))}
+        assert fold_all(world.database, limit=2, holds=holds) == 0  # bolt is held
+        monkeypatch.setattr(rollup, "apply_to_meters", original)
+        assert fold_all(world.database, limit=2, holds=holds) == 0  # still held
+        moment[0] = 61.0
+        assert fold_all(world.database, limit=2, holds=holds) == 4
+        assert pending(world) == 0
+        assert lines(world) == EXPECTED
+        folded = {
+            line.name: (line.quantity, line.amount)
+            for draft in world.invoices("bolt", as_of=AS_OF)
+            for line in draft.lines
+        }
+        assert folded == bolt

@@ -8,42 +8,85 @@ processes share the work. ``meterbill ingest`` folds what it stored before it ex
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from meterbill.db.database import Database
 from meterbill.services.catalog import load_catalog
-from meterbill.services.rollup import FOLD_BATCH, any_pending, fold_pending
+from meterbill.services.rollup import FOLD_BATCH, FoldFailure, any_pending, fold_pending
 
-__all__ = ["fold_all", "start_folder"]
+__all__ = ["HOLD_SECONDS", "Holds", "fold_all", "start_folder"]
 
 log = logging.getLogger("meterbill.fold")
 
 
-def fold_all(database: Database, *, limit: int = FOLD_BATCH) -> int:
-    """Fold batches of ``limit`` until none is left to take; returns the events folded."""
+HOLD_SECONDS = 60.0
+"""How long a folder leaves a customer alone after its events could not be folded."""
+
+
+class Holds:
+    """Customers a folder leaves alone for a while after their fold failed (their events
+    stay pending, so their figures stay exact), so that the others keep being folded."""
+
+    def __init__(self, seconds: float = HOLD_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self.until: dict[str, float] = {}
+
+    def current(self) -> set[str]:
+        now = self.clock()
+        self.until = {customer: end for customer, end in self.until.items() if end > now}
+        return set(self.until)
+
+    def hold(self, failure: FoldFailure) -> None:
+        if failure.customer_id not in self.until:
+            log.error(
+                "could not fold %d events of customer %s (%s); they stay pending, retrying in %s s",
+                failure.events,
+                failure.customer_id,
+                failure.reason,
+                self.seconds,
+            )
+        self.until[failure.customer_id] = self.clock() + self.seconds
+
+
+def fold_all(database: Database, *, limit: int = FOLD_BATCH, holds: Holds | None = None) -> int:
+    """Fold batches of ``limit`` until none is left to take; returns the events folded.
+
+    A customer whose events cannot be folded is held (``holds``; a fresh one by default)
+    and left out of the following batches, so the others are folded all the same."""
+    holds = holds if holds is not None else Holds()
     folded = 0
     # A read transaction first: an idle server's folder never takes SQLite's write lock.
     with database.transaction(read_only=True) as session:
         if not any_pending(session):
             return 0
     while True:
+        failures: list[FoldFailure] = []
         with database.transaction() as session:
-            taken = fold_pending(session, load_catalog(session), limit=limit)
+            taken = fold_pending(
+                session, load_catalog(session), limit=limit, skip=holds.current(), failures=failures
+            )
+        for failure in failures:
+            holds.hold(failure)
         if not taken:
             return folded
-        folded += taken
+        folded += taken - sum(failure.events for failure in failures)
 
 
 def start_folder(database: Database, *, every: float, stop: threading.Event) -> threading.Thread:
     """A daemon thread folding pending events every ``every`` seconds until ``stop``.
 
-    A failing pass is logged and retried at the next tick; until then reads keep adding the
-    pending events themselves, so nothing is missing from any figure meanwhile.
+    A failing pass is logged and retried at the next tick; a customer whose events cannot
+    be folded is held for ``HOLD_SECONDS`` while the others are folded. Meanwhile reads keep
+    adding the pending events themselves, so nothing is missing from any figure.
     """
+    holds = Holds()
 
     def loop() -> None:
         while not stop.wait(every):
             try:
-                fold_all(database)
+                fold_all(database, holds=holds)
             except Exception:
                 log.exception("folding pending events failed; retrying in %s s", every)
 

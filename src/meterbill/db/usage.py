@@ -8,7 +8,7 @@ invoices and breakdowns read a few thousand bucket rows instead of scanning raw 
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -64,6 +64,7 @@ __all__ = [
     "pending_events",
     "raise_revisions",
     "read_cache",
+    "restore_pending",
     "still_pending",
     "take_pending",
     "usage_stamp",
@@ -221,8 +222,11 @@ def still_pending(session: Session, event_ids: Sequence[int]) -> int:
     return found
 
 
-def take_pending(session: Session, *, limit: int) -> list[Event]:
-    """Remove up to ``limit`` events from ``usage_pending`` (oldest first) and return them.
+def take_pending(
+    session: Session, *, limit: int, skip: Collection[str] = ()
+) -> list[tuple[int, Event]]:
+    """Remove up to ``limit`` events from ``usage_pending`` (oldest first, none of the
+    customers in ``skip``) and return them with their ids.
 
     On PostgreSQL rows another transaction is taking are skipped (``SKIP LOCKED``), so
     several folders take disjoint batches; the removal commits or rolls back with the
@@ -231,6 +235,8 @@ def take_pending(session: Session, *, limit: int) -> list[Event]:
     table = UsagePending.__table__
     dialect = session.get_bind().dialect.name
     oldest = select(table.c.event_id).order_by(table.c.event_id).limit(limit)
+    if skip:
+        oldest = oldest.where(table.c.customer_id.not_in(sorted(skip)))
     if dialect == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
     rows = session.execute(
@@ -242,11 +248,23 @@ def take_pending(session: Session, *, limit: int) -> list[Event]:
         return []
     taken = [event_id for event_id, _ in rows]
     raise_revisions(session, {customer_id for _, customer_id in rows})
-    events: list[Event] = []
+    events: list[tuple[int, Event]] = []
     for chunk in _chunks(sorted(taken), 10000):
-        query = select(*_EVENT_COLUMNS).where(_one_of(_EVENTS.c.id, chunk, dialect))
-        events.extend(_event(row) for row in session.execute(query))
+        query = select(_EVENTS.c.id, *_EVENT_COLUMNS).where(_one_of(_EVENTS.c.id, chunk, dialect))
+        events.extend((row[0], _event(row[1:])) for row in session.execute(query))
     return events
+
+
+def restore_pending(session: Session, events: Sequence[tuple[int, Event]]) -> None:
+    """List taken events in ``usage_pending`` again (a fold that could not write them)."""
+    if events:
+        session.execute(
+            insert(UsagePending.__table__),
+            [
+                {"event_id": event_id, "customer_id": event.customer_id}
+                for event_id, event in events
+            ],
+        )
 
 
 def raise_revisions(session: Session, customer_ids: Iterable[str]) -> None:
