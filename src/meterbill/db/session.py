@@ -28,8 +28,10 @@ answer "try again later" without importing SQLAlchemy.
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -136,9 +138,37 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEn
     cursor = dbapi_connection.cursor()
     try:
         for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
+            run_while_locked(partial(cursor.execute, pragma))
     finally:
         cursor.close()
+
+
+def run_while_locked(
+    statement: Callable[[], object],
+    *,
+    patience: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run ``statement``, again while SQLite answers "database is locked", for up to
+    ``patience`` seconds (the busy timeout's length).
+
+    Switching a new database to WAL while other processes open it too can be refused at
+    once, without SQLite's busy handler waiting (several ``meterbill`` processes starting
+    together on one fresh file); any other error, or a lock that outlasts the patience,
+    is raised.
+    """
+    deadline = clock() + patience
+    pause = 0.01
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or clock() + pause > deadline:
+                raise
+        sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _sqlite_on_checkout(
