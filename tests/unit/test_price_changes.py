@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from meterbill.core.aggregation import GroupKey
-from meterbill.core.breakdown import break_down
+from meterbill.core.breakdown import break_down, line_usage
 from meterbill.core.catalog import (
     Aggregation,
     FlatPrice,
@@ -199,6 +199,29 @@ def test_breakdown_windows_of_a_split_line_belong_to_its_piece() -> None:
     assert {f.amount for f in flat_after[7:]} == {D("20.00")}
     assert {f.amount for f in flat_before[:7]} == {D("10.00")}
     assert sum(f.amount for f in flat_before) == D("70.00")
+
+
+def test_a_split_line_reads_the_usage_of_its_piece_and_the_earlier_ones() -> None:
+    usage: Usage = {
+        piece_key("compute", FEBRUARY.start): {(): D(100)},
+        piece_key("compute", MID_FEBRUARY): {(): D(200)},
+    }
+    before, after, flat_before, _ = lines_of(("compute", "platform"), usage)
+    days = windows(FEBRUARY, WindowSize.DAY)
+    first, second = [D(1)] * 28, [D(2)] * 28
+    series: Mapping[str, Mapping[GroupKey, list[D]]] = {
+        piece_key("compute", FEBRUARY.start): {(): first},
+        piece_key("compute", MID_FEBRUARY): {(): second},
+    }
+    # The later piece's free quantity depends on the earlier piece's usage; not the reverse.
+    assert line_usage(before, CATALOG, days, series) == (
+        (piece_key("compute", FEBRUARY.start), tuple(first)),
+    )
+    assert line_usage(after, CATALOG, days, series) == (
+        (piece_key("compute", FEBRUARY.start), tuple(first)),
+        (piece_key("compute", MID_FEBRUARY), tuple(second)),
+    )
+    assert line_usage(flat_before, CATALOG, days, series) == ()  # no meter
 
 
 def _document(changes: list[dict[str, object]]) -> dict[str, object]:

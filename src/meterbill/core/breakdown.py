@@ -85,11 +85,15 @@ def line_figures(
 
 
 def line_usage(
-    line: Line, catalog: Catalog, usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]]
+    line: Line,
+    catalog: Catalog,
+    windows: Sequence[Span],
+    usage: Mapping[str, Mapping[GroupKey, Sequence[Decimal]]],
 ) -> tuple[tuple[str, tuple[Decimal, ...]], ...]:
     """The part of ``usage`` that :func:`line_figures` reads for ``line``: its group's
-    series of its product (of every price piece of it, for a line of a piece), or nothing
-    for a line without metered usage."""
+    series of its product, or for a line of a price piece of its piece and every earlier
+    one (free quantity carries over from them), or nothing for a line without metered
+    usage."""
     product = catalog.products.get(line.product or "")
     if product is None or product.meter is None or is_adjustment(line) or line.corrects is not None:
         return ()
@@ -97,8 +101,12 @@ def line_usage(
     if line.since is None:
         keys = [product.key]
     else:
-        # Free quantity carries over from the earlier pieces: all of the product's count.
-        keys = sorted(key for key in usage if key.startswith(f"{product.key}@"))  # piece_key
+        period = Span(windows[0].start, windows[-1].end)
+        keys = [
+            piece_key(product.key, piece.span.start)
+            for piece in price_pieces(product, period)
+            if piece.span.start <= line.since
+        ]
     return tuple((key, tuple(usage.get(key, {}).get(group, ()))) for key in keys)
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "money_text",
     "round_money",
     "to_minor",
+    "written",
 ]
 
 # ISO 4217 currencies whose minor unit is not the cent. Every other code has two decimals.
@@ -129,6 +130,13 @@ def decimal_text(value: Decimal) -> str:
         return "0"
     text = format(value.normalize(), "f")
     return text
+
+
+def written(value: Decimal | None) -> str | None:
+    """A value with its digits as written (``str``; None stays None), for keys by content:
+    ``1.5`` and ``1.50`` are equal Decimals and hash alike, but what is computed from them
+    keeps their digits, so a key must tell them apart."""
+    return None if value is None else str(value)
 
 
 def money_text(amount: Decimal, currency: str) -> str:

@@ -27,7 +27,7 @@ from meterbill.core.catalog import (
 )
 from meterbill.core.credits import CreditUse, balance_after, draw_credits
 from meterbill.core.errors import Unrepresentable
-from meterbill.core.money import round_money
+from meterbill.core.money import round_money, written
 from meterbill.core.periods import Span, full_period
 from meterbill.core.pricing import rate
 
@@ -248,7 +248,14 @@ def rate_period(
                     if remember is None:
                         lines.extend(compute())
                     else:
-                        memo = (key, piece.span, since, group, str(quantities[group]), str(free))
+                        memo = (
+                            key,
+                            piece.span,
+                            since,
+                            group,
+                            written(quantities[group]),
+                            written(free),
+                        )
                         lines.extend(remember(memo, compute))
                     used[group] = taken + quantities[group]
         except Unrepresentable as error:

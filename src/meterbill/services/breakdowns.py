@@ -20,6 +20,7 @@ from meterbill.core.invoicing import (
     purchases,
     with_taxes,
 )
+from meterbill.core.money import written
 from meterbill.core.periods import Span, WindowSize, windows
 from meterbill.core.rating import Line, piece_key, price_pieces, rate_period
 from meterbill.db import Session
@@ -188,11 +189,11 @@ def _figures(
                 groups.setdefault(line.product, set()).add(group)
     # One read per meter and divisor (as written: 10 and 10.0 divide into other digits),
     # however many products price it.
-    by_meter: dict[tuple[str, str], tuple[Decimal, set[tuple[str, ...]]]] = {}
+    by_meter: dict[tuple[str, str | None], tuple[Decimal, set[tuple[str, ...]]]] = {}
     for key, wanted in groups.items():
         product = catalog.products[key]
         divisor = product.quantity_divisor
-        entry = by_meter.setdefault((product.meter or "", str(divisor)), (divisor, set()))
+        entry = by_meter.setdefault((product.meter or "", written(divisor)), (divisor, set()))
         entry[1].update(wanted)
     measured = {
         read: window_usage(
@@ -209,7 +210,7 @@ def _figures(
     usage: dict[str, dict[tuple[str, ...], list[Decimal]]] = {}
     for key, wanted in groups.items():
         product = catalog.products[key]
-        series = measured[product.meter or "", str(product.quantity_divisor)]
+        series = measured[product.meter or "", written(product.quantity_divisor)]
         usage[key] = {group: series[group] for group in wanted}
     for (key, since), wanted in split.items():
         usage[piece_key(key, since)] = _piece_series(
@@ -238,7 +239,9 @@ def _figures(
             view.currency,
             line,
             _digits(line.quantity, line.unit_price, line.exact, line.amount),
-            tuple((key, _digits(*series)) for key, series in line_usage(line, catalog, usage)),
+            tuple(
+                (key, _digits(*series)) for key, series in line_usage(line, catalog, spans, usage)
+            ),
         )
         own.append(memoized(session, memo_key, compute, weight=2 * len(spans)))
     every = tax_figures(
@@ -255,9 +258,8 @@ def _figures(
 
 
 def _digits(*values: Decimal | None) -> tuple[str | None, ...]:
-    """Values as written: equal Decimals may differ in digits (``1.5`` and ``1.50``), which
-    the figures computed from them keep, so a key by content holds the digits too."""
-    return tuple(None if value is None else str(value) for value in values)
+    """Values as written (``core.money.written``), for a key by content."""
+    return tuple(written(value) for value in values)
 
 
 def _piece_series(

@@ -31,6 +31,7 @@ from meterbill.core.aggregation import (
 )
 from meterbill.core.catalog import Aggregation, Meter
 from meterbill.core.events import Event
+from meterbill.core.money import written
 from meterbill.core.periods import Span, WindowSize, decompose, floor_to
 from meterbill.db import Session
 from meterbill.db import usage as store
@@ -114,16 +115,16 @@ class _Buckets:
         self.fresh[key] = loaded
         return loaded
 
-    def summary(self, key: Hashable, *, steady: bool) -> object | None:
+    def summary(self, key: tuple[Hashable, ...], *, steady: bool) -> object | None:
         """A summary of stored buckets kept at these revisions (``steady``: the revisions
         read now are still those the computation began with), else None."""
         if not steady or self.cache is None:
             return None
-        return self.cache.get(("summary", *cast(tuple[Hashable, ...], key)), self.revisions)
+        return self.cache.get(("summary", *key), self.revisions)
 
-    def add_summary(self, key: Hashable, value: object, *, weight: int) -> None:
+    def add_summary(self, key: tuple[Hashable, ...], value: object, *, weight: int) -> None:
         """Keep a summary of stored buckets with the bucket reads (see ``keep``)."""
-        self.summaries[("summary", *cast(tuple[Hashable, ...], key))] = (value, weight)
+        self.summaries[("summary", *key)] = (value, weight)
 
     def keep(self) -> None:
         if self.cache is None:
@@ -295,13 +296,14 @@ def _summarized(
     full_key = (customer_id, ref.id, ref.meter, span, coarsest, *key)
 
     def read(tail: list[tuple[int, Event]], steady: bool) -> tuple[S, list[Event]]:
+        pending = [event for _, event in tail]
         found = buckets.summary(full_key, steady=steady)
         if found is not None:
-            return cast(S, found), [event for _, event in tail]
+            return cast(S, found), pending
         stored = _stored_pieces(session, ref, customer_id, span, coarsest, (), buckets, steady)
         summary = summarize(stored)
         buckets.add_summary(full_key, summary, weight=weight(summary))
-        return summary, [event for _, event in tail]
+        return summary, pending
 
     return _consistent(session, ref, customer_id, span, buckets, read)
 
@@ -393,16 +395,15 @@ def period_usage(
         session,
         ref,
         customer_id,
-        ("period", span, _written(divisor)),
+        ("period", span, written(divisor)),
         lambda buckets: _period_usage(session, ref, customer_id, span, divisor, buckets),
         _same,
     )
 
 
-def _written(divisor: Decimal | None) -> str | None:
-    """A divisor in a cache key as written: ``10`` and ``10.0`` are equal Decimals, but
-    values divided by them differ in digits."""
-    return None if divisor is None else str(divisor)
+def _over(value: Decimal, divisor: Decimal | None) -> Decimal:
+    """``value`` divided by ``divisor`` (None: not divided)."""
+    return value if divisor is None else value / divisor
 
 
 def _same(value: V) -> V:
@@ -437,7 +438,7 @@ def _period_usage(
             partial = _plus(stored.get(group), added.get(group))
             value = quantity(meter, partial, span=span, carry=None)
             if has_line(meter, partial, value):
-                result[group] = value if divisor is None else value / divisor
+                result[group] = _over(value, divisor)
         return result
     pieces = _pieces(session, ref, customer_id, span, WindowSize.DAY, buckets)
     weighted = meter.aggregation is Aggregation.TIME_WEIGHTED
@@ -447,7 +448,7 @@ def _period_usage(
         partial = _merged(pieces.get(group, []))
         value = quantity(meter, partial, span=span, carry=carry.get(group))
         if has_line(meter, partial, value):
-            result[group] = value if divisor is None else value / divisor
+            result[group] = _over(value, divisor)
     return result
 
 
@@ -469,7 +470,7 @@ def window_usage(
         session,
         ref,
         customer_id,
-        ("windows", size, tuple(windows), frozenset(groups), _written(divisor)),
+        ("windows", size, tuple(windows), frozenset(groups), written(divisor)),
         lambda buckets: _window_usage(
             session, ref, customer_id, windows, size, groups, divisor, buckets
         ),
@@ -502,7 +503,7 @@ def _window_usage(
             windows, _window_partials(pieces.get(group, []), windows), strict=True
         ):
             value = quantity(meter, partial, span=window, carry=value_in_force)
-            series.append(value if divisor is None else value / divisor)
+            series.append(_over(value, divisor))
             value_in_force = carried(partial, value_in_force)
         result[group] = series
     return result
@@ -544,8 +545,7 @@ def _window_sums(
     span = Span(windows[0].start, windows[-1].end)
 
     def value(partial: Partial, window: Span) -> Decimal:
-        found = quantity(meter, partial, span=window, carry=None)
-        return found if divisor is None else found / divisor
+        return _over(quantity(meter, partial, span=window, carry=None), divisor)
 
     def summarize(pieces: Pieces) -> Cells:
         cells: Cells = {}
@@ -561,7 +561,7 @@ def _window_sums(
         span,
         size,
         buckets,
-        ("windows", tuple(windows), _written(divisor)),
+        ("windows", tuple(windows), written(divisor)),
         summarize,
         lambda cells: 2 * len(cells) * len(windows),
     )
@@ -576,10 +576,11 @@ def _window_sums(
     result: dict[GroupKey, list[Decimal]] = {}
     for group in groups:
         found = stored.get(group)
-        partials, values = found if found is not None else ([Partial()] * len(windows), None)
-        if values is None:
-            values = [value(Partial(), window) for window in windows]
-        series = list(values)
+        if found is None:
+            partials = [Partial()] * len(windows)
+            series = [value(Partial(), window) for window in windows]
+        else:
+            partials, series = found[0], list(found[1])
         for index, partial in added.get(group, {}).items():
             series[index] = value(_plus(partials[index], partial), windows[index])
         result[group] = series
