@@ -246,6 +246,7 @@ def draft_invoices(
     corrections: Mapping[PeriodRef, Sequence[Line]] = {},
     deductions: Mapping[PeriodRef, Sequence[Line]] = {},
     remember: Remember | None = None,
+    upto: int | None = None,
 ) -> list[Draft]:
     """Rate the draft periods in order, drawing credits after what issued invoices used.
 
@@ -253,7 +254,9 @@ def draft_invoices(
     lines; the draft chosen by :func:`_carriers` carries them. ``deductions`` maps a draft
     period (one whose invoice was voided) to the lines it deducts because another invoice
     already billed them as corrections (:func:`deduction`). ``remember``: see
-    :func:`meterbill.core.rating.rate_period`.
+    :func:`meterbill.core.rating.rate_period`. ``upto``: rate only the first ``upto``
+    drafts (a close, the ones it issues); which draft carries a correction and which grant
+    occurrences exist still follow every draft, so their figures are those of a full run.
     """
     # A recurring grant stands for its occurrences; none starting after the last draft's end
     # can pay any of them (spec 5.5).
@@ -266,7 +269,7 @@ def draft_invoices(
     placed = purchases(customer, all_periods)
     carried = _carriers(customer, drafts, list(corrections))
     result: list[Draft] = []
-    for ref in sorted(drafts):
+    for ref in sorted(drafts)[:upto]:
         plan: Plan = catalog.plans[ref.plan]
         try:
             lines = rate_period(

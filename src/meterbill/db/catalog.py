@@ -18,6 +18,7 @@ __all__ = [
     "ProductRow",
     "alias_owners",
     "customer_rows",
+    "customers_by_id",
     "get_customer",
     "get_meta",
     "lock_customers",
@@ -115,6 +116,15 @@ def upsert_plan(session: Session, *, key: str, definition: str) -> bool:
 
 def get_customer(session: Session, customer_id: str) -> CustomerRow | None:
     return session.get(CustomerRow, customer_id)
+
+
+def customers_by_id(session: Session, customer_ids: Iterable[str]) -> dict[str, CustomerRow]:
+    """These customers' rows (those that exist), by id."""
+    result: dict[str, CustomerRow] = {}
+    for chunk in _chunks(sorted(set(customer_ids)), 5000):
+        query = select(CustomerRow).where(CustomerRow.id.in_(chunk))
+        result.update({row.id: row for row in session.scalars(query)})
+    return result
 
 
 def customer_rows(

@@ -7,7 +7,7 @@ written once, when its period is closed, and only its status changes afterwards.
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from meterbill.db.models import (
@@ -22,12 +22,16 @@ from meterbill.db.models import (
 
 __all__ = [
     "add_credit_note",
+    "add_invoices",
     "add_payment",
     "credit_applications",
     "credit_note_grants",
     "credit_notes",
     "credit_notes_of",
     "credit_usage",
+    "customers_credit_note_grants",
+    "customers_credit_usage",
+    "customers_invoice_rows",
     "deducted_corrections",
     "flag_late_usage",
     "get_invoice",
@@ -39,6 +43,7 @@ __all__ = [
     "lines_for_period",
     "next_credit_note_number",
     "next_number",
+    "next_numbers",
     "paid_amount",
     "payments",
     "reflag_late_usage",
@@ -48,8 +53,28 @@ __all__ = [
 
 
 def invoice_rows(session: Session, *, customer_id: str) -> list[InvoiceRow]:
-    query = select(InvoiceRow).where(InvoiceRow.customer_id == customer_id)
-    return list(session.scalars(query.order_by(InvoiceRow.period_start, InvoiceRow.plan_key)))
+    return customers_invoice_rows(session, [customer_id]).get(customer_id, [])
+
+
+def customers_invoice_rows(
+    session: Session, customer_ids: Sequence[str]
+) -> dict[str, list[InvoiceRow]]:
+    """Each customer's invoices (period start, then plan), per customer that has any."""
+    result: dict[str, list[InvoiceRow]] = {}
+    for chunk in _chunks(customer_ids):
+        query = select(InvoiceRow).where(InvoiceRow.customer_id.in_(chunk))
+        ordered = query.order_by(
+            InvoiceRow.customer_id, InvoiceRow.period_start, InvoiceRow.plan_key
+        )
+        for row in session.scalars(ordered):
+            result.setdefault(row.customer_id, []).append(row)
+    return result
+
+
+def _chunks(items: Sequence[str], size: int = 5000) -> Iterable[list[str]]:
+    ordered = sorted(set(items))
+    for index in range(0, len(ordered), size):
+        yield ordered[index : index + size]
 
 
 def issued_summaries(
@@ -145,13 +170,25 @@ def lines_for_period(
 
 def credit_usage(session: Session, *, customer_id: str) -> dict[str, int]:
     """Minor units each grant has paid on invoices that are not void."""
-    query = (
-        select(CreditApplicationRow.grant_key, func.sum(CreditApplicationRow.amount))
-        .join(InvoiceRow, InvoiceRow.id == CreditApplicationRow.invoice_id)
-        .where(CreditApplicationRow.customer_id == customer_id, InvoiceRow.status != "void")
-        .group_by(CreditApplicationRow.grant_key)
-    )
-    return {key: int(total) for key, total in session.execute(query)}
+    return customers_credit_usage(session, [customer_id]).get(customer_id, {})
+
+
+def customers_credit_usage(
+    session: Session, customer_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """:func:`credit_usage` per customer that has any."""
+    result: dict[str, dict[str, int]] = {}
+    table = CreditApplicationRow
+    for chunk in _chunks(customer_ids):
+        query = (
+            select(table.customer_id, table.grant_key, func.sum(table.amount))
+            .join(InvoiceRow, InvoiceRow.id == table.invoice_id)
+            .where(table.customer_id.in_(chunk), InvoiceRow.status != "void")
+            .group_by(table.customer_id, table.grant_key)
+        )
+        for customer, key, total in session.execute(query):
+            result.setdefault(customer, {})[key] = int(total)
+    return result
 
 
 def credit_applications(session: Session, invoice_id: str) -> list[CreditApplicationRow]:
@@ -165,13 +202,20 @@ def next_number(session: Session) -> int:
     The counter row stays locked until the transaction ends, so a rolled-back close gives
     its number back and two closers can never take the same one.
     """
+    return next_numbers(session, 1)
+
+
+def next_numbers(session: Session, count: int) -> int:
+    """Take the next ``count`` invoice numbers at once (as :func:`next_number`); returns
+    the first, the others follow it."""
     counter = session.scalar(select(InvoiceCounter).where(InvoiceCounter.id == 1).with_for_update())
     if counter is None:
         counter = InvoiceCounter(id=1, last_number=0)
         session.add(counter)
-    counter.last_number += 1
+    first = counter.last_number + 1
+    counter.last_number += count
     session.flush()
-    return counter.last_number
+    return first
 
 
 def flag_late_usage(session: Session, timestamps: Mapping[str, Sequence[datetime]]) -> int:
@@ -213,6 +257,23 @@ def flag_late_usage(session: Session, timestamps: Mapping[str, Sequence[datetime
             update(InvoiceRow).where(InvoiceRow.id.in_(ordered)).values(late_usage=True)
         )
     return len(hit)
+
+
+def add_invoices(
+    session: Session,
+    invoices: Sequence[Mapping[str, object]],
+    lines: Sequence[Mapping[str, object]],
+    credits: Sequence[Mapping[str, object]],
+) -> None:
+    """Insert issued invoices, their lines and their credit applications (column values),
+    one statement per table whatever their number."""
+    for model, rows in (
+        (InvoiceRow, invoices),
+        (InvoiceLineRow, lines),
+        (CreditApplicationRow, credits),
+    ):
+        if rows:
+            session.execute(insert(model.__table__), [dict(row) for row in rows])
 
 
 def unflag_late_usage(session: Session, invoice_ids: Sequence[str]) -> None:
@@ -301,10 +362,21 @@ def credit_notes_of(session: Session, *, customer_id: str) -> list[CreditNoteRow
 
 def credit_note_grants(session: Session, *, customer_id: str) -> list[CreditNoteRow]:
     """The customer's credit notes that became a credit grant (``granted`` above zero)."""
-    query = select(CreditNoteRow).where(
-        CreditNoteRow.customer_id == customer_id, CreditNoteRow.granted > 0
-    )
-    return list(session.scalars(query.order_by(CreditNoteRow.number)))
+    return customers_credit_note_grants(session, [customer_id]).get(customer_id, [])
+
+
+def customers_credit_note_grants(
+    session: Session, customer_ids: Sequence[str]
+) -> dict[str, list[CreditNoteRow]]:
+    """:func:`credit_note_grants` per customer that has any."""
+    result: dict[str, list[CreditNoteRow]] = {}
+    for chunk in _chunks(customer_ids):
+        query = select(CreditNoteRow).where(
+            CreditNoteRow.customer_id.in_(chunk), CreditNoteRow.granted > 0
+        )
+        for row in session.scalars(query.order_by(CreditNoteRow.number)):
+            result.setdefault(row.customer_id, []).append(row)
+    return result
 
 
 def replacement_number(session: Session, number: int) -> int | None:

@@ -52,6 +52,7 @@ __all__ = [
     "BucketKey",
     "add_buckets",
     "any_pending",
+    "customers_pending",
     "decode_group",
     "delete_buckets",
     "encode_group",
@@ -60,6 +61,7 @@ __all__ = [
     "iter_customer_events",
     "latest_before",
     "load_buckets",
+    "load_customers_buckets",
     "pending_count",
     "pending_events",
     "raise_revisions",
@@ -208,6 +210,26 @@ def pending_events(
         )
     )
     return [(row[0], _event(row[1:])) for row in session.execute(query)]
+
+
+def customers_pending(
+    session: Session, customer_ids: Sequence[str]
+) -> dict[str, list[tuple[int, Event]]]:
+    """Every event of these customers that waits in ``usage_pending``, with its id, per
+    customer that has any."""
+    dialect = session.get_bind().dialect.name
+    result: dict[str, list[tuple[int, Event]]] = {}
+    pending = UsagePending.__table__
+    for chunk in _chunks(sorted(set(customer_ids)), 10000):
+        query = (
+            select(_EVENTS.c.id, *_EVENT_COLUMNS)
+            .join(pending, pending.c.event_id == _EVENTS.c.id)
+            .where(*_among(pending.c.customer_id, chunk, dialect))
+        )
+        for row in session.execute(query):
+            event = _event(row[1:])
+            result.setdefault(event.customer_id, []).append((row[0], event))
+    return result
 
 
 def still_pending(session: Session, event_ids: Sequence[int]) -> int:
@@ -435,35 +457,68 @@ def load_buckets(
     with_values: bool = False,
 ) -> dict[GroupKey, list[tuple[datetime, Partial]]]:
     """Bucket partials of ``size`` starting in ``span``, per group, in time order."""
-    where = and_(
-        UsageBucket.meter_id == meter_id,
-        UsageBucket.customer_id == customer_id,
-        UsageBucket.width == size.seconds,
-        UsageBucket.start >= _start(span.start),
-        UsageBucket.start < _start(span.end),
+    found = load_customers_buckets(
+        session,
+        meter_id=meter_id,
+        customer_ids=[customer_id],
+        size=size,
+        span=span,
+        with_values=with_values,
     )
-    result: dict[GroupKey, list[tuple[datetime, Partial]]] = defaultdict(list)
-    by_key: dict[tuple[str, int], Partial] = {}
+    return found.get(customer_id, {})
+
+
+def load_customers_buckets(
+    session: Session,
+    *,
+    meter_id: int,
+    customer_ids: Sequence[str],
+    size: WindowSize,
+    span: Span,
+    with_values: bool = False,
+) -> dict[str, dict[GroupKey, list[tuple[datetime, Partial]]]]:
+    """:func:`load_buckets` for several customers at once: per customer that has any."""
+    dialect = session.get_bind().dialect.name
+    result: dict[str, dict[GroupKey, list[tuple[datetime, Partial]]]] = {}
     table = UsageBucket.__table__
-    query = select(table).where(where).order_by(table.c.start)
-    for row in session.execute(query).mappings():
-        partial = _partial(row)
-        by_key[(row["group_key"], row["start"])] = partial
-        result[decode_group(row["group_key"])].append((_moment(row["start"]), partial))
-    if with_values:
-        values = select(UsageBucketValue.group_key, UsageBucketValue.start, UsageBucketValue.value)
-        values = values.where(
-            UsageBucketValue.meter_id == meter_id,
-            UsageBucketValue.customer_id == customer_id,
-            UsageBucketValue.width == size.seconds,
-            UsageBucketValue.start >= _start(span.start),
-            UsageBucketValue.start < _start(span.end),
+    values_table = UsageBucketValue.__table__
+    for chunk in _chunks(sorted(set(customer_ids)), 10000):
+        where = and_(
+            table.c.meter_id == meter_id,
+            *_among(table.c.customer_id, chunk, dialect),
+            table.c.width == size.seconds,
+            table.c.start >= _start(span.start),
+            table.c.start < _start(span.end),
         )
-        for group_text, start, value in session.execute(values):
-            bucket = by_key.get((group_text, start))
+        by_key: dict[tuple[str, str, int], Partial] = {}
+        query = select(table).where(where).order_by(table.c.start)
+        for row in session.execute(query).mappings():
+            partial = _partial(row)
+            customer = row["customer_id"]
+            by_key[(customer, row["group_key"], row["start"])] = partial
+            groups = result.setdefault(customer, {})
+            groups.setdefault(decode_group(row["group_key"]), []).append(
+                (_moment(row["start"]), partial)
+            )
+        if not with_values:
+            continue
+        values = select(
+            values_table.c.customer_id,
+            values_table.c.group_key,
+            values_table.c.start,
+            values_table.c.value,
+        ).where(
+            values_table.c.meter_id == meter_id,
+            *_among(values_table.c.customer_id, chunk, dialect),
+            values_table.c.width == size.seconds,
+            values_table.c.start >= _start(span.start),
+            values_table.c.start < _start(span.end),
+        )
+        for customer, group_text_, start, value in session.execute(values):
+            bucket = by_key.get((customer, group_text_, start))
             if bucket is not None:
                 bucket.values.add(value)
-    return dict(result)
+    return result
 
 
 def latest_before(
@@ -771,6 +826,15 @@ def _one_of(
     if dialect == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(list(values))
+
+
+def _among(
+    column: ColumnElement[Any], ids: Sequence[str], dialect: str
+) -> tuple[ColumnElement[bool], ...]:
+    """``column`` is one of these ids (sorted), also said as a range: an index on the column
+    is then scanned over the range alone, whatever the planner knows of the array (on a
+    freshly loaded table PostgreSQL otherwise filters every row of the index against it)."""
+    return (column >= ids[0], column <= ids[-1], _one_of(column, ids, dialect))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

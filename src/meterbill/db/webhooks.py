@@ -65,10 +65,9 @@ def delete_endpoint(session: Session, endpoint_id: str) -> bool:
     return _rowcount(result) > 0
 
 
-def add_deliveries(
-    session: Session, *, message_seq: int, endpoint_ids: Sequence[str], now: datetime
-) -> None:
-    """One pending delivery of the message per endpoint, due at once."""
+def add_deliveries(session: Session, deliveries: Sequence[tuple[int, str, datetime]]) -> None:
+    """For each (message sequence number, endpoint id, now): one pending delivery of the
+    message to the endpoint, due at once."""
     session.add_all(
         WebhookDeliveryRow(
             message_seq=message_seq,
@@ -81,7 +80,7 @@ def add_deliveries(
             locked_by=None,
             created_at=now,
         )
-        for endpoint_id in endpoint_ids
+        for message_seq, endpoint_id, now in deliveries
     )
     session.flush()
 

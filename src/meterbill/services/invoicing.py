@@ -17,13 +17,14 @@ Each change writes its webhook events to the outbox in the same transaction
 zero at issue), ``invoice.voided`` and ``credit_note.created``.
 """
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import takewhile
 
 from meterbill.core.adjustments import LINE_TAX
-from meterbill.core.catalog import CreditGrant, CreditKind, Customer
+from meterbill.core.catalog import Catalog, CreditGrant, CreditKind, Customer
 from meterbill.core.credits import CreditUse
 from meterbill.core.errors import (
     BillingError,
@@ -48,7 +49,7 @@ from meterbill.core.invoicing import (
     span_of,
 )
 from meterbill.core.money import decimal_text, from_minor, money_text, to_minor
-from meterbill.core.periods import Span
+from meterbill.core.periods import EPOCH, Span
 from meterbill.core.rating import (
     Line,
     Remember,
@@ -58,14 +59,14 @@ from meterbill.core.rating import (
     price_pieces,
     rate_period,
 )
-from meterbill.db import Session, savepoint
+from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
 from meterbill.db import invoices as store
-from meterbill.db.models import CreditApplicationRow, CreditNoteRow, InvoiceLineRow, InvoiceRow
-from meterbill.services.catalog import CatalogState, load_catalog, load_customer
+from meterbill.db.models import CreditNoteRow, InvoiceLineRow, InvoiceRow
+from meterbill.services.catalog import CatalogState, load_catalog, load_customer, load_customers
 from meterbill.services.jsonio import dumps_text, loads_exact
-from meterbill.services.outbox import emit
-from meterbill.services.usage import divided, memoized, period_usage
+from meterbill.services.outbox import Outgoing, emit, emit_all
+from meterbill.services.usage import divided, memoized, period_usage, preloaded
 
 __all__ = [
     "MAX_AS_OF_AHEAD",
@@ -226,20 +227,22 @@ def credit_note_event_data(note: CreditNoteView) -> dict[str, object]:
 
 
 def _emit_paid(session: Session, view: InvoiceView, *, via: str, at: datetime) -> None:
-    emit(
-        session,
-        "invoice.paid",
-        {"invoice": invoice_event_data(view), "paid_via": via},
-        at=at,
-        customer_id=view.customer.id,
-    )
+    emit_all(session, [_paid_event(view, via=via, at=at)])
+
+
+def _paid_event(view: InvoiceView, *, via: str, at: datetime) -> Outgoing:
+    data = {"invoice": invoice_event_data(view), "paid_via": via}
+    return Outgoing("invoice.paid", data, at, view.customer.id)
 
 
 def billing_customer(session: Session, customer_id: str) -> Customer:
     """The customer with the grants its credit notes made (kind ``credit_note``, priority
     0, no expiry, from the credit note's time), drawn like any other grant."""
     customer = load_customer(session, customer_id)
-    notes = store.credit_note_grants(session, customer_id=customer_id)
+    return _with_note_grants(customer, store.credit_note_grants(session, customer_id=customer_id))
+
+
+def _with_note_grants(customer: Customer, notes: Sequence[CreditNoteRow]) -> Customer:
     if not notes:
         return customer
     grants = tuple(
@@ -253,6 +256,35 @@ def billing_customer(session: Session, customer_id: str) -> Customer:
         for note in notes
     )
     return replace(customer, credits=customer.credits + grants)
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    """What a customer's drafts are computed from besides usage: the customer as stored,
+    the same with its credit notes' grants (``billing``), its invoices, and the minor units
+    each grant has paid on those that are not void."""
+
+    customer: Customer
+    billing: Customer
+    rows: Sequence[InvoiceRow]
+    used: Mapping[str, int]
+
+
+def _accounts(session: Session, customer_ids: Sequence[str]) -> dict[str, _Account]:
+    """The customers' accounts, read in four statements whatever their number."""
+    rows = store.customers_invoice_rows(session, customer_ids)
+    used = store.customers_credit_usage(session, customer_ids)
+    notes = store.customers_credit_note_grants(session, customer_ids)
+    customers = load_customers(session, customer_ids)
+    result: dict[str, _Account] = {}
+    for customer_id, customer in customers.items():
+        result[customer_id] = _Account(
+            customer,
+            _with_note_grants(customer, notes.get(customer_id, [])),
+            rows.get(customer_id, []),
+            used.get(customer_id, {}),
+        )
+    return result
 
 
 def period_quantities(
@@ -391,32 +423,43 @@ class _Pending:
     replaces: int | None
 
 
+def _unissued(
+    catalog: Catalog, account: _Account, as_of: datetime
+) -> tuple[list[PeriodRef], list[PeriodRef]]:
+    """The customer's periods started by ``as_of``, and those of them with no issued, paid
+    or written-off invoice (the drafts), in order."""
+    refs = customer_periods(account.billing, catalog, until=as_of)
+    stored = {
+        (row.plan_key, row.period_start)
+        for row in account.rows
+        if row.status != "void" or row.written_off
+    }
+    return refs, sorted(ref for ref in refs if (ref.plan, ref.period.start) not in stored)
+
+
 def _drafts(
     session: Session,
     state: CatalogState,
-    customer: Customer,
-    rows: Sequence[InvoiceRow],
+    account: _Account,
     *,
     as_of: datetime,
     accrued: bool = False,
+    upto: int | None = None,
 ) -> list[_Pending]:
     """The customer's drafts: every period with no issued, paid or written-off invoice;
-    ``accrued``: with usage measured up to ``as_of`` (``customer_invoices``)."""
+    ``accrued``: with usage measured up to ``as_of`` (``customer_invoices``); ``upto``:
+    only the first ``upto`` of them (a close: those it issues; see ``draft_invoices``)."""
     catalog = state.catalog
-    customer = billing_customer(session, customer.id)
-    refs = customer_periods(customer, catalog, until=as_of)
-    stored = {
-        (row.plan_key, row.period_start) for row in rows if row.status != "void" or row.written_off
-    }
+    customer, rows = account.billing, account.rows
+    refs, drafts = _unissued(catalog, account, as_of)
+    if not drafts[:upto]:
+        return []
     voids: dict[tuple[str, datetime], list[InvoiceRow]] = {}
     for row in rows:
         if row.status == "void":
             voids.setdefault((row.plan_key, row.period_start), []).append(row)
-    drafts = [ref for ref in refs if (ref.plan, ref.period.start) not in stored]
-    if not drafts:
-        return []
     deductions: dict[PeriodRef, list[Line]] = {}
-    for ref in drafts:
+    for ref in drafts[:upto]:
         if (ref.plan, ref.period.start) not in voids:
             continue
         found = [
@@ -427,10 +470,7 @@ def _drafts(
         ]
         if found:
             deductions[ref] = found
-    used = {
-        key: from_minor(minor, customer.currency)
-        for key, minor in store.credit_usage(session, customer_id=customer.id).items()
-    }
+    used = {key: from_minor(minor, customer.currency) for key, minor in account.used.items()}
     placed = purchases(customer, refs)
     pending: dict[PeriodRef, list[Line]] = {}
     for row in rows:
@@ -471,12 +511,13 @@ def _drafts(
             ref: period_quantities(
                 session, state, customer.id, ref, until=as_of if accrued else None
             )
-            for ref in drafts
+            for ref in drafts[:upto]
         },
         used=used,
         corrections=pending,
         deductions=deductions,
         remember=_usage_lines_memo(session, state, customer.currency),
+        upto=upto,
     )
     result: list[_Pending] = []
     for draft in rated:
@@ -534,8 +575,8 @@ def customer_invoices(
     up to ``as_of`` instead — the charges accrued so far (WarpStream's pending invoice);
     flat fees, minimums, adjustments and purchases are the period's as always."""
     state = load_catalog(session)
-    customer = load_customer(session, customer_id)
-    rows = store.invoice_rows(session, customer_id=customer_id)
+    account = _accounts(session, [customer_id])[customer_id]
+    customer, rows = account.customer, account.rows
     lines = store.invoice_lines(session, [row.id for row in rows])
     replaced = _replaced_by(rows)
     views = [
@@ -544,7 +585,7 @@ def customer_invoices(
     ]
     views.extend(
         _draft_view(customer, d)
-        for d in _drafts(session, state, customer, rows, as_of=as_of, accrued=accrued)
+        for d in _drafts(session, state, account, as_of=as_of, accrued=accrued)
     )
     # A void invoice and its replacement share a period: by number, the draft last.
     return sorted(views, key=lambda view: (view.ref, view.number is None, view.number or 0))
@@ -612,6 +653,10 @@ class CloseResult:
     failed: list[CloseFailure]
 
 
+CLOSE_BATCH = 500
+"""Customers a close reads and writes together (``close_periods``)."""
+
+
 def close_periods(
     session: Session,
     *,
@@ -620,68 +665,117 @@ def close_periods(
 ) -> CloseResult:
     """Finalize every draft whose period end + grace period ≤ ``as_of`` (spec 4.7).
 
-    Each customer is closed in a savepoint: a customer whose invoice cannot be computed
-    (an amount that cannot be represented, spec 7; or any other billing error) gives back
-    what it wrote, invoice numbers included, is reported in ``failed``, and every other
-    customer is still closed. ``progress(done, total)`` is called after each customer.
+    Customers are closed in batches of ``CLOSE_BATCH``, in id order: the batch's write
+    locks are taken, then what its drafts are computed from is read in a few statements
+    for the whole batch (accounts, each meter's day buckets, pending events), each
+    customer's invoices are computed, and the batch's invoices are written together with
+    one block of numbers (``docs/decisions.md`` 57).
+
+    Each customer is computed on its own and writes nothing until all of its invoices are
+    computed: one whose invoice cannot be computed (an amount that cannot be represented,
+    spec 7; or any other billing error) takes no invoice number, is reported in
+    ``failed``, and every other customer is still closed. ``progress(done, total)`` is
+    called after each customer.
     """
     state = load_catalog(session)
     grace = state.catalog.settings.grace_period_hours
     issued: list[InvoiceView] = []
     failed: list[CloseFailure] = []
-    customers = catalog_store.customer_rows(session)
-    for done, customer_row in enumerate(customers, start=1):
-        if progress is not None:
-            progress(done - 1, len(customers))
-        catalog_store.lock_customers(session, [customer_row.id])
-        try:
-            with savepoint(session):
-                issued.extend(_close_customer(session, state, customer_row.id, as_of, grace))
-        except (BillingError, ArithmeticError) as error:
-            problem = error if isinstance(error, BillingError) else _unexpected(error)
-            if isinstance(problem, Unrepresentable):
-                problem = problem.within(customer=customer_row.id)
-            failed.append(CloseFailure(customer_row.id, problem))
+    customers = [row.id for row in catalog_store.customer_rows(session)]
+    total = len(customers)
+    for start in range(0, total, CLOSE_BATCH):
+        batch = customers[start : start + CLOSE_BATCH]
+        catalog_store.lock_customers(session, batch)
+        accounts = _accounts(session, batch)
+        due = _due(state.catalog, accounts, as_of=as_of, grace=grace)
+        ready: list[_Issue] = []
+        with preloaded(session, list(due), _covering(due.values())):
+            for done, customer_id in enumerate(batch, start=start):
+                if progress is not None:
+                    progress(done, total)
+                if customer_id not in due:
+                    continue
+                try:
+                    ready.extend(_issues(session, state, accounts[customer_id], due, as_of))
+                except (BillingError, ArithmeticError) as error:
+                    problem = error if isinstance(error, BillingError) else _unexpected(error)
+                    if isinstance(problem, Unrepresentable):
+                        problem = problem.within(customer=customer_id)
+                    failed.append(CloseFailure(customer_id, problem))
+        issued.extend(_write_issues(session, ready, as_of=as_of))
     if progress is not None:
-        progress(len(customers), len(customers))
+        progress(total, total)
     return CloseResult(issued=issued, failed=failed)
+
+
+def _due(
+    catalog: Catalog, accounts: Mapping[str, _Account], *, as_of: datetime, grace: Decimal
+) -> dict[str, list[PeriodRef]]:
+    """Per customer with any, the drafts a close at ``as_of`` issues: the leading ones
+    (in period order) whose period ended a grace period ago."""
+    result: dict[str, list[PeriodRef]] = {}
+    for customer_id, account in accounts.items():
+        _, drafts = _unissued(catalog, account, as_of)
+        due = list(takewhile(lambda ref: closable(ref, as_of=as_of, grace_hours=grace), drafts))
+        if due:
+            result[customer_id] = due
+    return result
+
+
+def _covering(due: Iterable[Sequence[PeriodRef]]) -> Span:
+    """The span from the earliest of these periods' starts to the latest end."""
+    periods = [ref.period for refs in due for ref in refs]
+    if not periods:
+        return Span(EPOCH, EPOCH)
+    return Span(min(p.start for p in periods), max(p.end for p in periods))
 
 
 def _unexpected(error: ArithmeticError) -> BillingError:
     return Unrepresentable(f"{type(error).__name__}: {error}")
 
 
-def _close_customer(
-    session: Session, state: CatalogState, customer_id: str, as_of: datetime, grace: Decimal
-) -> list[InvoiceView]:
-    customer = load_customer(session, customer_id)
-    rows = store.invoice_rows(session, customer_id=customer.id)
-    issued: list[InvoiceView] = []
-    for pending in _drafts(session, state, customer, rows, as_of=as_of):
-        draft = pending.draft
-        if not closable(draft.ref, as_of=as_of, grace_hours=grace):
-            break
-        try:
-            issued.append(_finalize(session, customer, pending, rows, as_of=as_of))
-        except Unrepresentable as error:
-            raise error.within(customer=customer.id, period=span_of(draft.ref)) from None
-    return issued
+@dataclass(slots=True)
+class _Issue:
+    """One draft a close issues, with its rows ready to write (all but the number)."""
+
+    account: _Account
+    pending: _Pending
+    row: dict[str, object]
+    lines: list[dict[str, object]]
+    credits: list[dict[str, object]]
+    corrected: list[str]
+
+    @property
+    def status(self) -> str:
+        return "paid" if self.pending.draft.totals.total == 0 else "issued"
 
 
-def _finalize(
+def _issues(
     session: Session,
-    customer: Customer,
-    pending: _Pending,
-    rows: Sequence[InvoiceRow],
-    *,
+    state: CatalogState,
+    account: _Account,
+    due: Mapping[str, Sequence[PeriodRef]],
     as_of: datetime,
-) -> InvoiceView:
+) -> list[_Issue]:
+    """The customer's invoices a close issues, computed and turned into rows."""
+    customer = account.customer
+    pendings = _drafts(session, state, account, as_of=as_of, upto=len(due[customer.id]))
+    result = []
+    for pending in pendings:
+        try:
+            result.append(_issue(account, pending, as_of=as_of))
+        except Unrepresentable as error:
+            raise error.within(customer=customer.id, period=span_of(pending.draft.ref)) from None
+    return result
+
+
+def _issue(account: _Account, pending: _Pending, *, as_of: datetime) -> _Issue:
+    customer = account.customer
     draft = pending.draft
     currency = customer.currency
-    number = store.next_number(session)
     figures = draft.totals
     status = "paid" if figures.total == 0 else "issued"
-    row = InvoiceRow(
+    row = dict(
         id=pending.id,
         customer_id=customer.id,
         plan_key=draft.ref.plan,
@@ -689,7 +783,7 @@ def _finalize(
         period_end=draft.ref.period.end,
         currency=currency,
         status=status,
-        number=number,
+        number=None,
         issued_at=as_of,
         paid_at=as_of if status == "paid" else None,
         voided_at=None,
@@ -701,11 +795,9 @@ def _finalize(
         replaces=pending.replaces,
         written_off=False,
     )
-    session.add(row)
-    session.flush()
-    session.add_all(
-        InvoiceLineRow(
-            invoice_id=row.id,
+    lines: list[dict[str, object]] = [
+        dict(
+            invoice_id=pending.id,
             position=position,
             line_key=line.key,
             name=line.name,
@@ -720,53 +812,73 @@ def _finalize(
             description=line.description,
         )
         for position, line in enumerate(draft.lines)
-    )
-    session.add_all(
-        CreditApplicationRow(
-            invoice_id=row.id,
+    ]
+    credits: list[dict[str, object]] = [
+        dict(
+            invoice_id=pending.id,
             grant_key=use.grant,
             customer_id=customer.id,
             kind=use.kind.value,
             amount=to_minor(use.amount, currency),
         )
         for use in figures.credits
-    )
+    ]
     done = {(ref.plan, ref.period.start) for ref in draft.corrected}
-    corrected = [r.id for r in rows if (r.plan_key, r.period_start) in done and r.status != "void"]
-    store.unflag_late_usage(session, corrected)
-    session.flush()
-    view = InvoiceView(
-        id=row.id,
-        customer=customer,
-        ref=draft.ref,
-        status=status,
-        number=number,
-        lines=draft.lines,
-        totals=figures,
-        issued_at=as_of,
-        paid_at=row.paid_at,
-        replaces=pending.replaces,
-    )
-    emit(
+    corrected = [
+        r.id for r in account.rows if (r.plan_key, r.period_start) in done and r.status != "void"
+    ]
+    return _Issue(account, pending, row, lines, credits, corrected)
+
+
+def _write_issues(
+    session: Session, issues: Sequence[_Issue], *, as_of: datetime
+) -> list[InvoiceView]:
+    """Write these invoices with the next numbers of the sequence, in this order, and their
+    webhook events."""
+    if not issues:
+        return []
+    first = store.next_numbers(session, len(issues))
+    for offset, issue in enumerate(issues):
+        issue.row["number"] = first + offset
+    store.add_invoices(
         session,
-        "invoice.issued",
-        {"invoice": invoice_event_data(view)},
-        at=as_of,
-        customer_id=customer.id,
+        [issue.row for issue in issues],
+        [line for issue in issues for line in issue.lines],
+        [use for issue in issues for use in issue.credits],
     )
-    if pending.replaces is not None:
-        void = next((r for r in rows if r.number == pending.replaces), None)
-        replaced = {"id": None if void is None else void.id, "number": pending.replaces}
-        emit(
-            session,
-            "invoice.replaced",
-            {"invoice": invoice_event_data(view), "replaces": replaced},
-            at=as_of,
-            customer_id=customer.id,
+    store.unflag_late_usage(session, [ref for issue in issues for ref in issue.corrected])
+    views: list[InvoiceView] = []
+    events: list[Outgoing] = []
+    for issue in issues:
+        customer, pending = issue.account.customer, issue.pending
+        draft = pending.draft
+        view = InvoiceView(
+            id=pending.id,
+            customer=customer,
+            ref=draft.ref,
+            status=issue.status,
+            number=first + len(views),
+            lines=draft.lines,
+            totals=draft.totals,
+            issued_at=as_of,
+            paid_at=as_of if issue.status == "paid" else None,
+            replaces=pending.replaces,
         )
-    if status == "paid":
-        _emit_paid(session, view, via="zero_total", at=as_of)
-    return view
+        views.append(view)
+        data = invoice_event_data(view)
+        events.append(Outgoing("invoice.issued", {"invoice": data}, as_of, customer.id))
+        if pending.replaces is not None:
+            void = next((r for r in issue.account.rows if r.number == pending.replaces), None)
+            replaced = {"id": None if void is None else void.id, "number": pending.replaces}
+            events.append(
+                Outgoing(
+                    "invoice.replaced", {"invoice": data, "replaces": replaced}, as_of, customer.id
+                )
+            )
+        if issue.status == "paid":
+            events.append(_paid_event(view, via="zero_total", at=as_of))
+    emit_all(session, events)
+    return views
 
 
 PREFIX_CANDIDATES = 10

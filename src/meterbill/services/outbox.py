@@ -15,7 +15,8 @@ Money and quantities in ``data`` are decimal strings, as everywhere in meterbill
 """
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from meterbill.core.events import format_timestamp
@@ -24,7 +25,7 @@ from meterbill.db import outbox as store
 from meterbill.db import webhooks as webhook_store
 from meterbill.services.jsonio import dumps_text, loads_exact
 
-__all__ = ["EVENT_TYPES", "emit", "new_message_id"]
+__all__ = ["EVENT_TYPES", "Outgoing", "emit", "emit_all", "new_message_id"]
 
 EVENT_TYPES = (
     "invoice.issued",
@@ -42,6 +43,18 @@ def new_message_id() -> str:
     return "msg_" + secrets.token_hex(13)
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One event to write to the outbox: its type, its data, when it happened and the
+    customer it is about (None: no single one), which the operator console lists a
+    customer's deliveries by."""
+
+    event_type: str
+    data: Mapping[str, object]
+    at: datetime
+    customer_id: str | None = None
+
+
 def emit(
     session: Session,
     event_type: str,
@@ -50,25 +63,54 @@ def emit(
     at: datetime,
     customer_id: str | None = None,
 ) -> str:
-    """Write one event to the outbox in the caller's transaction; returns its message id.
+    """Write one event to the outbox in the caller's transaction; returns its message id."""
+    return emit_all(session, [Outgoing(event_type, data, at, customer_id)])[0]
 
-    ``customer_id`` is the customer the event is about (None: no single one), which the
-    operator console lists a customer's deliveries by."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}")
-    message_id = new_message_id()
-    payload = dumps_text(
-        {"type": event_type, "timestamp": format_timestamp(at), "data": dict(data)}
+
+def emit_all(session: Session, events: Sequence[Outgoing]) -> list[str]:
+    """Write these events to the outbox in the caller's transaction, in this order, with a
+    pending delivery for each endpoint that wants them; returns their message ids."""
+    for event in events:
+        if event.event_type not in EVENT_TYPES:
+            raise ValueError(f"unknown webhook event type {event.event_type!r}")
+    if not events:
+        return []
+    ids = [new_message_id() for _ in events]
+    store.add_messages(
+        session,
+        [
+            store.NewMessage(
+                id=message_id,
+                event_type=event.event_type,
+                created_at=event.at,
+                payload=dumps_text(
+                    {
+                        "type": event.event_type,
+                        "timestamp": format_timestamp(event.at),
+                        "data": dict(event.data),
+                    }
+                ),
+                customer_id=event.customer_id,
+            )
+            for message_id, event in zip(ids, events, strict=True)
+        ],
     )
-    row = store.add_message(session, message_id, event_type, at, payload, customer_id=customer_id)
-    wanting = [
-        endpoint.id
-        for endpoint in webhook_store.endpoint_rows(session)
-        if _wants(endpoint.event_types, event_type)
-    ]
-    if wanting:
-        webhook_store.add_deliveries(session, message_seq=row.seq, endpoint_ids=wanting, now=at)
-    return message_id
+    endpoints = webhook_store.endpoint_rows(session)
+    wanting = {
+        message_id: [e.id for e in endpoints if _wants(e.event_types, event.event_type)]
+        for message_id, event in zip(ids, events, strict=True)
+    }
+    if any(wanting.values()):
+        seqs = store.sequence_numbers(session, ids)
+        webhook_store.add_deliveries(
+            session,
+            [
+                (seqs[message_id], endpoint_id, event.at)
+                for message_id, event in zip(ids, events, strict=True)
+                for endpoint_id in wanting[message_id]
+            ],
+        )
+    return ids
 
 
 def _wants(event_types: str, event_type: str) -> bool:

@@ -11,11 +11,12 @@ usage stamp (``db.usage.usage_stamp``), read before computing and again after: a
 kept only if nothing changed meanwhile, and served only while the stamp is the same.
 """
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar, cast
 
@@ -39,15 +40,18 @@ from meterbill.db.readcache import ReadCache
 
 __all__ = [
     "MeterRef",
+    "Preload",
     "divided",
     "memoized",
     "meter_series",
     "period_usage",
+    "preloaded",
     "remembered",
     "window_usage",
 ]
 
 _ZERO = Decimal(0)
+_ONE_DAY = timedelta(seconds=WindowSize.DAY.seconds)
 Pieces = dict[GroupKey, list[tuple[datetime, Partial]]]
 
 
@@ -80,9 +84,15 @@ class _Buckets:
     computation turns out to have seen one state (``keep``). Without a cache (a write
     transaction) every read goes to the database."""
 
-    def __init__(self, cache: ReadCache | None = None, revisions: tuple[int, int] = (0, 0)) -> None:
+    def __init__(
+        self,
+        cache: ReadCache | None = None,
+        revisions: tuple[int, int] = (0, 0),
+        preload: "Preload | None" = None,
+    ) -> None:
         self.cache = cache
         self.revisions = revisions
+        self.preload = preload
         self.fresh: dict[Hashable, dict[GroupKey, list[tuple[datetime, Partial]]]] = {}
         self.summaries: dict[Hashable, tuple[object, int]] = {}
         self.database_reads = 0
@@ -98,6 +108,10 @@ class _Buckets:
         cached: bool,
     ) -> dict[GroupKey, list[tuple[datetime, Partial]]]:
         unique = ref.meter.aggregation is Aggregation.UNIQUE_COUNT
+        if self.preload is not None:
+            held = self.preload.buckets(session, ref, customer_id, size, segment)
+            if held is not None:
+                return held
         key = ("buckets", customer_id, ref.id, ref.meter, size, segment)
         if cached and self.cache is not None:
             found = self.cache.get(key, self.revisions)
@@ -136,6 +150,101 @@ class _Buckets:
             self.cache.put(key, self.revisions, value, weight=weight)
 
 
+_PRELOAD_INFO = "meterbill.usage_preload"
+
+
+class Preload:
+    """Many customers' stored usage read at once, for a batch that computes each of them in
+    turn (a close): per meter, their day buckets over ``span`` in one statement, and all
+    their pending events in another, instead of two statements per customer and meter.
+
+    Valid only while the caller holds these customers' write locks: then no fold and no
+    ingest can change their events, buckets or pending list, so what was read once holds
+    for the whole batch (and needs no pending-first check, :func:`_consistent`). Anything
+    else (hours, raw-event edges, other customers, other spans) is read as always.
+    """
+
+    def __init__(self, customers: Collection[str], span: Span) -> None:
+        self.customers = frozenset(customers)
+        self.span = Span(floor_to(span.start, WindowSize.DAY), _ceil_day(span.end))
+        self._days: dict[int, dict[str, Pieces]] = {}
+        self._pending: dict[str, list[tuple[int, Event]]] | None = None
+
+    def buckets(
+        self, session: Session, ref: MeterRef, customer_id: str, size: WindowSize, segment: Span
+    ) -> Pieces | None:
+        """The customer's ``size`` buckets starting in ``segment``, or None if not held."""
+        if (
+            size is not WindowSize.DAY
+            or customer_id not in self.customers
+            or segment.start < self.span.start
+            or segment.end > self.span.end
+        ):
+            return None
+        if ref.id not in self._days:
+            self._days[ref.id] = store.load_customers_buckets(
+                session,
+                meter_id=ref.id,
+                customer_ids=sorted(self.customers),
+                size=WindowSize.DAY,
+                span=self.span,
+                with_values=ref.meter.aggregation is Aggregation.UNIQUE_COUNT,
+            )
+        result: Pieces = {}
+        for group, pieces in self._days[ref.id].get(customer_id, {}).items():
+            low = bisect_left(pieces, segment.start, key=_start_of)
+            high = bisect_left(pieces, segment.end, key=_start_of)
+            if low < high:
+                result[group] = pieces[low:high]
+        return result
+
+    def pending(self, ref: MeterRef, customer_id: str, span: Span) -> list[tuple[int, Event]]:
+        """The customer's pending events of the meter in ``span`` (none for a meter the
+        fold leaves alone)."""
+        if not ref.folded:
+            return []
+        if self._pending is None:
+            raise RuntimeError("Preload.pending before Preload.read_pending")
+        types = ref.meter.event_types
+        return [
+            (event_id, event)
+            for event_id, event in self._pending.get(customer_id, ())
+            if event.event_type in types and span.contains(event.timestamp)
+        ]
+
+    def read_pending(self, session: Session) -> None:
+        self._pending = store.customers_pending(session, sorted(self.customers))
+
+
+def _start_of(piece: tuple[datetime, Partial]) -> datetime:
+    return piece[0]
+
+
+def _ceil_day(moment: datetime) -> datetime:
+    day = floor_to(moment, WindowSize.DAY)
+    return day if day == moment else day + _ONE_DAY
+
+
+@contextmanager
+def preloaded(session: Session, customers: Collection[str], span: Span) -> Iterator[Preload]:
+    """Read these customers' usage in bulk (:class:`Preload`) within the block; the caller
+    holds their write locks for the whole block."""
+    preload = Preload(customers, span)
+    preload.read_pending(session)
+    session.info[_PRELOAD_INFO] = preload
+    try:
+        yield preload
+    finally:
+        session.info.pop(_PRELOAD_INFO, None)
+
+
+def _preload(session: Session, customer_id: str) -> Preload | None:
+    found = session.info.get(_PRELOAD_INFO)
+    if isinstance(found, Preload) and customer_id in found.customers:
+        return found
+    return None
+
+
 def remembered(
     session: Session,
     customer_id: str,
@@ -156,7 +265,7 @@ def remembered(
     """
     cache = store.read_cache(session)
     if cache is None:
-        return compute(_Buckets())
+        return compute(_Buckets(preload=_preload(session, customer_id)))
     full_key = ("usage", customer_id, *key)
     stamp = store.usage_stamp(session, customer_id)
     found = cache.get(full_key, stamp)
@@ -256,6 +365,8 @@ def _consistent(
     moved any event meanwhile, and the cached buckets are exactly those the pending events
     were read against. A read that went to the database is checked as above.
     """
+    if buckets.preload is not None:
+        return read(buckets.preload.pending(ref, customer_id, span), False)
     for _ in range(_READ_ATTEMPTS):
         tail = (
             store.pending_events(
