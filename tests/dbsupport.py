@@ -49,11 +49,12 @@ def _autocommit_engine(url: str) -> Engine:
 
 
 @contextmanager
-def fresh_postgres_database(url: str | None = None) -> Iterator[str]:
+def fresh_postgres_database(url: str | None = None, *, options: str = "") -> Iterator[str]:
     """Create an empty database ``meterbill_test_<random>`` next to ``url`` and yield its URL.
 
-    ``url`` defaults to :func:`postgres_url_from_env`. The database is dropped on exit, even
-    when connections to it are still open.
+    ``url`` defaults to :func:`postgres_url_from_env`; ``options`` are added to its
+    ``CREATE DATABASE`` (a collation, say). The database is dropped on exit, even when
+    connections to it are still open.
     """
     server_url = url or postgres_url_from_env()
     if server_url is None:
@@ -62,7 +63,7 @@ def fresh_postgres_database(url: str | None = None) -> Iterator[str]:
     admin = _autocommit_engine(server_url)
     try:
         with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" {options}'.strip())
         try:
             yield (
                 make_url(database_url(server_url))

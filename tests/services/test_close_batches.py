@@ -6,16 +6,21 @@ every aggregation, credits, a late event's corrections and a void's replacement.
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from meterbill.core.invoicing import closable
+from meterbill.core.periods import Span
+from meterbill.db import Session
+from meterbill.db import usage as usage_store
 from meterbill.services import invoicing
 from meterbill.services.catalog import load_catalog
 from meterbill.services.ingest import Status
 from meterbill.services.invoicing import InvoiceView, void_invoice
 from meterbill.services.rollup import fold_pending
-from tests.services.support import World, open_world
+from tests.dbsupport import POSTGRES_SKIP_REASON, fresh_postgres_database, postgres_url_from_env
+from tests.services.support import World, call, open_world, setup
 
 JAN = "2026-01-01T00:00:00Z"
 GRACE = 24
@@ -280,3 +285,67 @@ def test_a_close_issues_what_a_read_showed_whatever_the_batch(
         again = check_close(world, at("2026-03-03T00:00:00"), first_number=len(issued) + 1)
         assert any(view.replaces == january.number for view in again)
         assert any(line.corrects is not None for view in again for line in view.lines)
+
+
+# Collations where these ids sort differently from Python's code-point order.
+EN_US = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+MIXED = ["Bolt", "acme", "cust-2", "cust_1", "cust3"]
+
+
+def test_a_close_reads_every_customer_whatever_the_collation() -> None:
+    """Batch reads name their customers by a range whose bounds PostgreSQL computes: under
+    ICU en-US ``acme`` < ``Bolt`` and ``cust_1`` < ``cust-2``, the reverse of Python's order,
+    and bounds computed in Python left customers out (a review found them issued at 0)."""
+    server = postgres_url_from_env()
+    if server is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    customers: list[dict[str, object]] = [
+        {"id": name, "name": name, "subscriptions": [{"plan": "basic", "starts_at": JAN}]}
+        for name in MIXED
+    ]
+    with (
+        fresh_postgres_database(server, options=EN_US) as url,
+        open_world(url, setup(customers), now=at("2025-12-01T00:00:00")) as world,
+    ):
+        calls = [
+            call(f"{name}-{n}", f"2026-01-{10 + n:02d}T10:00:00Z", customer=name)
+            for name in MIXED
+            for n in range(3)
+        ]
+        assert set(world.ingest(calls, now=at("2026-01-20T00:00:00"))) == {Status.ACCEPTED}
+        with world.database.transaction() as session:  # some folded, some pending
+            fold_pending(session, load_catalog(session), limit=7)
+        result = world.close(at("2026-02-03T00:00:00"))
+        assert sorted((v.customer.id, v.totals.total) for v in result.issued) == [
+            (name, Decimal("3.00")) for name in sorted(MIXED)
+        ]
+
+
+def test_a_customer_with_years_unclosed_reads_its_buckets_alone(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Customers due for the same periods read their buckets together; one due for two
+    years reads alone, so it never makes the others read two years (a review found one
+    span for the whole batch: 24 times the buckets needed)."""
+    reads: list[tuple[tuple[str, ...], Span]] = []
+    real = usage_store.load_customers_buckets
+
+    def spy(session: Session, **given: Any) -> Any:
+        reads.append((tuple(given["customer_ids"]), given["span"]))
+        return real(session, **given)
+
+    monkeypatch.setattr(usage_store, "load_customers_buckets", spy)
+    customers: list[dict[str, object]] = [
+        {"id": name, "name": name, "subscriptions": [{"plan": "basic", "starts_at": start}]}
+        for name, start in (("a", JAN), ("b", JAN), ("old", "2024-01-01T00:00:00Z"))
+    ]
+    with open_world(db_url, setup(customers), now=at("2023-12-01T00:00:00")) as world:
+        calls = [call(f"{n}-1", "2026-01-10T10:00:00Z", customer=n) for n in ("a", "b", "old")]
+        assert set(world.ingest(calls, now=at("2026-01-20T00:00:00"))) == {Status.ACCEPTED}
+        fold_all(world)
+        result = world.close(at("2026-02-03T00:00:00"))
+        assert len(result.issued) == 2 + 25
+        assert sorted(reads) == [
+            (("a", "b"), Span(at("2026-01-01T00:00:00"), at("2026-02-01T00:00:00"))),
+            (("old",), Span(at("2024-01-01T00:00:00"), at("2026-02-01T00:00:00"))),
+        ]

@@ -145,3 +145,34 @@ def test_the_background_closer_closes_the_others_and_logs_the_failure(
             assert invoice_rows(session, customer_id="big") == []
         assert numbers[0] == 1
         assert numbers == sorted(numbers)
+
+
+def test_a_current_period_that_cannot_be_invoiced_does_not_hold_back_an_ended_one(
+    db_url: str,
+) -> None:
+    """A close rates only the periods it issues (``docs/decisions.md`` 57): big's January
+    (one unit) is issued although its February, still open, already cannot be represented;
+    the close that reaches February reports big as before."""
+    events = [
+        call("a1", "2026-01-05T00:00:00Z", customer="acme"),
+        call("b0", "2026-01-05T00:00:00Z", customer="big", units=1),
+        call("b1", "2026-02-01T00:00:00Z", customer="big", units=5000),
+        call("b2", "2026-02-02T00:00:00Z", customer="big", units=5000),
+    ]
+    with open_world(db_url, document(), now=at("2026-01-01T00:00:00")) as world:
+        assert world.ingest(events, now=at("2026-02-02T12:00:00")) == [Status.ACCEPTED] * 4
+        result = world.close(at("2026-02-03T00:00:00"))
+        assert result.failed == []
+        assert [(v.customer.id, v.number, v.totals.total) for v in result.issued] == [
+            ("acme", 1, D("1.00")),
+            ("big", 2, D(HUGE_PRICE)),
+            ("zeta", 3, D("0")),
+        ]
+        later = world.close(at("2026-03-02T00:00:00"))
+        assert [(v.customer.id, v.number) for v in later.issued] == [("acme", 4), ("zeta", 5)]
+        [failure] = later.failed
+        assert failure.customer_id == "big"
+        assert failure.message.startswith(
+            "customer 'big', product 'units', period 2026-02-01T00:00:00Z → "
+            "2026-03-01T00:00:00Z: amount "
+        )

@@ -17,6 +17,7 @@ __all__ = [
     "PlanRow",
     "ProductRow",
     "alias_owners",
+    "customer_ids",
     "customer_rows",
     "customers_by_id",
     "get_customer",
@@ -116,6 +117,11 @@ def upsert_plan(session: Session, *, key: str, definition: str) -> bool:
 
 def get_customer(session: Session, customer_id: str) -> CustomerRow | None:
     return session.get(CustomerRow, customer_id)
+
+
+def customer_ids(session: Session) -> list[str]:
+    """Every customer's id, in order."""
+    return list(session.scalars(select(CustomerRow.id).order_by(CustomerRow.id)))
 
 
 def customers_by_id(session: Session, customer_ids: Iterable[str]) -> dict[str, CustomerRow]:

@@ -7,7 +7,7 @@ written once, when its period is closed, and only its status changes afterwards.
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from meterbill.db.models import (
@@ -19,6 +19,7 @@ from meterbill.db.models import (
     InvoiceRow,
     PaymentRow,
 )
+from meterbill.db.session import insert_rows
 
 __all__ = [
     "add_credit_note",
@@ -272,8 +273,7 @@ def add_invoices(
         (InvoiceLineRow, lines),
         (CreditApplicationRow, credits),
     ):
-        if rows:
-            session.execute(insert(model.__table__), [dict(row) for row in rows])
+        insert_rows(session, model.__table__, rows)
 
 
 def unflag_late_usage(session: Session, invoice_ids: Sequence[str]) -> None:

@@ -29,12 +29,12 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
@@ -51,6 +51,7 @@ __all__ = [
     "READ_ONLY_OPTION",
     "create_engine_for",
     "database_url",
+    "insert_rows",
     "make_sessionmaker",
     "savepoint",
     "storage_failure",
@@ -209,6 +210,34 @@ def upsert_insert(
     """The ``insert`` of the session's dialect, the one with ``on_conflict_do_nothing`` and
     ``on_conflict_do_update`` (PostgreSQL and SQLite share their shape)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert ``rows`` (column values; every row names the same columns) into ``table``:
+    one ``COPY`` on PostgreSQL, one ``executemany`` elsewhere. COPY takes the values as
+    the columns' types bind them (``UtcMicros``, ``DecimalText``…), so what is stored is
+    what an ``INSERT`` would store; it spares psycopg's per-row pipeline, about 13 µs a row.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), [dict(row) for row in rows])
+        return
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    binders = [table.c[name].type.bind_processor(dialect) for name in names]
+    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    row[name] if bind is None else bind(row[name])
+                    for name, bind in zip(names, binders, strict=True)
+                ]
+            )
 
 
 # Operational failures: the database cannot do the work now, whatever the request was.

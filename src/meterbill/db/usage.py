@@ -213,10 +213,10 @@ def pending_events(
 
 
 def customers_pending(
-    session: Session, customer_ids: Sequence[str]
+    session: Session, customer_ids: Sequence[str], span: Span
 ) -> dict[str, list[tuple[int, Event]]]:
-    """Every event of these customers that waits in ``usage_pending``, with its id, per
-    customer that has any."""
+    """These customers' events in ``span`` that wait in ``usage_pending``, with their ids,
+    per customer that has any."""
     dialect = session.get_bind().dialect.name
     result: dict[str, list[tuple[int, Event]]] = {}
     pending = UsagePending.__table__
@@ -224,7 +224,11 @@ def customers_pending(
         query = (
             select(_EVENTS.c.id, *_EVENT_COLUMNS)
             .join(pending, pending.c.event_id == _EVENTS.c.id)
-            .where(*_among(pending.c.customer_id, chunk, dialect))
+            .where(
+                *_among(pending.c.customer_id, chunk, dialect),
+                _EVENTS.c.timestamp >= span.start,
+                _EVENTS.c.timestamp < span.end,
+            )
         )
         for row in session.execute(query):
             event = _event(row[1:])
@@ -831,10 +835,19 @@ def _one_of(
 def _among(
     column: ColumnElement[Any], ids: Sequence[str], dialect: str
 ) -> tuple[ColumnElement[bool], ...]:
-    """``column`` is one of these ids (sorted), also said as a range: an index on the column
-    is then scanned over the range alone, whatever the planner knows of the array (on a
-    freshly loaded table PostgreSQL otherwise filters every row of the index against it)."""
-    return (column >= ids[0], column <= ids[-1], _one_of(column, ids, dialect))
+    """``column`` is one of these ids. On PostgreSQL also said as a range whose bounds the
+    database computes from the same array, so that an index on the column is scanned over
+    the range alone whatever the planner knows of the array (on a freshly loaded table it
+    otherwise filters every row of the index against it). The bounds must come from the
+    database: its collation (en-US, say) need not order text as Python does."""
+    if dialect != "postgresql":
+        return (_one_of(column, ids, dialect),)
+    listed = func.unnest(
+        bindparam(None, list(ids), type_=postgresql.ARRAY(column.type))
+    ).column_valued("listed")
+    low = select(func.min(listed)).scalar_subquery()
+    high = select(func.max(listed)).scalar_subquery()
+    return (column >= low, column <= high, _one_of(column, ids, dialect))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

@@ -7,7 +7,7 @@ whose definition changed has its buckets rebuilt from the raw events.
 
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,9 +36,9 @@ __all__ = [
     "apply_setup",
     "current_setup",
     "customer_choices",
+    "customer_from_row",
     "load_catalog",
     "load_customer",
-    "load_customers",
     "meter_ref",
     "save_customer",
 ]
@@ -119,19 +119,11 @@ def load_customer(session: Session, customer_id: str) -> Customer:
     row = store.get_customer(session, customer_id)
     if row is None:
         raise NotFound(f"customer '{customer_id}' not found")
-    return _customer(row)
+    return customer_from_row(row)
 
 
-def load_customers(session: Session, customer_ids: Sequence[str]) -> dict[str, Customer]:
-    """These customers by id, read in one statement; a missing one is :class:`NotFound`."""
-    rows = store.customers_by_id(session, customer_ids)
-    for customer_id in customer_ids:
-        if customer_id not in rows:
-            raise NotFound(f"customer '{customer_id}' not found")
-    return {customer_id: _customer(rows[customer_id]) for customer_id in customer_ids}
-
-
-def _customer(row: CustomerRow) -> Customer:
+def customer_from_row(row: CustomerRow) -> Customer:
+    """The customer a stored row defines."""
     definition = loads_exact(row.definition)
     return parse_customer(definition, f"customers.{row.id}", limits=False)
 

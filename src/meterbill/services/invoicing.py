@@ -17,7 +17,7 @@ Each change writes its webhook events to the outbox in the same transaction
 zero at issue), ``invoice.voided`` and ``credit_note.created``.
 """
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -49,7 +49,7 @@ from meterbill.core.invoicing import (
     span_of,
 )
 from meterbill.core.money import decimal_text, from_minor, money_text, to_minor
-from meterbill.core.periods import EPOCH, Span
+from meterbill.core.periods import Span
 from meterbill.core.rating import (
     Line,
     Remember,
@@ -63,7 +63,7 @@ from meterbill.db import Session
 from meterbill.db import catalog as catalog_store
 from meterbill.db import invoices as store
 from meterbill.db.models import CreditNoteRow, InvoiceLineRow, InvoiceRow
-from meterbill.services.catalog import CatalogState, load_catalog, load_customer, load_customers
+from meterbill.services.catalog import CatalogState, customer_from_row, load_catalog, load_customer
 from meterbill.services.jsonio import dumps_text, loads_exact
 from meterbill.services.outbox import Outgoing, emit, emit_all
 from meterbill.services.usage import divided, memoized, period_usage, preloaded
@@ -270,20 +270,38 @@ class _Account:
     used: Mapping[str, int]
 
 
-def _accounts(session: Session, customer_ids: Sequence[str]) -> dict[str, _Account]:
-    """The customers' accounts, read in four statements whatever their number."""
+def _account(session: Session, customer_id: str) -> _Account:
+    """The customer's account (:class:`NotFound` if there is no such customer)."""
+    found = _accounts(session, [customer_id])[customer_id]
+    if isinstance(found, _Account):
+        return found
+    raise found
+
+
+def _accounts(
+    session: Session, customer_ids: Sequence[str]
+) -> dict[str, _Account | BillingError | ArithmeticError]:
+    """The customers' accounts, read in four statements whatever their number; a customer
+    whose account cannot be made (its stored definition does not read) maps to why."""
     rows = store.customers_invoice_rows(session, customer_ids)
     used = store.customers_credit_usage(session, customer_ids)
     notes = store.customers_credit_note_grants(session, customer_ids)
-    customers = load_customers(session, customer_ids)
-    result: dict[str, _Account] = {}
-    for customer_id, customer in customers.items():
-        result[customer_id] = _Account(
-            customer,
-            _with_note_grants(customer, notes.get(customer_id, [])),
-            rows.get(customer_id, []),
-            used.get(customer_id, {}),
-        )
+    stored = catalog_store.customers_by_id(session, customer_ids)
+    result: dict[str, _Account | BillingError | ArithmeticError] = {}
+    for customer_id in customer_ids:
+        try:
+            row = stored.get(customer_id)
+            if row is None:
+                raise NotFound(f"customer '{customer_id}' not found")
+            customer = customer_from_row(row)
+            result[customer_id] = _Account(
+                customer,
+                _with_note_grants(customer, notes.get(customer_id, [])),
+                rows.get(customer_id, []),
+                used.get(customer_id, {}),
+            )
+        except (BillingError, ArithmeticError) as error:
+            result[customer_id] = error
     return result
 
 
@@ -575,7 +593,7 @@ def customer_invoices(
     up to ``as_of`` instead — the charges accrued so far (WarpStream's pending invoice);
     flat fees, minimums, adjustments and purchases are the period's as always."""
     state = load_catalog(session)
-    account = _accounts(session, [customer_id])[customer_id]
+    account = _account(session, customer_id)
     customer, rows = account.customer, account.rows
     lines = store.invoice_lines(session, [row.id for row in rows])
     replaced = _replaced_by(rows)
@@ -681,27 +699,40 @@ def close_periods(
     grace = state.catalog.settings.grace_period_hours
     issued: list[InvoiceView] = []
     failed: list[CloseFailure] = []
-    customers = [row.id for row in catalog_store.customer_rows(session)]
+    customers = catalog_store.customer_ids(session)
     total = len(customers)
     for start in range(0, total, CLOSE_BATCH):
         batch = customers[start : start + CLOSE_BATCH]
         catalog_store.lock_customers(session, batch)
         accounts = _accounts(session, batch)
-        due = _due(state.catalog, accounts, as_of=as_of, grace=grace)
+        due: dict[str, list[PeriodRef]] = {}
+        for customer_id in batch:
+            try:
+                account = accounts[customer_id]
+                if not isinstance(account, _Account):
+                    raise account
+                refs = _due(state.catalog, account, as_of=as_of, grace=grace)
+            except (BillingError, ArithmeticError) as error:
+                failed.append(_close_failure(customer_id, error))
+                continue
+            if refs:
+                due[customer_id] = refs
+        spans = {
+            customer_id: Span(refs[0].period.start, max(ref.period.end for ref in refs))
+            for customer_id, refs in due.items()
+        }
         ready: list[_Issue] = []
-        with preloaded(session, list(due), _covering(due.values())):
+        with preloaded(session, spans):
             for done, customer_id in enumerate(batch, start=start):
                 if progress is not None:
                     progress(done, total)
-                if customer_id not in due:
+                account = accounts[customer_id]
+                if customer_id not in due or not isinstance(account, _Account):
                     continue
                 try:
-                    ready.extend(_issues(session, state, accounts[customer_id], due, as_of))
+                    ready.extend(_issues(session, state, account, len(due[customer_id]), as_of))
                 except (BillingError, ArithmeticError) as error:
-                    problem = error if isinstance(error, BillingError) else _unexpected(error)
-                    if isinstance(problem, Unrepresentable):
-                        problem = problem.within(customer=customer_id)
-                    failed.append(CloseFailure(customer_id, problem))
+                    failed.append(_close_failure(customer_id, error))
         issued.extend(_write_issues(session, ready, as_of=as_of))
     if progress is not None:
         progress(total, total)
@@ -709,25 +740,19 @@ def close_periods(
 
 
 def _due(
-    catalog: Catalog, accounts: Mapping[str, _Account], *, as_of: datetime, grace: Decimal
-) -> dict[str, list[PeriodRef]]:
-    """Per customer with any, the drafts a close at ``as_of`` issues: the leading ones
-    (in period order) whose period ended a grace period ago."""
-    result: dict[str, list[PeriodRef]] = {}
-    for customer_id, account in accounts.items():
-        _, drafts = _unissued(catalog, account, as_of)
-        due = list(takewhile(lambda ref: closable(ref, as_of=as_of, grace_hours=grace), drafts))
-        if due:
-            result[customer_id] = due
-    return result
+    catalog: Catalog, account: _Account, *, as_of: datetime, grace: Decimal
+) -> list[PeriodRef]:
+    """The drafts a close at ``as_of`` issues: the leading ones (in period order) whose
+    period ended a grace period ago."""
+    _, drafts = _unissued(catalog, account, as_of)
+    return list(takewhile(lambda ref: closable(ref, as_of=as_of, grace_hours=grace), drafts))
 
 
-def _covering(due: Iterable[Sequence[PeriodRef]]) -> Span:
-    """The span from the earliest of these periods' starts to the latest end."""
-    periods = [ref.period for refs in due for ref in refs]
-    if not periods:
-        return Span(EPOCH, EPOCH)
-    return Span(min(p.start for p in periods), max(p.end for p in periods))
+def _close_failure(customer_id: str, error: BillingError | ArithmeticError) -> CloseFailure:
+    problem = error if isinstance(error, BillingError) else _unexpected(error)
+    if isinstance(problem, Unrepresentable):
+        problem = problem.within(customer=customer_id)
+    return CloseFailure(customer_id, problem)
 
 
 def _unexpected(error: ArithmeticError) -> BillingError:
@@ -751,15 +776,11 @@ class _Issue:
 
 
 def _issues(
-    session: Session,
-    state: CatalogState,
-    account: _Account,
-    due: Mapping[str, Sequence[PeriodRef]],
-    as_of: datetime,
+    session: Session, state: CatalogState, account: _Account, upto: int, as_of: datetime
 ) -> list[_Issue]:
-    """The customer's invoices a close issues, computed and turned into rows."""
+    """The customer's first ``upto`` drafts, computed and turned into rows to issue."""
     customer = account.customer
-    pendings = _drafts(session, state, account, as_of=as_of, upto=len(due[customer.id]))
+    pendings = _drafts(session, state, account, as_of=as_of, upto=upto)
     result = []
     for pending in pendings:
         try:

@@ -13,7 +13,7 @@ kept only if nothing changed meanwhile, and served only while the stamp is the s
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -155,56 +155,70 @@ _PRELOAD_INFO = "meterbill.usage_preload"
 
 class Preload:
     """Many customers' stored usage read at once, for a batch that computes each of them in
-    turn (a close): per meter, their day buckets over ``span`` in one statement, and all
-    their pending events in another, instead of two statements per customer and meter.
+    turn (a close): each customer has a span (its periods being closed, widened to whole
+    days), and customers with the same span (the usual case: one billing month) are read
+    together, per meter their day buckets over it in one statement and their pending
+    events in it in another, instead of two statements per customer and meter. A customer
+    with a span of its own (years unclosed) reads alone, so it never widens the others'.
 
     Valid only while the caller holds these customers' write locks: then no fold and no
     ingest can change their events, buckets or pending list, so what was read once holds
     for the whole batch (and needs no pending-first check, :func:`_consistent`). Anything
-    else (hours, raw-event edges, other customers, other spans) is read as always.
+    else (hours, raw-event edges, other customers, spans outside a customer's) is read as
+    always.
     """
 
-    def __init__(self, customers: Collection[str], span: Span) -> None:
-        self.customers = frozenset(customers)
-        self.span = Span(floor_to(span.start, WindowSize.DAY), _ceil_day(span.end))
-        self._days: dict[int, dict[str, Pieces]] = {}
-        self._pending: dict[str, list[tuple[int, Event]]] | None = None
+    def __init__(self, spans: Mapping[str, Span]) -> None:
+        self.spans = {
+            customer: Span(floor_to(span.start, WindowSize.DAY), _ceil_day(span.end))
+            for customer, span in spans.items()
+        }
+        self._sharing: dict[Span, list[str]] = defaultdict(list)
+        for customer, span in sorted(self.spans.items()):
+            self._sharing[span].append(customer)
+        self._days: dict[tuple[int, Span], dict[str, Pieces]] = {}
+        self._pending: dict[str, list[tuple[int, Event]]] = {}
+
+    def _covers(self, customer_id: str, span: Span) -> Span | None:
+        """The customer's span if it holds ``span``, else None."""
+        held = self.spans.get(customer_id)
+        if held is None or span.start < held.start or span.end > held.end:
+            return None
+        return held
 
     def buckets(
         self, session: Session, ref: MeterRef, customer_id: str, size: WindowSize, segment: Span
     ) -> Pieces | None:
         """The customer's ``size`` buckets starting in ``segment``, or None if not held."""
-        if (
-            size is not WindowSize.DAY
-            or customer_id not in self.customers
-            or segment.start < self.span.start
-            or segment.end > self.span.end
-        ):
+        held = self._covers(customer_id, segment)
+        if size is not WindowSize.DAY or held is None:
             return None
-        if ref.id not in self._days:
-            self._days[ref.id] = store.load_customers_buckets(
+        if (ref.id, held) not in self._days:
+            self._days[ref.id, held] = store.load_customers_buckets(
                 session,
                 meter_id=ref.id,
-                customer_ids=sorted(self.customers),
+                customer_ids=self._sharing[held],
                 size=WindowSize.DAY,
-                span=self.span,
+                span=held,
                 with_values=ref.meter.aggregation is Aggregation.UNIQUE_COUNT,
             )
         result: Pieces = {}
-        for group, pieces in self._days[ref.id].get(customer_id, {}).items():
+        for group, pieces in self._days[ref.id, held].get(customer_id, {}).items():
             low = bisect_left(pieces, segment.start, key=_start_of)
             high = bisect_left(pieces, segment.end, key=_start_of)
             if low < high:
                 result[group] = pieces[low:high]
         return result
 
-    def pending(self, ref: MeterRef, customer_id: str, span: Span) -> list[tuple[int, Event]]:
+    def pending(
+        self, ref: MeterRef, customer_id: str, span: Span
+    ) -> list[tuple[int, Event]] | None:
         """The customer's pending events of the meter in ``span`` (none for a meter the
-        fold leaves alone)."""
+        fold leaves alone), or None if not held."""
         if not ref.folded:
             return []
-        if self._pending is None:
-            raise RuntimeError("Preload.pending before Preload.read_pending")
+        if self._covers(customer_id, span) is None:
+            return None
         types = ref.meter.event_types
         return [
             (event_id, event)
@@ -213,7 +227,9 @@ class Preload:
         ]
 
     def read_pending(self, session: Session) -> None:
-        self._pending = store.customers_pending(session, sorted(self.customers))
+        """Read the pending events of every customer in its span."""
+        for span, customers in self._sharing.items():
+            self._pending.update(store.customers_pending(session, customers, span))
 
 
 def _start_of(piece: tuple[datetime, Partial]) -> datetime:
@@ -226,10 +242,10 @@ def _ceil_day(moment: datetime) -> datetime:
 
 
 @contextmanager
-def preloaded(session: Session, customers: Collection[str], span: Span) -> Iterator[Preload]:
-    """Read these customers' usage in bulk (:class:`Preload`) within the block; the caller
-    holds their write locks for the whole block."""
-    preload = Preload(customers, span)
+def preloaded(session: Session, spans: Mapping[str, Span]) -> Iterator[Preload]:
+    """Read these customers' usage over their spans in bulk (:class:`Preload`) within the
+    block; the caller holds their write locks for the whole block."""
+    preload = Preload(spans)
     preload.read_pending(session)
     session.info[_PRELOAD_INFO] = preload
     try:
@@ -240,7 +256,7 @@ def preloaded(session: Session, customers: Collection[str], span: Span) -> Itera
 
 def _preload(session: Session, customer_id: str) -> Preload | None:
     found = session.info.get(_PRELOAD_INFO)
-    if isinstance(found, Preload) and customer_id in found.customers:
+    if isinstance(found, Preload) and customer_id in found.spans:
         return found
     return None
 
@@ -365,8 +381,9 @@ def _consistent(
     moved any event meanwhile, and the cached buckets are exactly those the pending events
     were read against. A read that went to the database is checked as above.
     """
-    if buckets.preload is not None:
-        return read(buckets.preload.pending(ref, customer_id, span), False)
+    held = None if buckets.preload is None else buckets.preload.pending(ref, customer_id, span)
+    if held is not None:
+        return read(held, False)
     for _ in range(_READ_ATTEMPTS):
         tail = (
             store.pending_events(
