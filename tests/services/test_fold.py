@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from meterbill.cli.folding import Holds, fold_all, start_folder
+from meterbill.cli.folding import Holds, Sweeper, fold_all, start_folder
 from meterbill.db import usage as usage_store
 from meterbill.services import rollup
 from meterbill.services.catalog import load_catalog, meter_ref
@@ -191,3 +191,37 @@ def test_a_customer_whose_events_cannot_be_folded_does_not_stop_the_others(
             for line in draft.lines
         }
         assert folded == bolt
+
+
+def test_a_folder_vacuums_the_pending_queue_every_so_many_events(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fold deletes what it folds; on PostgreSQL those rows stay in the queue's index
+    until a vacuum, and every read's usage stamp walks them (30 ms after a million-event
+    burst). A folder sweeps the queue every ``after`` events, and once more at the end of
+    a fold that folded that many (``docs/decisions.md`` 58)."""
+    with open_world(db_url, document(), now=SETUP_AT) as world:
+        sweeps: list[bool] = []
+        sweep = world.database.sweep_pending
+        monkeypatch.setattr(world.database, "sweep_pending", lambda: sweeps.append(sweep()))
+        many = [call(f"s{n}", f"2026-01-0{1 + n % 9}T10:00:00Z") for n in range(5)]
+        assert world.ingest(many, now=NOW) == [Status.ACCEPTED] * 5
+        # Batches of 2: 2 (no sweep), 4 (sweep at 3), 5 (1 since), then the end (5 ≥ 3).
+        assert fold_all(world.database, limit=2, sweeper=Sweeper(after=3)) == 5
+        # A sweep runs (and vacuums) on PostgreSQL only; SQLite keeps no dead rows.
+        assert sweeps == [world.database.dialect == "postgresql"] * 2
+        # Below the threshold, no sweep; a folder's sweeper counts across its folds.
+        kept = Sweeper(after=3)
+        assert world.ingest([call("t1", "2026-01-09T10:00:00Z")], now=NOW) == [Status.ACCEPTED]
+        assert fold_all(world.database, sweeper=kept) == 1
+        assert (len(sweeps), kept.folded) == (2, 1)
+        two = [call("t2", "2026-01-09T11:00:00Z"), call("t3", "2026-01-09T12:00:00Z")]
+        assert world.ingest(two, now=NOW) == [Status.ACCEPTED] * 2
+        assert fold_all(world.database, sweeper=kept) == 2
+        assert (len(sweeps), kept.folded) == (3, 0)
+        # The figures are those of the 8 calls of 1 unit, whatever was swept.
+        invoices = world.invoices("acme", as_of=AS_OF)
+        assert [(view.ref.plan, view.totals.total) for view in invoices] == [
+            ("basic", D("8.00")),
+            ("metered", D("0.08")),
+        ]

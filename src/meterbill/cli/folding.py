@@ -15,7 +15,7 @@ from meterbill.db.database import Database
 from meterbill.services.catalog import load_catalog
 from meterbill.services.rollup import FOLD_BATCH, FoldFailure, any_pending, fold_pending
 
-__all__ = ["HOLD_SECONDS", "Holds", "fold_all", "start_folder"]
+__all__ = ["HOLD_SECONDS", "SWEEP_AFTER", "Holds", "Sweeper", "fold_all", "start_folder"]
 
 log = logging.getLogger("meterbill.fold")
 
@@ -50,12 +50,47 @@ class Holds:
         self.until[failure.customer_id] = self.clock() + self.seconds
 
 
-def fold_all(database: Database, *, limit: int = FOLD_BATCH, holds: Holds | None = None) -> int:
+SWEEP_AFTER = 50_000
+"""Events a folder folds between two sweeps of the pending queue (``Sweeper``)."""
+
+
+class Sweeper:
+    """Vacuums the pending queue (``Database.sweep_pending``, PostgreSQL only) once a folder
+    has folded ``after`` events since the last sweep: the rows the fold deletes would
+    otherwise slow every read's usage stamp until autovacuum comes by (decisions 58)."""
+
+    def __init__(self, after: int = SWEEP_AFTER) -> None:
+        self.after = after
+        self.folded = 0
+
+    def add(self, database: Database, folded: int) -> None:
+        self.folded += folded
+        if self.folded >= self.after:
+            self.sweep(database)
+
+    def sweep(self, database: Database) -> None:
+        self.folded = 0
+        try:
+            database.sweep_pending()
+        except Exception:  # a sweep only saves read time; the next one comes soon enough
+            log.exception("vacuuming the pending queue failed")
+
+
+def fold_all(
+    database: Database,
+    *,
+    limit: int = FOLD_BATCH,
+    holds: Holds | None = None,
+    sweeper: Sweeper | None = None,
+) -> int:
     """Fold batches of ``limit`` until none is left to take; returns the events folded.
 
     A customer whose events cannot be folded is held (``holds``; a fresh one by default)
-    and left out of the following batches, so the others are folded all the same."""
+    and left out of the following batches, so the others are folded all the same. The
+    pending queue is vacuumed every ``SWEEP_AFTER`` events folded (``sweeper``; a fresh one
+    by default), and once more at the end if this call folded that many."""
     holds = holds if holds is not None else Holds()
+    sweeper = sweeper if sweeper is not None else Sweeper()
     folded = 0
     # A read transaction first: an idle server's folder never takes SQLite's write lock.
     with database.transaction(read_only=True) as session:
@@ -70,8 +105,12 @@ def fold_all(database: Database, *, limit: int = FOLD_BATCH, holds: Holds | None
         for failure in failures:
             holds.hold(failure)
         if not taken:
+            if folded >= sweeper.after:
+                sweeper.sweep(database)
             return folded
-        folded += taken - sum(failure.events for failure in failures)
+        done = taken - sum(failure.events for failure in failures)
+        folded += done
+        sweeper.add(database, done)
 
 
 def start_folder(database: Database, *, every: float, stop: threading.Event) -> threading.Thread:
@@ -82,11 +121,12 @@ def start_folder(database: Database, *, every: float, stop: threading.Event) -> 
     adding the pending events themselves, so nothing is missing from any figure.
     """
     holds = Holds()
+    sweeper = Sweeper()
 
     def loop() -> None:
         while not stop.wait(every):
             try:
-                fold_all(database, holds=holds)
+                fold_all(database, holds=holds, sweeper=sweeper)
             except Exception:
                 log.exception("folding pending events failed; retrying in %s s", every)
 

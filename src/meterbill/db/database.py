@@ -73,6 +73,22 @@ class Database:
             reason = " ".join(str(error.orig).split())[:200]
             raise StorageUnavailable(f"the database takes no writes: {reason}") from error
 
+    def sweep_pending(self) -> bool:
+        """On PostgreSQL, ``VACUUM`` the ``usage_pending`` queue (outside any transaction,
+        skipped if another process is vacuuming it); returns whether it ran.
+
+        The fold deletes every row it folds, and until a vacuum the deleted rows stay in the
+        table's customer index: the usage stamp's count of a customer's pending events
+        (``db.usage.usage_stamp``, read by every read) walks them all, 30 ms after a
+        million-event burst, until autovacuum comes by. SQLite keeps no dead rows."""
+        if self.dialect != "postgresql":
+            return False
+        with self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM (SKIP_LOCKED) usage_pending"
+            )
+        return True
+
     def connections_in_use(self) -> int:
         """Connections of the pool checked out right now (0 for a pool that does not count)."""
         checkedout = getattr(self.engine.pool, "checkedout", None)

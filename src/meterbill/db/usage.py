@@ -835,11 +835,14 @@ def _one_of(
 def _among(
     column: ColumnElement[Any], ids: Sequence[str], dialect: str
 ) -> tuple[ColumnElement[bool], ...]:
-    """``column`` is one of these ids. On PostgreSQL also said as a range whose bounds the
-    database computes from the same array, so that an index on the column is scanned over
-    the range alone whatever the planner knows of the array (on a freshly loaded table it
-    otherwise filters every row of the index against it). The bounds must come from the
-    database: its collation (en-US, say) need not order text as Python does."""
+    """``column`` is one of these ids. One id is a plain equality (a customer's own reads
+    keep the plans made for it). Several, on PostgreSQL, are also said as a range whose
+    bounds the database computes from the same array, so that an index on the column is
+    scanned over the range alone whatever the planner knows of the array (on a freshly
+    loaded table it otherwise filters every row of the index against it). The bounds must
+    come from the database: its collation (en-US, say) need not order text as Python does."""
+    if len(ids) == 1:
+        return (column == ids[0],)
     if dialect != "postgresql":
         return (_one_of(column, ids, dialect),)
     listed = func.unnest(
