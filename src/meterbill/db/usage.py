@@ -264,12 +264,18 @@ def take_pending(
     if skip:
         oldest = oldest.where(table.c.customer_id.not_in(sorted(skip)))
     if dialect == "postgresql":
-        oldest = oldest.with_for_update(skip_locked=True)
-    rows = session.execute(
-        delete(table)
-        .where(table.c.event_id.in_(oldest.scalar_subquery()))
-        .returning(table.c.event_id, table.c.customer_id)
-    ).all()
+        # Two statements: the ids first (locked, skipping those another folder holds),
+        # then their delete. As one ``DELETE … WHERE event_id IN (SELECT … LIMIT … FOR
+        # UPDATE SKIP LOCKED)``, a queue whose statistics say it is empty (just vacuumed
+        # or analyzed before a burst) is planned as a nested loop that runs the locking
+        # subquery again for every row: minutes for a million pending events.
+        ids = list(session.scalars(oldest.with_for_update(skip_locked=True)))
+        if not ids:
+            return []
+        removing = delete(table).where(_one_of(table.c.event_id, ids, dialect))
+    else:
+        removing = delete(table).where(table.c.event_id.in_(oldest.scalar_subquery()))
+    rows = session.execute(removing.returning(table.c.event_id, table.c.customer_id)).all()
     if not rows:
         return []
     taken = [event_id for event_id, _ in rows]
