@@ -43,7 +43,6 @@ __all__ = [
     "issued_summaries",
     "lines_for_period",
     "next_credit_note_number",
-    "next_number",
     "next_numbers",
     "paid_amount",
     "payments",
@@ -197,18 +196,13 @@ def credit_applications(session: Session, invoice_id: str) -> list[CreditApplica
     return list(session.scalars(query.order_by(CreditApplicationRow.grant_key)))
 
 
-def next_number(session: Session) -> int:
-    """The next invoice number: one sequence per installation, gap-free.
+def next_numbers(session: Session, count: int) -> int:
+    """Take the next ``count`` invoice numbers at once: one sequence per installation,
+    gap-free; returns the first, the others follow it.
 
     The counter row stays locked until the transaction ends, so a rolled-back close gives
-    its number back and two closers can never take the same one.
+    its numbers back and two closers can never take the same one.
     """
-    return next_numbers(session, 1)
-
-
-def next_numbers(session: Session, count: int) -> int:
-    """Take the next ``count`` invoice numbers at once (as :func:`next_number`); returns
-    the first, the others follow it."""
     counter = session.scalar(select(InvoiceCounter).where(InvoiceCounter.id == 1).with_for_update())
     if counter is None:
         counter = InvoiceCounter(id=1, last_number=0)

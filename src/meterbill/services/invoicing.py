@@ -769,10 +769,7 @@ class _Issue:
     lines: list[dict[str, object]]
     credits: list[dict[str, object]]
     corrected: list[str]
-
-    @property
-    def status(self) -> str:
-        return "paid" if self.pending.draft.totals.total == 0 else "issued"
+    status: str
 
 
 def _issues(
@@ -848,7 +845,7 @@ def _issue(account: _Account, pending: _Pending, *, as_of: datetime) -> _Issue:
     corrected = [
         r.id for r in account.rows if (r.plan_key, r.period_start) in done and r.status != "void"
     ]
-    return _Issue(account, pending, row, lines, credits, corrected)
+    return _Issue(account, pending, row, lines, credits, corrected, status)
 
 
 def _write_issues(
